@@ -1,0 +1,229 @@
+"""Load profiles for the wallet service.
+
+Every user creates the wallets it uses (``POST /api/v1/wallets``); no wallet id is
+ever hard-coded, so the file runs against an empty database.
+
+User classes (pick one or more by name, or let locust mix them by ``weight``):
+
+* ``HotWalletUser``    -- all users of a process DEPOSIT "1.00" into ONE shared
+                          wallet: row-lock contention on a single balance.
+* ``ManyWalletsUser``  -- each user has its own wallet and deposits and withdraws
+                          small amounts; 400 INSUFFICIENT_FUNDS is an expected answer.
+* ``ReadHeavyUser``    -- deposits once, then mostly reads (the Redis cache path).
+* ``FixedRateUser``    -- a fixed request rate per user (``constant_throughput``),
+                          LOCUST_RATE_PER_USER requests/s (default 10).
+
+Run headless against a local service::
+
+    locust -f perf/locustfile.py --headless -u 64 -r 64 -t 30s \\
+        --host http://127.0.0.1:5000 HotWalletUser
+    locust -f perf/locustfile.py --headless -u 100 -r 20 -t 1m \\
+        --host http://127.0.0.1:5000                      # weighted mix of all
+    LOCUST_RATE_PER_USER=5 locust -f perf/locustfile.py --headless -u 50 -r 50 \\
+        -t 1m --host http://127.0.0.1:5000 FixedRateUser  # ~250 requests/s
+
+With the compose stack, ``docker compose up --build locust`` and open
+http://localhost:8089 (``--class-picker`` lets the web UI choose classes).
+
+Environment: LOCUST_RATE_PER_USER (FixedRateUser, requests/s, default 10) and
+LOCUST_MAX_WAIT (seconds between tasks of the other classes, default 0.1).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+from gevent.lock import BoundedSemaphore
+from locust import HttpUser, between, constant_throughput, task
+from locust.clients import HttpSession, ResponseContextManager
+from locust.exception import StopUser
+
+WALLETS = "/api/v1/wallets"
+WALLET_NAME = "/api/v1/wallets/[id]"
+OPERATION_NAME = "/api/v1/wallets/[id]/operation"
+OPERATIONS_NAME = "/api/v1/wallets/[id]/operations"
+
+RATE_PER_USER = float(os.environ.get("LOCUST_RATE_PER_USER", "10"))
+MAX_WAIT = float(os.environ.get("LOCUST_MAX_WAIT", "0.1"))
+
+
+def _json(response: ResponseContextManager) -> dict[str, Any]:
+    """The response body as a JSON object, or {} when it is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _describe(response: ResponseContextManager) -> str:
+    """Status and the start of the body, for a failure message."""
+    return f"{response.status_code} {response.text[:200]}"
+
+
+def create_wallet(client: HttpSession) -> str | None:
+    """POST /api/v1/wallets; the new wallet's id, or None (recorded as a failure)."""
+    with client.post(WALLETS, name=WALLETS, catch_response=True) as response:
+        wallet_id = _json(response).get("id")
+        if response.status_code != 201 or not isinstance(wallet_id, str):
+            response.failure(f"create wallet: {_describe(response)}")
+            return None
+        response.success()
+        return wallet_id
+
+
+def operate(
+    client: HttpSession, wallet_id: str, operation_type: str, amount: str
+) -> None:
+    """POST one operation; 200 succeeds, so does INSUFFICIENT_FUNDS on a WITHDRAW."""
+    with client.post(
+        f"{WALLETS}/{wallet_id}/operation",
+        json={"operationType": operation_type, "amount": amount},
+        name=OPERATION_NAME,
+        catch_response=True,
+    ) as response:
+        if response.status_code == 200 or _refused_withdraw(response, operation_type):
+            response.success()
+        else:
+            response.failure(f"{operation_type}: {_describe(response)}")
+
+
+def _refused_withdraw(response: ResponseContextManager, operation_type: str) -> bool:
+    """A WITHDRAW larger than the balance is a correct answer, not an error."""
+    return (
+        operation_type == "WITHDRAW"
+        and response.status_code == 400
+        and _json(response).get("code") == "INSUFFICIENT_FUNDS"
+    )
+
+
+def get_ok(client: HttpSession, path: str, name: str) -> None:
+    """GET a path and count anything but 200 as a failure."""
+    with client.get(path, name=name, catch_response=True) as response:
+        if response.status_code == 200:
+            response.success()
+        else:
+            response.failure(f"GET {name}: {_describe(response)}")
+
+
+def small_amount() -> str:
+    """A random amount between 0.01 and 5.00, as the contract's decimal string."""
+    cents = random.randint(1, 500)
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+class WalletUser(HttpUser):
+    """Base class: owns one wallet, created in on_start."""
+
+    abstract = True
+    wait_time = between(0, MAX_WAIT)
+    wallet_id: str = ""
+
+    def on_start(self) -> None:
+        wallet_id = create_wallet(self.client)
+        if wallet_id is None:
+            raise StopUser()
+        self.wallet_id = wallet_id
+
+    def deposit(self, amount: str) -> None:
+        operate(self.client, self.wallet_id, "DEPOSIT", amount)
+
+    def withdraw(self, amount: str) -> None:
+        operate(self.client, self.wallet_id, "WITHDRAW", amount)
+
+    def get_wallet(self) -> None:
+        get_ok(self.client, f"{WALLETS}/{self.wallet_id}", WALLET_NAME)
+
+
+class HotWalletUser(WalletUser):
+    """All users of this class in one process share ONE wallet and deposit into it."""
+
+    weight = 1
+    _shared_wallet_id: str | None = None
+    _shared_lock = BoundedSemaphore()
+
+    def on_start(self) -> None:
+        self.wallet_id = self._shared_wallet()
+
+    def _shared_wallet(self) -> str:
+        """The process-wide hot wallet, created by the first user that needs it."""
+        cls = HotWalletUser
+        with cls._shared_lock:
+            if cls._shared_wallet_id is None:
+                cls._shared_wallet_id = create_wallet(self.client)
+            if cls._shared_wallet_id is None:
+                raise StopUser()
+            return cls._shared_wallet_id
+
+    @task(10)
+    def deposit_one(self) -> None:
+        self.deposit("1.00")
+
+    @task(1)
+    def read(self) -> None:
+        self.get_wallet()
+
+
+class ManyWalletsUser(WalletUser):
+    """Each user deposits into and withdraws from its own wallet."""
+
+    weight = 4
+
+    @task(3)
+    def deposit_small(self) -> None:
+        self.deposit(small_amount())
+
+    @task(2)
+    def withdraw_small(self) -> None:
+        self.withdraw(small_amount())
+
+    @task(1)
+    def read(self) -> None:
+        self.get_wallet()
+
+
+class ReadHeavyUser(WalletUser):
+    """Deposits once, then mostly reads its wallet (served from the cache when warm)."""
+
+    weight = 4
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.deposit("100.00")
+
+    @task(20)
+    def read(self) -> None:
+        self.get_wallet()
+
+    @task(2)
+    def read_operations(self) -> None:
+        get_ok(
+            self.client,
+            f"{WALLETS}/{self.wallet_id}/operations?limit=10",
+            OPERATIONS_NAME,
+        )
+
+    @task(1)
+    def list_wallets(self) -> None:
+        get_ok(self.client, f"{WALLETS}?limit=20", WALLETS)
+
+
+class FixedRateUser(WalletUser):
+    """A steady LOCUST_RATE_PER_USER requests/s per user, whatever the latency."""
+
+    weight = 1
+    wait_time = constant_throughput(RATE_PER_USER)
+
+    @task(2)
+    def deposit_small(self) -> None:
+        self.deposit(small_amount())
+
+    @task(1)
+    def withdraw_small(self) -> None:
+        self.withdraw(small_amount())
+
+    @task(2)
+    def read(self) -> None:
+        self.get_wallet()

@@ -1,0 +1,191 @@
+"""Static checks of docker-compose.yml and the Dockerfile (no Docker engine needed)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+NEEDED_IN_IMAGE = {"wallet", "templates", "static", "tests", "setup.cfg"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = compose["services"]
+    return result
+
+
+def dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    lines = (line.strip() for line in text.splitlines())
+    pairs = (line.split(None, 1) for line in lines if line and not line.startswith("#"))
+    return [(p[0].upper(), p[1] if len(p) > 1 else "") for p in pairs]
+
+
+def dockerfile_stages(path: Path = DOCKERFILE) -> set[str]:
+    """Names given by `FROM image AS name`."""
+    names = set()
+    for op, args in dockerfile_instructions(path):
+        match = re.search(r"\sAS\s+(\S+)\s*$", args, re.IGNORECASE)
+        if op == "FROM" and match:
+            names.add(match.group(1))
+    return names
+
+
+def copy_sources(args: str) -> list[str]:
+    """The build-context sources of a COPY/ADD (none for COPY --from=stage)."""
+    words = json.loads(args) if args.startswith("[") else shlex.split(args)
+    if any(w.startswith("--from") for w in words):
+        return []
+    paths = [w for w in words if not w.startswith("--")]
+    return paths[:-1]
+
+
+def in_build_context(source: str) -> bool:
+    """Whether a COPY source (a path or a glob) names something on disk."""
+    if any(char in source for char in "*?["):
+        return any(ROOT.glob(source))
+    return (ROOT / source).exists()
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def published_ports(service: dict[str, Any]) -> set[tuple[str, str]]:
+    """(host port, container port) pairs from short or long port syntax."""
+    pairs = set()
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            pairs.add((str(port.get("published")), str(port["target"])))
+        else:
+            *_, host, container = str(port).split(":")
+            pairs.add((host, container.split("/")[0]))
+    return pairs
+
+
+def bind_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> host path of a service's short-syntax volumes."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target, *_ = volume.split(":")
+        mounts[target] = source
+    return mounts
+
+
+def command_args(service: dict[str, Any]) -> list[str]:
+    command = service.get("command", [])
+    return shlex.split(command) if isinstance(command, str) else list(command)
+
+
+def test_compose_spec_file_without_version_key(compose: dict[str, Any]) -> None:
+    assert "version" not in compose
+
+
+def test_the_five_services_exist(services: dict[str, Any]) -> None:
+    assert {"postgres", "redis", "app", "tests", "locust"} <= services.keys()
+
+
+@pytest.mark.parametrize(("name", "target"), [("app", "runtime"), ("tests", "test")])
+def test_builds_a_stage_of_the_dockerfile_on_disk(
+    services: dict[str, Any], name: str, target: str
+) -> None:
+    build = services[name]["build"]
+    assert build["context"] == "."
+    dockerfile = ROOT / build["context"] / build.get("dockerfile", "Dockerfile")
+    assert dockerfile.is_file(), f"{dockerfile} does not exist"
+    assert build["target"] == target
+    assert target in dockerfile_stages(dockerfile)
+
+
+def test_app_publishes_5000_and_locust_8089(services: dict[str, Any]) -> None:
+    assert ("5000", "5000") in published_ports(services["app"])
+    assert ("8089", "8089") in published_ports(services["locust"])
+
+
+@pytest.mark.parametrize("name", ["app", "tests"])
+def test_waits_for_healthy_postgres_and_redis(
+    services: dict[str, Any], name: str
+) -> None:
+    depends_on = services[name]["depends_on"]
+    assert isinstance(depends_on, dict), "conditions need the long depends_on syntax"
+    for dependency in ("postgres", "redis"):
+        assert depends_on[dependency]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", ["postgres", "redis", "app"])
+def test_has_a_healthcheck(services: dict[str, Any], name: str) -> None:
+    healthcheck = services[name].get("healthcheck", {})
+    assert healthcheck.get("test"), f"{name} has no healthcheck"
+    assert not healthcheck.get("disable", False)
+
+
+def test_app_healthcheck_asks_for_readiness(services: dict[str, Any]) -> None:
+    assert "/health/ready" in " ".join(services["app"]["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize(
+    ("name", "database_var", "redis_var"),
+    [
+        ("app", "WALLET_DATABASE_URL", "WALLET_REDIS_URL"),
+        ("tests", "WALLET_TEST_DATABASE_URL", "WALLET_TEST_REDIS_URL"),
+    ],
+)
+def test_environment_points_at_the_stack(
+    services: dict[str, Any], name: str, database_var: str, redis_var: str
+) -> None:
+    env = environment(services[name])
+    database, cache = urlsplit(env[database_var]), urlsplit(env[redis_var])
+    assert database.scheme in {"postgres", "postgresql"}
+    assert database.hostname == "postgres"
+    assert cache.scheme == "redis"
+    assert cache.hostname == "redis"
+
+
+def test_locust_mounts_perf_and_its_locustfile_exists(services: dict[str, Any]) -> None:
+    mounts = bind_mounts(services["locust"])
+    assert "./perf" in mounts.values()
+    args = command_args(services["locust"])
+    locustfile = args[args.index("-f") + 1]
+    targets = [t for t in mounts if locustfile.startswith(t.rstrip("/") + "/")]
+    assert targets, f"{locustfile} is not under a mounted folder"
+    host_path = ROOT / mounts[targets[0]] / Path(locustfile).relative_to(targets[0])
+    assert host_path.is_file(), f"{host_path} does not exist"
+    assert args[args.index("--host") + 1] == "http://app:5000"
+
+
+def test_every_file_the_dockerfile_copies_exists() -> None:
+    copies = [args for op, args in dockerfile_instructions() if op in {"COPY", "ADD"}]
+    assert copies, "the Dockerfile copies nothing"
+    for args in copies:
+        for source in copy_sources(args):
+            assert in_build_context(source), f"COPY source {source!r} does not exist"
+
+
+def test_dockerignore_keeps_what_the_image_needs() -> None:
+    ignored = {
+        line.strip().strip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".venv", ".git"} <= ignored
+    assert not ignored & NEEDED_IN_IMAGE

@@ -1,0 +1,5 @@
+"""``python -m wallet …``: the command line."""
+
+from wallet.entrypoints.cli import main
+
+main()

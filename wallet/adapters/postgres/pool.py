@@ -1,0 +1,33 @@
+"""The asyncpg connection pool as a resource: opened on start, closed on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT = 10.0
+
+
+async def open_pool(
+    dsn: str, min_size: int, max_size: int, connect_timeout: float
+) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=connect_timeout,
+        server_settings={"application_name": "wallet"},
+    )
+    try:
+        yield pool
+    finally:
+        try:
+            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.warning("connections still busy after %.0f s; terminating them", CLOSE_TIMEOUT)
+            pool.terminate()

@@ -1,0 +1,121 @@
+"""Typed settings, read once from ``WALLET_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service can be told; defaults suit a developer's machine.
+
+    ``database_url`` None means "find one": the local server on 127.0.0.1:5432, or
+    an embedded one. ``redis_url`` None means "use the local Redis if it answers";
+    an empty string turns the cache off.
+    """
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    db_pool_min_size: int = 1
+    db_pool_max_size: int = 10
+    db_timeout: float = 2.0
+    redis_timeout: float = 0.05
+    cache_ttl: float = 300.0
+    cache_retry_interval: float = 1.0
+    retry_after: int = 1
+    migrate_on_start: bool = True
+    cursor_secret: str | None = field(default=None, repr=False)
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        read = _Reader(env)
+        default = cls()
+        settings = cls(
+            database_url=read.optional("WALLET_DATABASE_URL"),
+            redis_url=env.get("WALLET_REDIS_URL"),
+            host=read.text("WALLET_HOST", default.host),
+            port=read.number("WALLET_PORT", int, default.port, 1, 65535),
+            workers=read.number("WALLET_WORKERS", int, default.workers, 1, 256),
+            db_pool_min_size=read.number("WALLET_DB_POOL_MIN_SIZE", int, default.db_pool_min_size, 0),
+            db_pool_max_size=read.number("WALLET_DB_POOL_MAX_SIZE", int, default.db_pool_max_size, 1),
+            db_timeout=read.number("WALLET_DB_TIMEOUT", float, default.db_timeout, 0.01),
+            redis_timeout=read.number("WALLET_REDIS_TIMEOUT", float, default.redis_timeout, 0.001),
+            cache_ttl=read.number("WALLET_CACHE_TTL", float, default.cache_ttl, 1),
+            cache_retry_interval=read.number(
+                "WALLET_CACHE_RETRY_INTERVAL", float, default.cache_retry_interval, 0.01
+            ),
+            retry_after=read.number("WALLET_RETRY_AFTER", int, default.retry_after, 1),
+            migrate_on_start=read.flag("WALLET_MIGRATE_ON_START", default.migrate_on_start),
+            cursor_secret=read.optional("WALLET_CURSOR_SECRET"),
+            log_level=read.text("WALLET_LOG_LEVEL", default.log_level).upper(),
+        )
+        if settings.db_pool_min_size > settings.db_pool_max_size:
+            raise SettingsError("WALLET_DB_POOL_MIN_SIZE must not exceed WALLET_DB_POOL_MAX_SIZE")
+        return settings
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def cache_enabled(self) -> bool:
+        return bool(self.redis_url)
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def optional(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self._env.get(name, "").strip().lower()
+        if not value:
+            return default
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise SettingsError(f"{name} must be true or false, not {value!r}")
+
+    def number(
+        self,
+        name: str,
+        kind: Callable[[str], T],
+        default: T,
+        minimum: float,
+        maximum: float | None = None,
+    ) -> T:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+        number = float(value)  # type: ignore[arg-type]
+        if number < minimum or (maximum is not None and number > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            raise SettingsError(f"{name} must be {bounds}, not {raw}")
+        return value

@@ -1,0 +1,68 @@
+"""The composition root: the one place that decides which adapter serves which port."""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from wallet.adapters.no_cache import NoCache
+from wallet.adapters.postgres.pool import open_pool
+from wallet.adapters.postgres.repository import PostgresWalletRepository
+from wallet.adapters.redis_cache import RedisBalanceCache, open_redis
+from wallet.config import Settings
+from wallet.domain.pagination import CursorCodec
+from wallet.domain.services import WalletService
+
+CURSOR_SECRET_NAME = "cursor"
+
+
+async def _cursor_secret(settings: Settings, repository: PostgresWalletRepository) -> bytes:
+    """The configured secret, else the one the migrations stored for every process."""
+    if settings.cursor_secret:
+        return settings.cursor_secret.encode("utf-8")
+    return await repository.load_secret(CURSOR_SECRET_NAME)
+
+
+class Container(containers.DeclarativeContainer):
+    """Pools are Resources: ``init_resources()`` on app startup, ``shutdown_resources()`` after."""
+
+    settings = providers.Dependency(instance_of=Settings)
+
+    db_pool = providers.Resource(
+        open_pool,
+        dsn=settings.provided.database_url,
+        min_size=settings.provided.db_pool_min_size,
+        max_size=settings.provided.db_pool_max_size,
+        connect_timeout=settings.provided.db_timeout,
+    )
+    redis_client = providers.Resource(
+        open_redis,
+        url=settings.provided.redis_url,
+        timeout=settings.provided.redis_timeout,
+    )
+
+    wallet_repository = providers.Singleton(
+        PostgresWalletRepository,
+        pool=db_pool,
+        timeout=settings.provided.db_timeout,
+    )
+    balance_cache = providers.Selector(
+        providers.Callable(lambda s: "redis" if s.cache_enabled else "none", settings),
+        redis=providers.Singleton(
+            RedisBalanceCache,
+            client=redis_client,
+            ttl=settings.provided.cache_ttl,
+            timeout=settings.provided.redis_timeout,
+            retry_interval=settings.provided.cache_retry_interval,
+        ),
+        none=providers.Singleton(NoCache),
+    )
+
+    cursor_secret = providers.Resource(_cursor_secret, settings, wallet_repository)
+    cursor_codec = providers.Singleton(CursorCodec, secret=cursor_secret)
+
+    wallet_service = providers.Singleton(
+        WalletService,
+        repository=wallet_repository,
+        cache=balance_cache,
+        cursors=cursor_codec,
+    )

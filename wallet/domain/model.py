@@ -1,0 +1,86 @@
+"""Wallets and the operations of their ledger, as immutable values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Generic, TypeVar
+from uuid import UUID
+
+from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds
+from wallet.domain.money import MAX_BALANCE_MINOR, Money
+
+T = TypeVar("T")
+MAX_BALANCE = Money(MAX_BALANCE_MINOR)
+
+
+class OperationType(StrEnum):
+    DEPOSIT = "DEPOSIT"
+    WITHDRAW = "WITHDRAW"
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRequest:
+    """What a client asks for: validated, not yet applied."""
+
+    type: OperationType
+    amount: Money
+
+    @property
+    def delta_minor(self) -> int:
+        """The signed change to the balance, in minor units."""
+        return self.amount.minor if self.type is OperationType.DEPOSIT else -self.amount.minor
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    """A wallet as stored; ``version`` counts the operations applied to it."""
+
+    id: UUID
+    balance: Money
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One ledger entry; entries are never changed or deleted."""
+
+    id: UUID
+    wallet_id: UUID
+    type: OperationType
+    amount: Money
+    balance_after: Money
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedOperation:
+    """The outcome of a successful operation: the ledger entry and the wallet after it."""
+
+    wallet: Wallet
+    operation: Operation
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list, with the cursor of the next page (None on the last)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+def next_balance(balance: Money, request: OperationRequest) -> Money:
+    """The balance after ``request``, or the error that refuses it.
+
+    The one statement of the balance rules; storage adapters that cannot run them
+    in SQL (the in-memory fakes, a batch deciding each operation in turn) use it.
+    """
+    minor = balance.minor + request.delta_minor
+    if minor < 0:
+        raise InsufficientFunds(balance, request.amount)
+    if minor > MAX_BALANCE_MINOR:
+        raise BalanceLimitExceeded(balance, request.amount, MAX_BALANCE)
+    return Money(minor)

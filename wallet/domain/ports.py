@@ -1,0 +1,71 @@
+"""The ports: what the use cases need from the world, as narrow protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Literal, Protocol
+from uuid import UUID
+
+from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet
+from wallet.domain.pagination import Position
+
+CacheState = Literal["ok", "down", "disabled"]
+WalletLoader = Callable[[UUID], Awaitable[Wallet]]
+
+
+class WalletRepository(Protocol):
+    """The system of record for wallets and their ledger.
+
+    Every method raises StorageUnavailable when the store cannot answer in time.
+    """
+
+    async def create(self, wallet_id: UUID) -> Wallet:
+        """Store a new wallet with a zero balance."""
+
+    async def get(self, wallet_id: UUID) -> Wallet:
+        """The wallet as last committed. Raises WalletNotFound."""
+
+    async def list(self, limit: int, after: Position | None) -> list[Wallet]:
+        """Up to ``limit`` wallets strictly after ``after``, oldest first by (created_at, id)."""
+
+    async def apply(self, wallet_id: UUID, request: OperationRequest) -> AppliedOperation:
+        """Apply one operation atomically and append it to the ledger.
+
+        Atomic: the balance change and its ledger row are both committed, or
+        neither. Raises WalletNotFound, InsufficientFunds or BalanceLimitExceeded
+        and then changes nothing. A wallet's ledger entries get strictly increasing
+        ``created_at`` in the order they were applied.
+        """
+
+    async def list_operations(
+        self, wallet_id: UUID, limit: int, before: Position | None
+    ) -> list[Operation]:
+        """Up to ``limit`` ledger entries strictly before ``before``, newest first.
+
+        Raises WalletNotFound.
+        """
+
+    async def ping(self) -> bool:
+        """True when the store answers now; never raises."""
+
+
+class BalanceCache(Protocol):
+    """A fast, disposable copy of recent wallets; only ever an optimisation.
+
+    No method raises: a failing cache behaves as an empty one, and a wallet written
+    while the cache failed is never served stale from it afterwards.
+    """
+
+    async def read_through(self, wallet_id: UUID, load: WalletLoader) -> Wallet:
+        """The cached wallet, else ``load(wallet_id)``, remembered for the next reader.
+
+        What ``load`` raises propagates. A loaded wallet is not remembered when the
+        cache was invalidated while it loaded, so a slow reader cannot put back a
+        balance older than a write that happened meanwhile.
+        """
+
+    async def put(self, wallet: Wallet) -> None:
+        """Remember ``wallet`` after a write, unless a newer version is cached."""
+
+    async def state(self) -> CacheState:
+        """How the cache is doing, for readiness reports."""

@@ -1,0 +1,1 @@
+"""Entrypoints: HTTP (JSON API and pages) and the command line."""

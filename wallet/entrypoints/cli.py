@@ -1,0 +1,148 @@
+"""The command line: ``serve`` and ``migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from aiohttp import web
+
+from wallet.adapters.postgres.embedded import LOCAL_HOST, answers, local_or_embedded_url
+from wallet.adapters.postgres.migrate import ensure_database, migrate
+from wallet.config import Settings, SettingsError
+from wallet.container import Container
+from wallet.entrypoints.http.app import create_app
+
+log = logging.getLogger("wallet")
+
+EMBEDDED_DATA_DIR = Path("var") / "postgres"
+LOCAL_REDIS_URL = f"redis://{LOCAL_HOST}:6379/0"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        parser.exit(2, f"wallet: {error}\n")
+    _configure_logging(settings.log_level)
+    try:
+        args.run(args, settings)
+    except KeyboardInterrupt:
+        pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m wallet", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="command")
+
+    serve = commands.add_parser("serve", help="migrate (unless disabled) and serve HTTP")
+    serve.add_argument("--host", help="address to listen on (WALLET_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (WALLET_PORT, 5000)")
+    serve.add_argument("--workers", type=int, help="processes sharing the port (WALLET_WORKERS, 1)")
+    serve.set_defaults(run=_serve)
+
+    migrate_command = commands.add_parser("migrate", help="create the database if missing, migrate")
+    migrate_command.set_defaults(run=_migrate)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    settings = _resolved(settings).with_overrides(
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
+    )
+    if settings.migrate_on_start:
+        _run_migrations(settings)
+    log.info(
+        "listening on http://%s:%d (%d worker%s, cache %s)",
+        settings.host,
+        settings.port,
+        settings.workers,
+        "" if settings.workers == 1 else "s",
+        "on" if settings.cache_enabled else "off",
+    )
+    if settings.workers == 1:
+        _run_worker(settings)
+    else:
+        _run_workers(settings)
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> None:
+    _run_migrations(_resolved(settings))
+
+
+def _resolved(settings: Settings) -> Settings:
+    """Fill in the defaults that depend on what runs on this machine."""
+    database_url = settings.database_url or local_or_embedded_url(EMBEDDED_DATA_DIR.resolve())
+    redis_url = settings.redis_url
+    if redis_url is None:
+        redis_url = LOCAL_REDIS_URL if answers(LOCAL_HOST, 6379) else ""
+    return settings.with_overrides(database_url=database_url, redis_url=redis_url)
+
+
+def _run_migrations(settings: Settings) -> None:
+    assert settings.database_url is not None
+
+    async def run(url: str) -> list[str]:
+        await ensure_database(url)
+        return await migrate(url)
+
+    applied = asyncio.run(run(settings.database_url))
+    log.info("database is up to date (%d migration%s applied now)", len(applied), "s"[: len(applied) != 1])
+
+
+def _run_worker(settings: Settings, reuse_port: bool = False) -> None:
+    _configure_logging(settings.log_level)
+    app = create_app(Container(settings=settings))
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        reuse_port=reuse_port,
+        print=None,
+        access_log=None,
+    )
+
+
+def _run_workers(settings: Settings) -> None:
+    """Run N processes on one port (SO_REUSEPORT); stop them all when one stops or on a signal."""
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_run_worker, args=(settings, True), name=f"wallet-worker-{n}")
+        for n in range(settings.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    multiprocessing.connection.wait([w.sentinel for w in workers])
+    stop(signal.SIGTERM, None)
+    for worker in workers:
+        worker.join()
+    failed = [w for w in workers if w.exitcode not in (0, -signal.SIGTERM)]
+    if failed:
+        sys.exit(f"wallet: {len(failed)} worker(s) stopped with an error")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s",
+        force=True,
+    )

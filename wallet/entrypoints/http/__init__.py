@@ -1,0 +1,1 @@
+"""The HTTP entrypoint: aiohttp app, JSON API, pages and problem details."""

@@ -1,0 +1,109 @@
+"""The aiohttp application: routes, middlewares and the container's lifetime."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from wallet.config import Settings
+from wallet.container import Container
+from wallet.domain.errors import WalletError
+from wallet.entrypoints.http import api, health, openapi, pages
+from wallet.entrypoints.http.keys import CONTAINER, REQUEST_ID, SERVICES, SETTINGS
+from wallet.entrypoints.http.parsing import MAX_BODY_BYTES
+from wallet.entrypoints.http.problems import Problem, from_domain, from_http, internal_error
+
+log = logging.getLogger(__name__)
+
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def create_app(container: Container) -> web.Application:
+    settings: Settings = container.settings()
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[request_ids, problems],
+    )
+    app[CONTAINER] = container
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_container_resources)
+    app.on_response_prepare.append(_add_response_headers)
+    app.add_routes(api.routes)
+    app.add_routes(health.routes)
+    app.add_routes(openapi.routes)
+    pages.setup(app, project_root())
+    return app
+
+
+def project_root() -> Path:
+    """The source tree that holds ``templates/`` and ``static/`` next to the package."""
+    return Path(__file__).resolve().parents[3]
+
+
+async def _container_resources(app: web.Application) -> AsyncIterator[None]:
+    """Open the pools on startup, close them on shutdown."""
+    container = app[CONTAINER]
+    await _settled(container.init_resources())
+    try:
+        app[SERVICES] = await _settled(container.wallet_service())
+        yield
+    finally:
+        await _settled(container.shutdown_resources())
+
+
+async def _settled(value: Any) -> Any:
+    """dependency-injector answers with an awaitable only when an async resource is involved."""
+    return await value if inspect.isawaitable(value) else value
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Keep the client's X-Request-ID when it is well formed, else make one."""
+    given = request.headers.get("X-Request-ID", "")
+    request[REQUEST_ID] = given if _CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    return await handler(request)
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place where errors become problem+json; bugs are logged, never shown."""
+    request_id = request[REQUEST_ID]
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return problem.response(request_id)
+    except WalletError as error:
+        return from_domain(error, request.app[SETTINGS].retry_after).response(request_id)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return from_http(error).response(request_id)
+    except Exception:
+        log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
+        return internal_error().response(request_id)
+
+
+async def _add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Request-ID"] = request.get(REQUEST_ID) or uuid.uuid4().hex
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)

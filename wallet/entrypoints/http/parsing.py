@@ -1,0 +1,192 @@
+"""Request parsing: strict JSON, ids, paging and operations, turned into domain values.
+
+Everything a client sends is checked here, completely, before any use case runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import NoReturn
+from uuid import UUID
+
+from aiohttp import web
+
+from wallet.domain.errors import FieldError, InvalidAmount, ValidationFailed
+from wallet.domain.model import OperationRequest, OperationType
+from wallet.domain.money import MAX_LITERAL_LENGTH, Money
+from wallet.entrypoints.http.problems import PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, Problem
+
+MAX_BODY_BYTES = 65_536
+MAX_JSON_DEPTH = 32
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_LIMIT = re.compile(r"[0-9]{1,4}", re.ASCII)
+_OPERATION_FIELDS = ("operationType", "amount")
+
+
+class _InvalidJson(ValueError):
+    """The body is not JSON this service accepts."""
+
+
+class _NoBody:
+    """The request carried no body at all (as opposed to a JSON ``null``)."""
+
+    def __repr__(self) -> str:
+        return "NO_BODY"
+
+
+NO_BODY = _NoBody()
+
+
+def parse_wallet_id(request: web.Request) -> UUID:
+    raw = request.match_info["wallet_id"]
+    if not _UUID.fullmatch(raw):
+        _fail("walletId", "must be a UUID like 3f1c2d4e-5b6a-4c8d-9e0f-1a2b3c4d5e6f")
+    return UUID(raw)
+
+
+def parse_page(request: web.Request) -> tuple[int, str | None]:
+    """The ``limit`` and ``cursor`` query parameters, each given at most once."""
+    errors = []
+    limit = DEFAULT_PAGE_SIZE
+    limits = request.query.getall("limit", [])
+    if len(limits) > 1:
+        errors.append(FieldError("limit", "must be given at most once"))
+    elif limits:
+        if _LIMIT.fullmatch(limits[0]) and 1 <= int(limits[0]) <= MAX_PAGE_SIZE:
+            limit = int(limits[0])
+        else:
+            errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_PAGE_SIZE}"))
+    cursors = request.query.getall("cursor", [])
+    if len(cursors) > 1:
+        errors.append(FieldError("cursor", "must be given at most once"))
+    elif cursors and not cursors[0]:
+        errors.append(FieldError("cursor", "must not be empty"))
+    if errors:
+        raise ValidationFailed(errors, "; ".join(f"{e.field}: {e.message}" for e in errors))
+    return limit, cursors[0] if cursors else None
+
+
+def parse_operation(body: object) -> OperationRequest:
+    """A complete, valid operation request, or every field error at once."""
+    if not isinstance(body, dict):
+        _fail("body", "must be a JSON object with operationType and amount")
+    errors = [
+        FieldError(name, "is not a known field; expected operationType and amount")
+        for name in body
+        if name not in _OPERATION_FIELDS
+    ]
+    errors += [FieldError(name, "is required") for name in _OPERATION_FIELDS if name not in body]
+    operation_type = body.get("operationType")
+    if "operationType" in body and operation_type not in OperationType.__members__:
+        errors.append(FieldError("operationType", "must be DEPOSIT or WITHDRAW"))
+    amount = None
+    if "amount" in body:
+        try:
+            amount = Money.parse_amount(body["amount"])
+        except InvalidAmount as error:
+            errors.append(FieldError("amount", str(error)))
+    if errors or amount is None:
+        raise ValidationFailed(errors, "; ".join(f"{e.field}: {e.message}" for e in errors))
+    return OperationRequest(OperationType(operation_type), amount)
+
+
+def parse_empty_object(body: object) -> None:
+    """A body that must be absent or ``{}`` (creating a wallet takes no input)."""
+    if body is NO_BODY or body == {}:
+        return
+    if isinstance(body, dict):
+        fields = ", ".join(sorted(body))
+        raise ValidationFailed(
+            [FieldError(name, "is not a known field") for name in sorted(body)],
+            f"Creating a wallet takes no fields; got {fields}",
+        )
+    _fail("body", "must be empty or {}")
+
+
+async def read_json(request: web.Request) -> object:
+    """The JSON body, with numbers as exact Decimals; NO_BODY when the body is empty.
+
+    Enforces the contract's limits: 64 KiB, ``application/json`` for any body,
+    valid UTF-8, nesting of at most 32 levels, no duplicate keys, no NaN or
+    Infinity, number literals of at most 100 characters.
+    """
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise Problem(PAYLOAD_TOO_LARGE, f"The request body is larger than {MAX_BODY_BYTES} bytes")
+    raw = await request.read()
+    if not raw:
+        return NO_BODY
+    if request.content_type != "application/json":
+        given = request.headers.get("Content-Type", "none")
+        raise Problem(UNSUPPORTED_MEDIA_TYPE, f"Send the body as application/json, not {given}")
+    try:
+        return decode_json(raw)
+    except _InvalidJson as error:
+        _fail("body", str(error))
+
+
+def decode_json(raw: bytes) -> object:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _InvalidJson("is not valid UTF-8") from None
+    _check_depth(text)
+    try:
+        return json.loads(
+            text,
+            parse_float=_number,
+            parse_int=_number,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except json.JSONDecodeError as error:
+        raise _InvalidJson(f"is not valid JSON: {error.msg} at position {error.pos}") from None
+
+
+def _check_depth(text: str) -> None:
+    """Refuse deep nesting before the recursive parser sees it."""
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise _InvalidJson(f"is nested deeper than {MAX_JSON_DEPTH} levels")
+        elif char in "]}":
+            depth -= 1
+
+
+def _number(literal: str) -> Decimal:
+    if len(literal) > MAX_LITERAL_LENGTH:
+        raise _InvalidJson(f"holds a number literal longer than {MAX_LITERAL_LENGTH} characters")
+    return Decimal(literal)
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise _InvalidJson(f"holds {name}, which is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _InvalidJson(f"has the key {key!r} more than once")
+        result[key] = value
+    return result
+
+
+def _fail(field: str, message: str) -> NoReturn:
+    raise ValidationFailed.single(field, message)

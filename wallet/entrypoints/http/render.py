@@ -1,0 +1,50 @@
+"""JSON views of domain values: camelCase, money as two-decimal strings, UTC with Z."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from wallet.domain.model import AppliedOperation, Operation, Page, Wallet
+
+JsonObject = dict[str, Any]
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def render_wallet(wallet: Wallet) -> JsonObject:
+    return {
+        "id": str(wallet.id),
+        "balance": str(wallet.balance),
+        "createdAt": timestamp(wallet.created_at),
+        "updatedAt": timestamp(wallet.updated_at),
+    }
+
+
+def render_operation(operation: Operation) -> JsonObject:
+    return {
+        "id": str(operation.id),
+        "walletId": str(operation.wallet_id),
+        "operationType": operation.type.value,
+        "amount": str(operation.amount),
+        "balanceAfter": str(operation.balance_after),
+        "createdAt": timestamp(operation.created_at),
+    }
+
+
+def render_applied(applied: AppliedOperation) -> JsonObject:
+    return {
+        "walletId": str(applied.wallet.id),
+        "balance": str(applied.operation.balance_after),
+        "operation": render_operation(applied.operation),
+    }
+
+
+def render_wallet_page(page: Page[Wallet]) -> JsonObject:
+    return {"items": [render_wallet(w) for w in page.items], "nextCursor": page.next_cursor}
+
+
+def render_operation_page(page: Page[Operation]) -> JsonObject:
+    return {"items": [render_operation(o) for o in page.items], "nextCursor": page.next_cursor}
