@@ -53,8 +53,12 @@ class Settings:
             host=read.text("WALLET_HOST", default.host),
             port=read.number("WALLET_PORT", int, default.port, 1, 65535),
             workers=read.number("WALLET_WORKERS", int, default.workers, 1, 256),
-            db_pool_min_size=read.number("WALLET_DB_POOL_MIN_SIZE", int, default.db_pool_min_size, 0),
-            db_pool_max_size=read.number("WALLET_DB_POOL_MAX_SIZE", int, default.db_pool_max_size, 1),
+            db_pool_min_size=read.number(
+                "WALLET_DB_POOL_MIN_SIZE", int, default.db_pool_min_size, 0
+            ),
+            db_pool_max_size=read.number(
+                "WALLET_DB_POOL_MAX_SIZE", int, default.db_pool_max_size, 1
+            ),
             db_timeout=read.number("WALLET_DB_TIMEOUT", float, default.db_timeout, 0.01),
             redis_timeout=read.number("WALLET_REDIS_TIMEOUT", float, default.redis_timeout, 0.001),
             cache_ttl=read.number("WALLET_CACHE_TTL", float, default.cache_ttl, 1),

@@ -37,7 +37,7 @@ class Container(containers.DeclarativeContainer):
     redis_client = providers.Resource(
         open_redis,
         url=settings.provided.redis_url,
-        timeout=settings.provided.redis_timeout,
+        command_timeout=settings.provided.redis_timeout,
     )
 
     wallet_repository = providers.Singleton(

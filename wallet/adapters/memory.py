@@ -35,7 +35,7 @@ class InMemoryWalletRepository:
         self._check_available()
         return self._find(wallet_id)
 
-    async def list(self, limit: int, after: Position | None) -> list[Wallet]:
+    async def list_wallets(self, limit: int, after: Position | None) -> list[Wallet]:
         self._check_available()
         ordered = sorted(self._wallets.values(), key=_position)
         return [w for w in ordered if after is None or _position(w) > after][:limit]

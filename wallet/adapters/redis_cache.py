@@ -59,8 +59,8 @@ return 1
 FAILURES = (RedisError, OSError, TimeoutError)
 
 
-async def open_redis(url: str | None, timeout: float) -> AsyncIterator[redis.Redis | None]:
-    """A Redis client that gives up after ``timeout`` seconds and never retries on its own.
+async def open_redis(url: str | None, command_timeout: float) -> AsyncIterator[redis.Redis | None]:
+    """A Redis client that gives up after ``command_timeout`` seconds and never retries on its own.
 
     None when no URL is configured: the cache is off and nothing connects.
     """
@@ -69,8 +69,8 @@ async def open_redis(url: str | None, timeout: float) -> AsyncIterator[redis.Red
         return
     client = redis.Redis.from_url(
         url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
+        socket_timeout=command_timeout,
+        socket_connect_timeout=command_timeout,
         retry=Retry(NoBackoff(), 0),
         decode_responses=True,
     )

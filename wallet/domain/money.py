@@ -68,7 +68,7 @@ class Money:
 
 def _parse_decimal_string(text: str) -> Decimal:
     if len(text) > MAX_LITERAL_LENGTH or not _DECIMAL_STRING.fullmatch(text):
-        raise InvalidAmount("must be a decimal string like \"50\" or \"50.00\" (at most 2 decimals)")
+        raise InvalidAmount('must be a decimal string like "50" or "50.00" (at most 2 decimals)')
     return Decimal(text)
 
 
@@ -86,7 +86,8 @@ def _exact_minor_units(value: Decimal) -> int:
         exponent += 1
     if exponent < -2:
         raise InvalidAmount("must have at most 2 decimal places")
-    return coefficient * 10 ** (exponent + 2)
+    minor: int = coefficient * 10 ** (exponent + 2)
+    return minor
 
 
 def _json_kind(value: object) -> str:

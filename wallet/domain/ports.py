@@ -25,7 +25,7 @@ class WalletRepository(Protocol):
     async def get(self, wallet_id: UUID) -> Wallet:
         """The wallet as last committed. Raises WalletNotFound."""
 
-    async def list(self, limit: int, after: Position | None) -> list[Wallet]:
+    async def list_wallets(self, limit: int, after: Position | None) -> list[Wallet]:
         """Up to ``limit`` wallets strictly after ``after``, oldest first by (created_at, id)."""
 
     async def apply(self, wallet_id: UUID, request: OperationRequest) -> AppliedOperation:

@@ -47,7 +47,7 @@ class WalletService:
 
     async def list_wallets(self, limit: int, cursor: str | None) -> Page[Wallet]:
         after = self._decode(WALLETS_SCOPE, cursor)
-        wallets = await self._repository.list(limit + 1, after)
+        wallets = await self._repository.list_wallets(limit + 1, after)
         return self._page(WALLETS_SCOPE, wallets, limit)
 
     async def apply_operation(self, wallet_id: UUID, request: OperationRequest) -> AppliedOperation:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import signal
@@ -34,10 +35,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SettingsError as error:
         parser.exit(2, f"wallet: {error}\n")
     _configure_logging(settings.log_level)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         args.run(args, settings)
-    except KeyboardInterrupt:
-        pass
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,7 +97,11 @@ def _run_migrations(settings: Settings) -> None:
         return await migrate(url)
 
     applied = asyncio.run(run(settings.database_url))
-    log.info("database is up to date (%d migration%s applied now)", len(applied), "s"[: len(applied) != 1])
+    log.info(
+        "database is up to date (%d migration%s applied now)",
+        len(applied),
+        "s"[: len(applied) != 1],
+    )
 
 
 def _run_worker(settings: Settings, reuse_port: bool = False) -> None:

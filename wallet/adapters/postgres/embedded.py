@@ -32,14 +32,14 @@ def local_or_embedded_url(data_dir: Path) -> str:
     if answers(LOCAL_HOST, LOCAL_PORT):
         return LOCAL_URL
     try:
-        import pgserver
+        from pgserver import get_server  # type: ignore[attr-defined]
     except ImportError:
         raise RuntimeError(
             "No PostgreSQL answers on 127.0.0.1:5432 and the embedded one is not installed: "
             "set WALLET_DATABASE_URL or pip install 'wallet-service[embedded]'"
         ) from None
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = get_server(data_dir, cleanup_mode="stop")
     log.info("started an embedded PostgreSQL with its data in %s", data_dir)
     url: str = server.get_uri(EMBEDDED_DATABASE)
     return url

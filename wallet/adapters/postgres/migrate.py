@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x77616C6C6574  # "wallet": one advisory lock serialises all migrators
+CREATE_ATTEMPTS = 20
 _FILE_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 
 CREATE_HISTORY = """
@@ -44,13 +46,13 @@ def available_migrations() -> list[Migration]:
     return sorted(found, key=lambda migration: migration.version)
 
 
-async def migrate(dsn: str, timeout: float = 30.0) -> list[str]:
+async def migrate(dsn: str, connect_timeout: float = 30.0) -> list[str]:
     """Apply every pending migration, each in its own transaction; return their names.
 
     A session advisory lock makes concurrent runs wait for each other, and the
     history table makes each later run skip what is already applied.
     """
-    connection = await asyncpg.connect(dsn, timeout=timeout)
+    connection = await asyncpg.connect(dsn, timeout=connect_timeout)
     try:
         await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
         try:
@@ -76,7 +78,7 @@ async def _apply_pending(connection: asyncpg.Connection) -> list[str]:
     return names
 
 
-async def ensure_database(dsn: str, timeout: float = 10.0) -> bool:
+async def ensure_database(dsn: str, connect_timeout: float = 10.0) -> bool:
     """Create the database that ``dsn`` names when it is missing; True when created.
 
     Connects to the server's ``postgres`` database to do so, which needs the
@@ -86,22 +88,33 @@ async def ensure_database(dsn: str, timeout: float = 10.0) -> bool:
     if not name:
         return False
     try:
-        connection = await asyncpg.connect(dsn, timeout=timeout)
+        connection = await asyncpg.connect(dsn, timeout=connect_timeout)
     except asyncpg.InvalidCatalogNameError:
         pass
     else:
         await connection.close()
         return False
-    admin = await asyncpg.connect(with_database(dsn, "postgres"), timeout=timeout)
+    admin = await asyncpg.connect(with_database(dsn, "postgres"), timeout=connect_timeout)
     try:
-        quoted = '"' + name.replace('"', '""') + '"'
-        await admin.execute(f"CREATE DATABASE {quoted}")
-    except asyncpg.DuplicateDatabaseError:
-        return False
+        return await _create_database(admin, name)
     finally:
         await admin.close()
-    log.info("created database %s", name)
-    return True
+
+
+async def _create_database(admin: asyncpg.Connection, name: str) -> bool:
+    """CREATE DATABASE, tolerating a racing creator (and its hold on the template)."""
+    quoted = '"' + name.replace('"', '""') + '"'
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            await admin.execute(f"CREATE DATABASE {quoted}")
+        except asyncpg.DuplicateDatabaseError:
+            return False
+        except asyncpg.ObjectInUseError:  # another CREATE DATABASE is copying the template
+            await asyncio.sleep(0.1 * (attempt + 1))
+            continue
+        log.info("created database %s", name)
+        return True
+    raise RuntimeError(f"could not create database {name}: the template stayed busy")
 
 
 def database_name(dsn: str) -> str:

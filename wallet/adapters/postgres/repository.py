@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, TypeAlias
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -111,6 +112,11 @@ UNAVAILABLE = (
 
 REFUSAL_RETRIES = 3
 
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+
 
 class PostgresWalletRepository:
     """WalletRepository on an asyncpg pool; waits at most ``timeout`` seconds per call."""
@@ -122,6 +128,7 @@ class PostgresWalletRepository:
     async def create(self, wallet_id: UUID) -> Wallet:
         async with self._connection() as connection:
             row = await connection.fetchrow(CREATE_WALLET, wallet_id, WALLET_LIST_LOCK)
+        assert row is not None, "INSERT … RETURNING returns its row"
         return _wallet(row)
 
     async def get(self, wallet_id: UUID) -> Wallet:
@@ -131,7 +138,7 @@ class PostgresWalletRepository:
             raise WalletNotFound(wallet_id)
         return _wallet(row)
 
-    async def list(self, limit: int, after: Position | None) -> list[Wallet]:
+    async def list_wallets(self, limit: int, after: Position | None) -> list[Wallet]:
         async with self._connection() as connection, connection.transaction(readonly=True):
             await connection.execute(LOCK_WALLET_LIST, WALLET_LIST_LOCK)
             if after is None:
@@ -189,7 +196,7 @@ class PostgresWalletRepository:
         return bytes(value)
 
     async def _explain_refusal(
-        self, connection: asyncpg.Connection, wallet_id: UUID, request: OperationRequest
+        self, connection: Connection, wallet_id: UUID, request: OperationRequest
     ) -> None:
         """Raise the domain error for a refused operation.
 
@@ -202,7 +209,7 @@ class PostgresWalletRepository:
         next_balance(Money(row["balance"]), request)
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _connection(self) -> AsyncIterator[Connection]:
         try:
             async with asyncio.timeout(self._timeout), self._pool.acquire() as connection:
                 yield connection
@@ -220,7 +227,9 @@ def _wallet(row: asyncpg.Record) -> Wallet:
     )
 
 
-def _applied(row: asyncpg.Record, operation_id: UUID, request: OperationRequest) -> AppliedOperation:
+def _applied(
+    row: asyncpg.Record, operation_id: UUID, request: OperationRequest
+) -> AppliedOperation:
     wallet = _wallet(row)
     operation = Operation(
         id=operation_id,

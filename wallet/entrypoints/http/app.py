@@ -99,7 +99,9 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             raise
         return from_http(error).response(request_id)
     except Exception:
-        log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
+        log.exception(
+            "unhandled error in %s %s (request %s)", request.method, request.path, request_id
+        )
         return internal_error().response(request_id)
 
 

@@ -19,7 +19,8 @@ async def live(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     """Ready while the database answers; a cache outage only degrades, it never unreadies."""
     readiness = await request.app[SERVICES].readiness()
-    checks = {"database": "ok" if readiness.database_ok else "down", "cache": readiness.cache}
+    database = "ok" if readiness.database_ok else "down"
+    checks: dict[str, object] = {"database": database, "cache": readiness.cache}
     if not readiness.database_ok:
         raise Problem(
             SERVICE_UNAVAILABLE,

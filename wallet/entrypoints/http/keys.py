@@ -11,4 +11,4 @@ from wallet.domain.services import WalletService
 CONTAINER = web.AppKey("container", Container)
 SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", WalletService)
-REQUEST_ID = "wallet.request_id"
+REQUEST_ID = web.RequestKey("request_id", str)

@@ -1,18 +1,668 @@
-"""The OpenAPI 3.1 document of the API, served at /api/v1/openapi.json."""
+"""The OpenAPI 3.1 document of the API, served at /api/v1/openapi.json.
+
+The document is plain data assembled from small helpers and from the limits the code
+itself uses, so a changed limit changes the document too. tests/unit/test_openapi.py
+holds it to the running app: every route, every status, every body.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
 from aiohttp import web
 
+from wallet.domain.model import MAX_BALANCE, OperationType
+from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_LITERAL_LENGTH, MINOR_UNITS_PER_MAJOR, Money
+from wallet.entrypoints.http.parsing import (
+    DEFAULT_PAGE_SIZE,
+    MAX_BODY_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_PAGE_SIZE,
+)
+from wallet.entrypoints.http.problems import (
+    BALANCE_LIMIT,
+    INSUFFICIENT_FUNDS,
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    PAYLOAD_TOO_LARGE,
+    PROBLEM_CONTENT_TYPE,
+    SERVICE_UNAVAILABLE,
+    UNSUPPORTED_MEDIA_TYPE,
+    VALIDATION,
+    WALLET_NOT_FOUND,
+    ProblemKind,
+)
+
+Json = dict[str, Any]
+
 routes = web.RouteTableDef()
 
+JSON = "application/json"
+MAX_AMOUNT = Money(MAX_AMOUNT_MINOR)
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+UUID_ANY_CASE_PATTERN = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
+MONEY_PATTERN = r"^[0-9]+\.[0-9]{2}$"
+AMOUNT_STRING_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
+ZERO_STRING_PATTERN = r"^0+(\.0{1,2})?$"
+TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$"
 
-def document() -> dict[str, Any]:
-    return {"openapi": "3.1.0", "info": {"title": "Wallet API", "version": "1.0.0"}, "paths": {}}
+# The problem kinds this version can answer with; UNAUTHORIZED and the idempotency
+# problems of the contract wait for the features that raise them.
+DOCUMENTED_PROBLEMS = (
+    VALIDATION,
+    INSUFFICIENT_FUNDS,
+    BALANCE_LIMIT,
+    WALLET_NOT_FOUND,
+    NOT_FOUND,
+    METHOD_NOT_ALLOWED,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    INTERNAL_ERROR,
+    SERVICE_UNAVAILABLE,
+)
+
+DESCRIPTION = f"""\
+A wallet service: create wallets, deposit and withdraw exact amounts, read balances and
+each wallet's ledger.
+
+**Money.** Amounts and balances are exact decimals with at most 2 fractional digits,
+rendered as strings with exactly two (`"150.00"`). A request `amount` is a JSON number or
+a decimal string, taken exactly as written and never rounded: it must be above 0, at most
+{MAX_AMOUNT}, with at most 2 decimals once trailing zeros are dropped (`0.100` is `0.10`,
+`0.001` is refused). A balance stays between 0.00 and {MAX_BALANCE}; an operation that
+would cross either bound is refused with 400 and changes nothing.
+
+**Paging.** Lists take `limit` (1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}) and
+`cursor`, the opaque `nextCursor` of the previous page (`null` on the last page). Lists are
+ordered by (`createdAt`, `id`): wallets oldest first, operations newest first. Pages never
+skip or repeat an item while items are being added. A cursor belongs to one list; one the
+service did not make, or an altered one, is 400.
+
+**Consistency.** Each operation is atomic and appended to the wallet's ledger, which is
+never changed. No lost updates, no double application, no negative balance under any
+concurrency. A 2xx answer to a POST means the effect is committed. At all times
+`balance` equals deposits minus withdrawals, and each operation's `balanceAfter` is the
+running total in ledger order. A read after a successful POST never shows an older
+balance than the POST returned.
+
+**Requests.** Bodies are UTF-8 JSON of at most {MAX_BODY_BYTES} bytes, nested at most
+{MAX_JSON_DEPTH} levels, without duplicated keys or unknown fields. A POST with a body
+must send `Content-Type: application/json`. A request is validated completely before
+anything runs, so an invalid request is always `VALIDATION_ERROR`.
+
+**Errors** are RFC 9457 problem details (`{PROBLEM_CONTENT_TYPE}`) on every path,
+unknown paths (404 `NOT_FOUND`) and other methods on a known path (405 with `Allow`)
+included. Their `requestId` equals the `X-Request-ID` response header. 503 means the
+database is unreachable or slow; it comes quickly, never as a hang, with `Retry-After`.
+"""
+
+
+def _ref(kind: str, name: str) -> Json:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _schema(name: str) -> Json:
+    return _ref("schemas", name)
+
+
+def _object(properties: dict[str, Json], description: str = "", **extra: Any) -> Json:
+    """A closed object whose every listed property is always present."""
+    schema: Json = {
+        "type": "object",
+        "required": list(properties),
+        "properties": properties,
+        "additionalProperties": False,
+        **extra,
+    }
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _page(item: str, order: str) -> Json:
+    return _object(
+        {
+            "items": {"type": "array", "maxItems": MAX_PAGE_SIZE, "items": _schema(item)},
+            "nextCursor": {
+                "type": ["string", "null"],
+                "minLength": 1,
+                "description": "Pass as `cursor` for the next page; `null` on the last page.",
+            },
+        },
+        f"One page of {item.lower()}s, {order}.",
+    )
+
+
+# -- schemas -------------------------------------------------------------------------------
+
+SCHEMAS: dict[str, Json] = {
+    "Id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": UUID_PATTERN,
+        "description": "A UUID in lower case.",
+        "examples": ["3f1c2d4e-5b6a-4c8d-9e0f-1a2b3c4d5e6f"],
+    },
+    "Money": {
+        "type": "string",
+        "pattern": MONEY_PATTERN,
+        "description": "An exact amount with exactly two decimals.",
+        "examples": ["150.00", "0.10"],
+    },
+    "Timestamp": {
+        "type": "string",
+        "format": "date-time",
+        "pattern": TIMESTAMP_PATTERN,
+        "description": "RFC 3339 in UTC, with a `Z` suffix.",
+        "examples": ["2026-11-27T16:03:02.123456Z"],
+    },
+    "OperationType": {"type": "string", "enum": [t.value for t in OperationType]},
+    "Wallet": _object(
+        {
+            "id": _schema("Id"),
+            "balance": _schema("Money"),
+            "createdAt": _schema("Timestamp"),
+            "updatedAt": _schema("Timestamp"),
+        },
+        "A wallet and its current balance.",
+    ),
+    "Operation": _object(
+        {
+            "id": _schema("Id"),
+            "walletId": _schema("Id"),
+            "operationType": _schema("OperationType"),
+            "amount": _schema("Money"),
+            "balanceAfter": _schema("Money"),
+            "createdAt": _schema("Timestamp"),
+        },
+        "One ledger entry; entries are never changed or deleted.",
+    ),
+    "OperationRequest": _object(
+        {
+            "operationType": _schema("OperationType"),
+            "amount": {
+                "description": (
+                    f"Above 0 and at most {MAX_AMOUNT}, with at most 2 decimals once trailing "
+                    "zeros are dropped; never rounded."
+                ),
+                "oneOf": [
+                    {
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "maximum": MAX_AMOUNT_MINOR // MINOR_UNITS_PER_MAJOR,
+                        "description": (
+                            f"A JSON number (`50`, `0.1`, `1e2`) of at most {MAX_LITERAL_LENGTH} "
+                            "characters."
+                        ),
+                    },
+                    {
+                        "type": "string",
+                        "pattern": AMOUNT_STRING_PATTERN,
+                        "maxLength": MAX_LITERAL_LENGTH,
+                        "not": {"pattern": ZERO_STRING_PATTERN},
+                        "description": 'A decimal string (`"50"`, `"50.00"`).',
+                    },
+                ],
+            },
+        },
+        "A deposit or a withdrawal. Unknown fields are refused.",
+        examples=[{"operationType": "DEPOSIT", "amount": "50.00"}],
+    ),
+    "AppliedOperation": _object(
+        {
+            "walletId": _schema("Id"),
+            "balance": {
+                "allOf": [_schema("Money")],
+                "description": "The balance right after this operation.",
+            },
+            "operation": _schema("Operation"),
+        },
+        "The operation as applied, with the balance it left.",
+    ),
+    "WalletPage": _page("Wallet", "oldest first"),
+    "OperationPage": _page("Operation", "newest first"),
+    "FieldError": _object(
+        {
+            "field": {"type": "string", "description": "The field, parameter or `body`."},
+            "message": {"type": "string"},
+        }
+    ),
+    "Problem": {
+        "type": "object",
+        "description": (
+            "RFC 9457 problem details. `errors` comes only with validation problems. "
+            "Some problems carry more members (see `ReadinessProblem`)."
+        ),
+        "required": ["type", "title", "status", "detail", "code", "requestId"],
+        "properties": {
+            "type": {
+                "type": "string",
+                "format": "uri-reference",
+                "description": "Names the problem, e.g. `/problems/insufficient-funds`.",
+            },
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+            "code": {"type": "string", "enum": [kind.code for kind in DOCUMENTED_PROBLEMS]},
+            "requestId": {
+                "type": "string",
+                "pattern": REQUEST_ID_PATTERN,
+                "description": "Equals the `X-Request-ID` response header.",
+            },
+            "errors": {"type": "array", "minItems": 1, "items": _schema("FieldError")},
+        },
+        "examples": [
+            {
+                "type": INSUFFICIENT_FUNDS.type,
+                "title": INSUFFICIENT_FUNDS.title,
+                "status": INSUFFICIENT_FUNDS.status,
+                "detail": "Balance 10.00 is less than 50.00",
+                "code": INSUFFICIENT_FUNDS.code,
+                "requestId": "4b1d0c9e2f7a4c61a1e8d2b7c3f90a15",
+            }
+        ],
+    },
+    "Health": _object({"status": {"const": "ok"}}, "The process is up."),
+    "CacheState": {
+        "type": "string",
+        "enum": ["ok", "down", "disabled"],
+        "description": "The cache only speeds reads up; `down` does not make the service unready.",
+    },
+    "Readiness": _object(
+        {
+            "status": {"const": "ok"},
+            "database": {"const": "ok"},
+            "cache": _schema("CacheState"),
+        },
+        "The database answers.",
+    ),
+    "ReadinessProblem": {
+        "description": "Not ready: a problem that also says the database's and cache's state.",
+        "allOf": [
+            _schema("Problem"),
+            {
+                "type": "object",
+                "required": ["database", "cache"],
+                "properties": {"database": {"const": "down"}, "cache": _schema("CacheState")},
+            },
+        ],
+    },
+}
+
+# -- headers and parameters ----------------------------------------------------------------
+
+HEADERS: dict[str, Json] = {
+    "XRequestID": {
+        "description": "The client's `X-Request-ID` when well formed, else a new one.",
+        "required": True,
+        "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
+    },
+    "Location": {
+        "description": "The URL of the new wallet.",
+        "required": True,
+        "schema": {
+            "type": "string",
+            "format": "uri-reference",
+            "pattern": r"^/api/v1/wallets/" + UUID_PATTERN[1:],
+        },
+    },
+    "RetryAfter": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "Allow": {
+        "description": "The methods this path accepts, e.g. `GET, HEAD, POST`.",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1},
+    },
+}
+
+PARAMETERS: dict[str, Json] = {
+    "WalletId": {
+        "name": "walletId",
+        "in": "path",
+        "required": True,
+        "description": "A wallet id, 8-4-4-4-12 hex digits in either case; else 400.",
+        "schema": {"type": "string", "format": "uuid", "pattern": UUID_ANY_CASE_PATTERN},
+    },
+    "Limit": {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "How many items a page holds at most; give it at most once.",
+        "schema": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_PAGE_SIZE,
+            "default": DEFAULT_PAGE_SIZE,
+        },
+    },
+    "Cursor": {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "description": (
+            "The `nextCursor` of the previous page of the same list, unchanged; "
+            "give it at most once."
+        ),
+        "schema": {"type": "string", "minLength": 1},
+    },
+    "RequestId": {
+        "name": "X-Request-ID",
+        "in": "header",
+        "required": False,
+        "description": (
+            "Your id for this request, echoed in the response: 1 to 128 letters, digits, "
+            "`-`, `_`, `.` or `:`. Any other value is replaced by a new id, not refused."
+        ),
+        "schema": {"type": "string"},
+    },
+}
+
+# -- responses -----------------------------------------------------------------------------
+
+
+def _headers(*names: str) -> Json:
+    return {name: _ref("headers", name.replace("-", "")) for name in ("X-Request-ID", *names)}
+
+
+def _json(description: str, schema: str, *headers: str, **extra: Any) -> Json:
+    return {
+        "description": description,
+        "headers": _headers(*headers),
+        "content": {JSON: {"schema": _schema(schema)}},
+        **extra,
+    }
+
+
+def _problem(
+    description: str, *kinds: ProblemKind, headers: tuple[str, ...] = (), schema: str = "Problem"
+) -> Json:
+    """A problem response whose body names exactly the codes this status can carry."""
+    (status,) = {kind.status for kind in kinds}
+    narrowed = {
+        "type": "object",
+        "properties": {
+            "status": {"const": status},
+            "code": {"enum": [kind.code for kind in kinds]},
+        },
+    }
+    return {
+        "description": description,
+        "headers": _headers(*headers),
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"allOf": [_schema(schema), narrowed]}}},
+    }
+
+
+RESPONSES: dict[str, Json] = {
+    "ValidationError": _problem(
+        "The request is malformed: body, id, `limit` or `cursor`. `errors` lists each field.",
+        VALIDATION,
+    ),
+    "OperationRefused": _problem(
+        "`VALIDATION_ERROR`: the request is malformed. `INSUFFICIENT_FUNDS`: a withdrawal "
+        "larger than the balance. `BALANCE_LIMIT_EXCEEDED`: a deposit past the maximum "
+        "balance. Nothing changed.",
+        VALIDATION,
+        INSUFFICIENT_FUNDS,
+        BALANCE_LIMIT,
+    ),
+    "WalletNotFound": _problem("No wallet has this id.", WALLET_NOT_FOUND),
+    "MethodNotAllowed": _problem(
+        "The path exists but not with this method; `Allow` lists the methods it accepts.",
+        METHOD_NOT_ALLOWED,
+        headers=("Allow",),
+    ),
+    "PayloadTooLarge": _problem(
+        f"The body is larger than {MAX_BODY_BYTES} bytes.", PAYLOAD_TOO_LARGE
+    ),
+    "UnsupportedMediaType": _problem(
+        "The request has a body whose `Content-Type` is not `application/json`; nothing changed.",
+        UNSUPPORTED_MEDIA_TYPE,
+    ),
+    "InternalError": _problem(
+        "A bug. The body holds no details; its `requestId` finds them in the log.",
+        INTERNAL_ERROR,
+    ),
+    "ServiceUnavailable": _problem(
+        "The database is unreachable or did not answer in time; the outcome of a POST is "
+        "unknown. Try again after `Retry-After` seconds.",
+        SERVICE_UNAVAILABLE,
+        headers=("Retry-After",),
+    ),
+}
+
+# Every route answers these; a route that reads a body or the database adds its own.
+ANY_ROUTE = {
+    "405": _ref("responses", "MethodNotAllowed"),
+    "500": _ref("responses", "InternalError"),
+}
+WITH_BODY = {
+    "413": _ref("responses", "PayloadTooLarge"),
+    "415": _ref("responses", "UnsupportedMediaType"),
+}
+WITH_DATABASE = {"503": _ref("responses", "ServiceUnavailable")}
+VALIDATED = {"400": _ref("responses", "ValidationError")}
+FINDS_WALLET = {"404": _ref("responses", "WalletNotFound")}
+
+# -- paths ---------------------------------------------------------------------------------
+
+
+def _operation(
+    operation_id: str,
+    tag: str,
+    summary: str,
+    description: str,
+    responses: Json,
+    parameters: tuple[str, ...] = (),
+    request_body: Json | None = None,
+) -> Json:
+    operation: Json = {
+        "operationId": operation_id,
+        "tags": [tag],
+        "summary": summary,
+        "description": description,
+        "parameters": [_ref("parameters", name) for name in (*parameters, "RequestId")],
+        "responses": dict(sorted({**responses, **ANY_ROUTE}.items())),
+    }
+    if request_body is not None:
+        operation["requestBody"] = request_body
+    return operation
+
+
+def _wallet_link(operation_id: str, description: str) -> Json:
+    return {
+        "operationId": operation_id,
+        "parameters": {"walletId": "$response.body#/id"},
+        "description": description,
+    }
+
+
+CREATED_WALLET = _json(
+    "The new wallet, with a balance of 0.00.",
+    "Wallet",
+    "Location",
+    links={
+        "GetWallet": _wallet_link("getWallet", "Read the new wallet."),
+        "PostOperation": _wallet_link("postOperation", "Deposit into or withdraw from it."),
+        "ListOperations": _wallet_link("listOperations", "Read its ledger."),
+    },
+)
+
+PATHS: dict[str, Json] = {
+    "/api/v1/wallets": {
+        "post": _operation(
+            "createWallet",
+            "wallets",
+            "Create a wallet",
+            "Creates a wallet with a balance of 0.00. The body is absent or `{}`.",
+            {"201": CREATED_WALLET, **VALIDATED, **WITH_BODY, **WITH_DATABASE},
+            request_body={
+                "required": False,
+                "content": {
+                    JSON: {
+                        "schema": {"type": "object", "maxProperties": 0},
+                        "examples": {"empty": {"value": {}}},
+                    }
+                },
+            },
+        ),
+        "get": _operation(
+            "listWallets",
+            "wallets",
+            "List wallets",
+            "Every wallet, oldest first, a page at a time.",
+            {
+                "200": _json("A page of wallets.", "WalletPage"),
+                **VALIDATED,
+                **WITH_DATABASE,
+            },
+            parameters=("Limit", "Cursor"),
+        ),
+    },
+    "/api/v1/wallets/{walletId}": {
+        "get": _operation(
+            "getWallet",
+            "wallets",
+            "Get a wallet",
+            "The wallet and its balance, never older than a POST that already answered.",
+            {
+                "200": _json("The wallet.", "Wallet"),
+                **VALIDATED,
+                **FINDS_WALLET,
+                **WITH_DATABASE,
+            },
+            parameters=("WalletId",),
+        ),
+    },
+    "/api/v1/wallets/{walletId}/operation": {
+        "post": _operation(
+            "postOperation",
+            "operations",
+            "Deposit or withdraw",
+            "Applies one operation atomically and appends it to the wallet's ledger. "
+            "A refused operation changes nothing.",
+            {
+                "200": _json("The operation and the balance right after it.", "AppliedOperation"),
+                "400": _ref("responses", "OperationRefused"),
+                **FINDS_WALLET,
+                **WITH_BODY,
+                **WITH_DATABASE,
+            },
+            parameters=("WalletId",),
+            request_body={
+                "required": True,
+                "content": {JSON: {"schema": _schema("OperationRequest")}},
+            },
+        ),
+    },
+    "/api/v1/wallets/{walletId}/operations": {
+        "get": _operation(
+            "listOperations",
+            "operations",
+            "List a wallet's operations",
+            "The wallet's ledger, newest first, a page at a time.",
+            {
+                "200": _json("A page of operations.", "OperationPage"),
+                **VALIDATED,
+                **FINDS_WALLET,
+                **WITH_DATABASE,
+            },
+            parameters=("WalletId", "Limit", "Cursor"),
+        ),
+    },
+    "/health/live": {
+        "get": _operation(
+            "live",
+            "health",
+            "Liveness",
+            "The process is up. Touches neither the database nor the cache.",
+            {"200": _json("Alive.", "Health")},
+        ),
+    },
+    "/health/ready": {
+        "get": _operation(
+            "ready",
+            "health",
+            "Readiness",
+            "Ready while the database answers. A cache outage is reported, not unready.",
+            {
+                "200": _json("Ready.", "Readiness"),
+                "503": _problem(
+                    "The database does not answer; try again after `Retry-After` seconds.",
+                    SERVICE_UNAVAILABLE,
+                    headers=("Retry-After",),
+                    schema="ReadinessProblem",
+                ),
+            },
+        ),
+    },
+    "/api/v1/openapi.json": {
+        "get": _operation(
+            "openapiJson",
+            "meta",
+            "This document",
+            "The OpenAPI 3.1 description of the API.",
+            {
+                "200": {
+                    "description": "The document.",
+                    "headers": _headers(),
+                    "content": {
+                        JSON: {
+                            "schema": {
+                                "type": "object",
+                                "required": ["openapi", "info", "paths"],
+                                "properties": {"openapi": {"const": "3.1.0"}},
+                            }
+                        }
+                    },
+                }
+            },
+        ),
+    },
+}
+
+TAGS = [
+    {"name": "wallets", "description": "Create, list and read wallets."},
+    {"name": "operations", "description": "Move money and read the ledger."},
+    {"name": "health", "description": "Probes for orchestrators and load balancers."},
+    {"name": "meta", "description": "The API's own description."},
+]
+
+
+def _build() -> Json:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Wallet API", "version": "1.0.0", "description": DESCRIPTION},
+        "servers": [{"url": "/"}],
+        "tags": TAGS,
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": RESPONSES,
+            "parameters": PARAMETERS,
+            "headers": HEADERS,
+        },
+    }
+
+
+@functools.cache
+def served_json() -> str:
+    """The document as served: it is static, so it is built and encoded once per process."""
+    return json.dumps(_build(), separators=(",", ":"))
+
+
+def document() -> Json:
+    """The document as data: a fresh deep copy, safe for the caller to change."""
+    decoded: Json = json.loads(served_json())
+    return decoded
 
 
 @routes.get("/api/v1/openapi.json")
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(document())
+    return web.Response(text=served_json(), content_type=JSON)

@@ -92,7 +92,7 @@ def parse_operation(body: object) -> OperationRequest:
             errors.append(FieldError("amount", str(error)))
     if errors or amount is None:
         raise ValidationFailed(errors, "; ".join(f"{e.field}: {e.message}" for e in errors))
-    return OperationRequest(OperationType(operation_type), amount)
+    return OperationRequest(OperationType(str(operation_type)), amount)
 
 
 def parse_empty_object(body: object) -> None:

@@ -130,4 +130,6 @@ def from_http(error: web.HTTPException) -> Problem:
 
 
 def internal_error() -> Problem:
-    return Problem(INTERNAL_ERROR, "An unexpected error occurred; the request id finds it in the log")
+    return Problem(
+        INTERNAL_ERROR, "An unexpected error occurred; the request id finds it in the log"
+    )

@@ -1,0 +1,113 @@
+"""The command line: ``serve`` on real processes, one or several sharing the port."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.servers import free_port
+
+
+def children_of(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def get(url: str) -> tuple[int, dict[str, object]]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, json.loads(response.read())
+
+
+@pytest.fixture
+def serve(database_url: str, redis_url: str) -> Iterator[object]:
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> tuple[subprocess.Popen[str], int]:
+        port = free_port()
+        env = {**os.environ, "WALLET_DATABASE_URL": database_url, "WALLET_REDIS_URL": redis_url}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wallet", "serve", "--port", str(port), *args],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append(process)
+        return process, port
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=20)
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+def wait_for_log_line(process: subprocess.Popen[str], needle: str) -> str:
+    assert process.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if needle in line:
+            return line
+        if not line and process.poll() is not None:
+            break
+    raise AssertionError(f"serve never logged {needle!r}")
+
+
+def wait_until_live(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if get(f"http://127.0.0.1:{port}/health/live")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing answered on port {port}")
+
+
+def test_serve_logs_its_address_and_answers(serve: object) -> None:
+    process, port = serve()  # type: ignore[operator]
+    line = wait_for_log_line(process, "listening on")
+    assert f"http://127.0.0.1:{port}" in line
+    wait_until_live(port)
+    status, body = get(f"http://127.0.0.1:{port}/health/ready")
+    assert (status, body["database"], body["cache"]) == (200, "ok", "ok")
+
+
+def worker_processes(pid: int) -> list[int]:
+    """The serving children of ``pid`` (not multiprocessing's resource tracker)."""
+    return [
+        child
+        for child in children_of(pid)
+        if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text()
+    ]
+
+
+def listeners_on(port: int) -> int:
+    """How many sockets listen on ``port`` (each worker has its own, via SO_REUSEPORT)."""
+    listening = "0A"
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    fields = [row.split() for row in rows]
+    return sum(1 for f in fields if f[1].endswith(f":{port:04X}") and f[3] == listening)
+
+
+def test_serve_with_workers_runs_that_many_processes_on_one_port(serve: object) -> None:
+    process, port = serve("--workers", "3")  # type: ignore[operator]
+    wait_for_log_line(process, "listening on")
+    wait_until_live(port)
+    deadline = time.monotonic() + 30
+    while listeners_on(port) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    assert len(worker_processes(process.pid)) == 3
+    assert listeners_on(port) == 3
+    for _ in range(20):
+        assert get(f"http://127.0.0.1:{port}/health/live")[0] == 200

@@ -1,0 +1,178 @@
+"""The repository's SQL on the real PostgreSQL: atomic operations, constraints, the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from wallet.adapters.postgres.repository import (
+    CREATE_WALLET,
+    WALLET_LIST_LOCK,
+    PostgresWalletRepository,
+)
+from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletNotFound
+from wallet.domain.model import MAX_BALANCE, OperationRequest, OperationType
+from wallet.domain.money import Money
+from wallet.domain.pagination import Position
+
+DEPOSIT, WITHDRAW = OperationType.DEPOSIT, OperationType.WITHDRAW
+
+
+def request(kind: OperationType, minor: int) -> OperationRequest:
+    return OperationRequest(kind, Money(minor))
+
+
+@pytest.fixture
+async def repository(pool: asyncpg.Pool) -> AsyncIterator[PostgresWalletRepository]:
+    yield PostgresWalletRepository(pool, timeout=5.0)
+
+
+async def ledger(pool: asyncpg.Pool, wallet_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT * FROM operations WHERE wallet_id = $1 ORDER BY created_at, id", wallet_id
+    )
+
+
+async def test_a_new_wallet_has_a_zero_balance(repository: PostgresWalletRepository) -> None:
+    wallet = await repository.create(uuid.uuid4())
+
+    assert wallet.balance == Money(0)
+    assert wallet.version == 0
+    assert wallet.created_at == wallet.updated_at
+    assert await repository.get(wallet.id) == wallet
+
+
+async def test_an_operation_changes_the_balance_and_appends_to_the_ledger(
+    repository: PostgresWalletRepository, pool: asyncpg.Pool
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+
+    first = await repository.apply(wallet.id, request(DEPOSIT, 15_000))
+    second = await repository.apply(wallet.id, request(WITHDRAW, 5_001))
+
+    assert (first.operation.balance_after, second.operation.balance_after) == (
+        Money(15_000),
+        Money(9_999),
+    )
+    assert second.wallet.version == 2
+    rows = await ledger(pool, wallet.id)
+    assert [(r["operation_type"], r["amount"], r["balance_after"]) for r in rows] == [
+        ("DEPOSIT", 15_000, 15_000),
+        ("WITHDRAW", 5_001, 9_999),
+    ]
+    assert rows[1]["created_at"] == second.wallet.updated_at == second.operation.created_at
+    assert (await repository.get(wallet.id)).balance == Money(9_999)
+
+
+@pytest.mark.parametrize(
+    ("start", "refused", "error"),
+    [
+        (100, request(WITHDRAW, 101), InsufficientFunds),
+        (0, request(WITHDRAW, 1), InsufficientFunds),
+        (MAX_BALANCE.minor, request(DEPOSIT, 1), BalanceLimitExceeded),
+    ],
+)
+async def test_a_refused_operation_changes_nothing(
+    repository: PostgresWalletRepository,
+    pool: asyncpg.Pool,
+    start: int,
+    refused: OperationRequest,
+    error: type[Exception],
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    await pool.execute("UPDATE wallets SET balance = $2 WHERE id = $1", wallet.id, start)
+    before = await repository.get(wallet.id)
+
+    with pytest.raises(error):
+        await repository.apply(wallet.id, refused)
+
+    assert await repository.get(wallet.id) == before
+    assert await ledger(pool, wallet.id) == []
+
+
+async def test_unknown_wallets_are_not_found(repository: PostgresWalletRepository) -> None:
+    unknown = uuid.uuid4()
+    with pytest.raises(WalletNotFound):
+        await repository.get(unknown)
+    with pytest.raises(WalletNotFound):
+        await repository.apply(unknown, request(DEPOSIT, 1))
+    with pytest.raises(WalletNotFound):
+        await repository.list_operations(unknown, 10, None)
+
+
+async def test_the_balance_bounds_are_enforced_by_the_schema(
+    repository: PostgresWalletRepository, pool: asyncpg.Pool
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    with pytest.raises(asyncpg.CheckViolationError):
+        await pool.execute("UPDATE wallets SET balance = -1 WHERE id = $1", wallet.id)
+    with pytest.raises(asyncpg.CheckViolationError):
+        await pool.execute(
+            "UPDATE wallets SET balance = $2 WHERE id = $1", wallet.id, MAX_BALANCE.minor + 1
+        )
+
+
+async def test_the_ledger_is_append_only(
+    repository: PostgresWalletRepository, pool: asyncpg.Pool
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    applied = await repository.apply(wallet.id, request(DEPOSIT, 100))
+
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await pool.execute("UPDATE operations SET amount = 1 WHERE id = $1", applied.operation.id)
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await pool.execute("DELETE FROM operations WHERE id = $1", applied.operation.id)
+    assert len(await ledger(pool, wallet.id)) == 1
+
+
+async def test_history_pages_newest_first(repository: PostgresWalletRepository) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    for cents in range(1, 8):
+        await repository.apply(wallet.id, request(DEPOSIT, cents))
+
+    first = await repository.list_operations(wallet.id, 3, None)
+    last = first[-1]
+    rest = await repository.list_operations(wallet.id, 10, Position(last.created_at, last.id))
+
+    assert [op.amount.minor for op in first + rest] == [7, 6, 5, 4, 3, 2, 1]
+
+
+async def test_wallets_page_oldest_first(repository: PostgresWalletRepository) -> None:
+    created = [await repository.create(uuid.uuid4()) for _ in range(5)]
+    start = Position(created[0].created_at, created[0].id)
+
+    page = await repository.list_wallets(3, start)
+
+    assert [w.id for w in page] == [w.id for w in created[1:4]]
+
+
+async def test_ping_and_the_cursor_secret(repository: PostgresWalletRepository) -> None:
+    assert await repository.ping() is True
+    secret = await repository.load_secret("cursor")
+    assert len(secret) >= 16
+    assert secret == await repository.load_secret("cursor")
+
+
+async def test_listing_waits_for_wallets_stamped_but_not_yet_committed(
+    repository: PostgresWalletRepository, pool: asyncpg.Pool
+) -> None:
+    """A slow creation stamped before a committed one must not be skipped by a page."""
+    async with pool.acquire() as slow:
+        transaction = slow.transaction()
+        await transaction.start()
+        slow_id = uuid.uuid4()
+        await slow.fetchrow(CREATE_WALLET, slow_id, WALLET_LIST_LOCK)  # stamped, uncommitted
+        fast = await repository.create(uuid.uuid4())
+
+        listing = asyncio.create_task(repository.list_wallets(1000, None))
+        done, _ = await asyncio.wait({listing}, timeout=0.3)
+        assert not done, "the page was read while an earlier-stamped wallet was uncommitted"
+        await transaction.commit()
+        page = await listing
+
+    ids = [wallet.id for wallet in page]
+    assert ids.index(slow_id) < ids.index(fast.id)

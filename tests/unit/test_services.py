@@ -1,0 +1,456 @@
+"""The use cases on the in-memory adapters: results are checked on the resulting state."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import pytest
+
+from wallet.adapters.memory import InMemoryBalanceCache, InMemoryWalletRepository
+from wallet.domain.errors import (
+    BalanceLimitExceeded,
+    InsufficientFunds,
+    StorageUnavailable,
+    ValidationFailed,
+    WalletNotFound,
+)
+from wallet.domain.model import Operation, OperationRequest, OperationType, Page, Wallet
+from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money
+from wallet.domain.pagination import CursorCodec
+from wallet.domain.services import WalletService
+
+from .conftest import TEST_SECRET
+
+DEPOSIT = OperationType.DEPOSIT
+WITHDRAW = OperationType.WITHDRAW
+T = Wallet | Operation
+
+
+def op(kind: OperationType, amount: str) -> OperationRequest:
+    return OperationRequest(kind, Money.parse_amount(amount))
+
+
+async def new_wallet_with(service: WalletService, balance: str) -> Wallet:
+    wallet = await service.create_wallet()
+    if balance != "0.00":
+        await service.apply_operation(wallet.id, op(DEPOSIT, balance))
+    return await service.get_wallet(wallet.id)
+
+
+async def all_pages(
+    fetch: Callable[[str | None], Awaitable[Page[T]]],
+) -> tuple[list[list[T]], list[str | None]]:
+    """Follow nextCursor from the first page to the last: (pages, cursors returned)."""
+    pages: list[list[T]] = []
+    cursors: list[str | None] = []
+    cursor: str | None = None
+    while True:
+        page = await fetch(cursor)
+        pages.append(page.items)
+        cursors.append(page.next_cursor)
+        if page.next_cursor is None:
+            return pages, cursors
+        assert len(pages) < 1000, "paging does not end"
+        cursor = page.next_cursor
+
+
+async def state_of(repository: InMemoryWalletRepository, wallet_id: UUID) -> tuple[object, ...]:
+    """Everything a refused operation must leave as it was: the stored wallet and its ledger."""
+    return (await repository.get(wallet_id), tuple(repository.ledger(wallet_id)))
+
+
+# --- create and get -------------------------------------------------------------------
+
+
+async def test_a_new_wallet_starts_at_zero(
+    service: WalletService, repository: InMemoryWalletRepository
+) -> None:
+    wallet = await service.create_wallet()
+    assert wallet.balance == Money.zero()
+    assert wallet.version == 0
+    assert wallet.created_at == wallet.updated_at
+    assert wallet.created_at.utcoffset() is not None
+    assert await repository.get(wallet.id) == wallet
+    assert repository.ledger(wallet.id) == []
+
+
+async def test_get_returns_the_created_wallet(service: WalletService) -> None:
+    created = await service.create_wallet()
+    assert await service.get_wallet(created.id) == created
+
+
+async def test_each_wallet_gets_its_own_id(service: WalletService) -> None:
+    ids = {(await service.create_wallet()).id for _ in range(20)}
+    assert len(ids) == 20
+
+
+async def test_the_id_comes_from_the_injected_generator(
+    repository: InMemoryWalletRepository, cache: InMemoryBalanceCache
+) -> None:
+    fixed = UUID("00000000-0000-4000-8000-000000000001")
+    service = WalletService(repository, cache, CursorCodec(TEST_SECRET), new_id=lambda: fixed)
+    assert (await service.create_wallet()).id == fixed
+    assert (await repository.get(fixed)).id == fixed
+
+
+# --- apply ----------------------------------------------------------------------------
+
+
+async def test_a_deposit_raises_the_balance_and_is_recorded(
+    service: WalletService, repository: InMemoryWalletRepository
+) -> None:
+    wallet = await service.create_wallet()
+    applied = await service.apply_operation(wallet.id, op(DEPOSIT, "150"))
+    assert applied.wallet.balance == Money(15000)
+    assert applied.wallet.version == 1
+    assert applied.operation.wallet_id == wallet.id
+    assert applied.operation.type is DEPOSIT
+    assert applied.operation.amount == Money(15000)
+    assert applied.operation.balance_after == Money(15000)
+    assert repository.ledger(wallet.id) == [applied.operation]
+    assert (await repository.get(wallet.id)).balance == Money(15000)
+
+
+async def test_a_withdrawal_lowers_the_balance(service: WalletService) -> None:
+    wallet = await new_wallet_with(service, "100.00")
+    applied = await service.apply_operation(wallet.id, op(WITHDRAW, "30.25"))
+    assert applied.operation.balance_after == Money(6975)
+    assert applied.wallet.balance == Money(6975)
+    assert (await service.get_wallet(wallet.id)).balance == Money(6975)
+
+
+async def test_withdrawing_the_whole_balance_leaves_zero(service: WalletService) -> None:
+    wallet = await new_wallet_with(service, "12.34")
+    applied = await service.apply_operation(wallet.id, op(WITHDRAW, "12.34"))
+    assert applied.wallet.balance == Money.zero()
+
+
+@pytest.mark.parametrize(("balance", "amount"), [("0.00", "0.01"), ("10.00", "10.01")])
+async def test_insufficient_funds_changes_nothing(
+    service: WalletService, repository: InMemoryWalletRepository, balance: str, amount: str
+) -> None:
+    wallet = await new_wallet_with(service, balance)
+    before = await state_of(repository, wallet.id)
+    with pytest.raises(InsufficientFunds, match=f"Balance {balance} is less than {amount}"):
+        await service.apply_operation(wallet.id, op(WITHDRAW, amount))
+    assert await state_of(repository, wallet.id) == before
+    assert str((await service.get_wallet(wallet.id)).balance) == balance
+
+
+async def test_the_balance_can_reach_its_maximum_but_not_pass_it(
+    service: WalletService, repository: InMemoryWalletRepository
+) -> None:
+    wallet = await service.create_wallet()
+    largest = OperationRequest(DEPOSIT, Money(MAX_AMOUNT_MINOR))
+    for _ in range(MAX_BALANCE_MINOR // MAX_AMOUNT_MINOR):
+        applied = await service.apply_operation(wallet.id, largest)
+    assert applied.wallet.balance == Money(MAX_BALANCE_MINOR)
+    assert str(applied.wallet.balance) == "9000000000000000.00"
+
+    before = await state_of(repository, wallet.id)
+    with pytest.raises(BalanceLimitExceeded):
+        await service.apply_operation(wallet.id, op(DEPOSIT, "0.01"))
+    assert await state_of(repository, wallet.id) == before
+    assert (await service.get_wallet(wallet.id)).balance == Money(MAX_BALANCE_MINOR)
+
+
+async def test_the_ledger_adds_up_to_the_balance(
+    service: WalletService, repository: InMemoryWalletRepository
+) -> None:
+    wallet = await service.create_wallet()
+    script = [(DEPOSIT, "100"), (WITHDRAW, "0.01"), (DEPOSIT, "0.1"), (WITHDRAW, "50.09")]
+    script += [(DEPOSIT, "1.23"), (WITHDRAW, "51.23")]
+    for kind, amount in script:
+        await service.apply_operation(wallet.id, op(kind, amount))
+
+    ledger = repository.ledger(wallet.id)
+    assert [(o.type, str(o.amount)) for o in ledger] == [
+        (kind, str(Money.parse_amount(amount))) for kind, amount in script
+    ]
+    running = 0
+    for entry in ledger:
+        running += entry.amount.minor if entry.type is DEPOSIT else -entry.amount.minor
+        assert entry.balance_after.minor == running
+    final = await service.get_wallet(wallet.id)
+    assert final.balance.minor == running == 0
+    assert final.version == len(script)
+    assert [e.created_at for e in ledger] == sorted({e.created_at for e in ledger})
+
+
+async def test_a_refused_operation_leaves_no_gap_in_the_ledger(
+    service: WalletService, repository: InMemoryWalletRepository
+) -> None:
+    wallet = await new_wallet_with(service, "5.00")
+    with pytest.raises(InsufficientFunds):
+        await service.apply_operation(wallet.id, op(WITHDRAW, "6"))
+    await service.apply_operation(wallet.id, op(WITHDRAW, "5"))
+    assert [str(o.balance_after) for o in repository.ledger(wallet.id)] == ["5.00", "0.00"]
+
+
+async def test_operations_on_one_wallet_do_not_touch_another(service: WalletService) -> None:
+    first = await new_wallet_with(service, "10.00")
+    second = await new_wallet_with(service, "20.00")
+    await service.apply_operation(first.id, op(WITHDRAW, "10"))
+    assert (await service.get_wallet(second.id)).balance == Money(2000)
+    assert [o.wallet_id for o in (await service.list_operations(second.id, 10, None)).items] == [
+        second.id
+    ]
+
+
+# --- list_wallets ---------------------------------------------------------------------
+
+
+async def test_paging_through_25_wallets_by_7_yields_each_once_in_order(
+    service: WalletService,
+) -> None:
+    created = [await service.create_wallet() for _ in range(25)]
+    pages, cursors = await all_pages(lambda cursor: service.list_wallets(7, cursor))
+
+    assert [len(page) for page in pages] == [7, 7, 7, 4]
+    assert cursors[-1] is None and all(cursors[:-1])
+    seen = [wallet for page in pages for wallet in page]
+    assert [w.id for w in seen] == [w.id for w in created]
+    assert seen == sorted(seen, key=lambda w: (w.created_at, w.id))
+
+
+async def test_a_last_page_that_is_exactly_full_has_no_next_cursor(
+    service: WalletService,
+) -> None:
+    for _ in range(21):
+        await service.create_wallet()
+    pages, cursors = await all_pages(lambda cursor: service.list_wallets(7, cursor))
+    assert [len(page) for page in pages] == [7, 7, 7]
+    assert cursors[-1] is None
+
+
+async def test_an_empty_list_is_one_empty_page(service: WalletService) -> None:
+    page = await service.list_wallets(100, None)
+    assert page.items == [] and page.next_cursor is None
+
+
+async def test_wallets_created_while_paging_are_neither_skipped_nor_repeated(
+    service: WalletService,
+) -> None:
+    for _ in range(10):
+        await service.create_wallet()
+    seen: list[UUID] = []
+    cursor: str | None = None
+    created_meanwhile = 0
+    while True:
+        page = await service.list_wallets(3, cursor)
+        seen += [w.id for w in page.items]
+        if page.next_cursor is None:
+            break
+        if created_meanwhile < 4:
+            await service.create_wallet()
+            created_meanwhile += 1
+        cursor = page.next_cursor
+    everything = [w.id for w in (await service.list_wallets(1000, None)).items]
+    assert len(everything) == 14
+    assert seen == everything
+
+
+class FrozenClockRepository(InMemoryWalletRepository):
+    """Every wallet is created in the same instant, so only the id orders them."""
+
+    def _now(self) -> datetime:
+        return datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def test_wallets_created_in_the_same_instant_page_without_skips_or_repeats() -> None:
+    repository = FrozenClockRepository()
+    service = WalletService(repository, InMemoryBalanceCache(), CursorCodec(TEST_SECRET))
+    ids = [(await service.create_wallet()).id for _ in range(20)]
+    pages, _ = await all_pages(lambda cursor: service.list_wallets(3, cursor))
+    assert [w.id for page in pages for w in page] == sorted(ids)
+
+
+@pytest.mark.parametrize("cursor", ["", "garbage", "A" * 54])
+async def test_a_cursor_the_service_did_not_make_is_a_validation_error(
+    service: WalletService, cursor: str
+) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        await service.list_wallets(10, cursor)
+    assert [e.field for e in caught.value.errors] == ["cursor"]
+
+
+async def test_a_cursor_made_with_another_secret_is_refused(
+    repository: InMemoryWalletRepository, cache: InMemoryBalanceCache, service: WalletService
+) -> None:
+    for _ in range(3):
+        await service.create_wallet()
+    other = WalletService(repository, cache, CursorCodec(b"a-different-secret-of-32-bytes!!"))
+    cursor = (await other.list_wallets(1, None)).next_cursor
+    assert cursor is not None
+    assert len((await other.list_wallets(1, cursor)).items) == 1
+    with pytest.raises(ValidationFailed):
+        await service.list_wallets(1, cursor)
+
+
+# --- list_operations ------------------------------------------------------------------
+
+
+async def test_operations_are_listed_newest_first_across_pages(
+    service: WalletService, repository: InMemoryWalletRepository
+) -> None:
+    wallet = await service.create_wallet()
+    for cents in range(1, 11):
+        await service.apply_operation(wallet.id, OperationRequest(DEPOSIT, Money(cents)))
+
+    pages, cursors = await all_pages(
+        lambda cursor: service.list_operations(wallet.id, 3, cursor)
+    )
+    assert [len(page) for page in pages] == [3, 3, 3, 1]
+    assert cursors[-1] is None
+    listed = [o for page in pages for o in page]
+    assert listed == list(reversed(repository.ledger(wallet.id)))
+    assert [o.amount.minor for o in listed] == list(range(10, 0, -1))
+
+
+async def test_a_wallet_without_operations_has_an_empty_history(service: WalletService) -> None:
+    wallet = await service.create_wallet()
+    page = await service.list_operations(wallet.id, 10, None)
+    assert page.items == [] and page.next_cursor is None
+
+
+async def test_an_operations_cursor_belongs_to_its_wallet(service: WalletService) -> None:
+    first = await new_wallet_with(service, "1.00")
+    second = await new_wallet_with(service, "1.00")
+    for wallet in (first, second):
+        await service.apply_operation(wallet.id, op(DEPOSIT, "1"))
+    cursor = (await service.list_operations(first.id, 1, None)).next_cursor
+    assert cursor is not None
+    assert len((await service.list_operations(first.id, 1, cursor)).items) == 1
+
+    with pytest.raises(ValidationFailed):
+        await service.list_operations(second.id, 1, cursor)
+    with pytest.raises(ValidationFailed):
+        await service.list_wallets(1, cursor)
+
+
+async def test_a_wallet_list_cursor_is_refused_for_operations(service: WalletService) -> None:
+    wallet = await new_wallet_with(service, "1.00")
+    await service.create_wallet()
+    cursor = (await service.list_wallets(1, None)).next_cursor
+    assert cursor is not None
+    with pytest.raises(ValidationFailed):
+        await service.list_operations(wallet.id, 1, cursor)
+
+
+# --- unknown wallets ------------------------------------------------------------------
+
+
+async def test_an_unknown_wallet_is_not_found_everywhere(service: WalletService) -> None:
+    await service.create_wallet()
+    unknown = uuid4()
+    with pytest.raises(WalletNotFound) as caught:
+        await service.get_wallet(unknown)
+    assert caught.value.wallet_id == unknown
+    with pytest.raises(WalletNotFound):
+        await service.apply_operation(unknown, op(DEPOSIT, "1"))
+    with pytest.raises(WalletNotFound):
+        await service.list_operations(unknown, 10, None)
+
+
+async def test_looking_up_an_unknown_wallet_creates_nothing(
+    service: WalletService, cache: InMemoryBalanceCache
+) -> None:
+    with pytest.raises(WalletNotFound):
+        await service.apply_operation(uuid4(), op(DEPOSIT, "1"))
+    with pytest.raises(WalletNotFound):
+        await service.get_wallet(uuid4())
+    assert (await service.list_wallets(10, None)).items == []
+    assert cache.entries == {}
+
+
+# --- the cache ------------------------------------------------------------------------
+
+
+async def test_a_read_after_a_write_sees_the_write(
+    service: WalletService, cache: InMemoryBalanceCache
+) -> None:
+    wallet = await service.create_wallet()
+    assert (await service.get_wallet(wallet.id)).balance == Money.zero()  # now cached
+    applied = await service.apply_operation(wallet.id, op(DEPOSIT, "42"))
+    read = await service.get_wallet(wallet.id)
+    assert read.balance == applied.wallet.balance == Money(4200)
+    assert cache.entries[wallet.id] == read
+
+
+async def test_reads_are_served_from_the_cache_once_warm(
+    service: WalletService, cache: InMemoryBalanceCache
+) -> None:
+    wallet = await new_wallet_with(service, "3.00")
+    hits = cache.hits
+    for _ in range(3):
+        assert (await service.get_wallet(wallet.id)).balance == Money(300)
+    assert cache.hits == hits + 3
+
+
+async def test_everything_works_while_the_cache_is_down(
+    service: WalletService, cache: InMemoryBalanceCache
+) -> None:
+    cache.available = False
+    wallet = await service.create_wallet()
+    await service.apply_operation(wallet.id, op(DEPOSIT, "10"))
+    applied = await service.apply_operation(wallet.id, op(WITHDRAW, "2.50"))
+    assert applied.wallet.balance == Money(750)
+    assert (await service.get_wallet(wallet.id)).balance == Money(750)
+    assert [w.id for w in (await service.list_wallets(10, None)).items] == [wallet.id]
+    assert len((await service.list_operations(wallet.id, 10, None)).items) == 2
+    assert cache.entries == {}
+
+
+async def test_no_stale_balance_is_served_when_the_cache_comes_back(
+    service: WalletService, cache: InMemoryBalanceCache
+) -> None:
+    wallet = await new_wallet_with(service, "10.00")
+    assert (await service.get_wallet(wallet.id)).balance == Money(1000)  # cached
+    cache.available = False
+    await service.apply_operation(wallet.id, op(WITHDRAW, "10"))
+    cache.available = True
+    assert (await service.get_wallet(wallet.id)).balance == Money.zero()
+
+
+async def test_a_write_with_the_database_down_is_refused_and_not_cached(
+    service: WalletService, repository: InMemoryWalletRepository, cache: InMemoryBalanceCache
+) -> None:
+    wallet = await new_wallet_with(service, "10.00")
+    repository.available = False
+    with pytest.raises(StorageUnavailable):
+        await service.apply_operation(wallet.id, op(WITHDRAW, "10"))
+    with pytest.raises(StorageUnavailable):
+        await service.create_wallet()
+    with pytest.raises(StorageUnavailable):
+        await service.list_wallets(10, None)
+    repository.available = True
+    assert (await service.get_wallet(wallet.id)).balance == Money(1000)
+    assert cache.entries[wallet.id].balance == Money(1000)
+
+
+# --- readiness ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("database_up", "cache_up", "expected"),
+    [
+        (True, True, (True, "ok")),
+        (True, False, (True, "down")),
+        (False, True, (False, "ok")),
+        (False, False, (False, "down")),
+    ],
+)
+async def test_readiness_reports_the_database_and_the_cache(
+    service: WalletService,
+    repository: InMemoryWalletRepository,
+    cache: InMemoryBalanceCache,
+    database_up: bool,
+    cache_up: bool,
+    expected: tuple[bool, str],
+) -> None:
+    repository.available = database_up
+    cache.available = cache_up
+    readiness = await service.readiness()
+    assert (readiness.database_ok, readiness.cache) == expected
