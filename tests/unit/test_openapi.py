@@ -1,0 +1,671 @@
+"""The OpenAPI document against the running app: the same routes, every status, every body.
+
+Each request in CASES provokes a real answer from the app on the in-memory adapters; its
+status must be one the document lists for that operation, and its body and headers must
+match what the document says for that exact status and content type.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient
+from dependency_injector import providers
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from wallet.adapters.memory import InMemoryBalanceCache, InMemoryWalletRepository
+from wallet.container import Container
+from wallet.domain.model import OperationRequest, OperationType
+from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money
+from wallet.entrypoints.http import openapi
+from wallet.entrypoints.http.app import create_app
+from wallet.entrypoints.http.parsing import MAX_BODY_BYTES
+
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[[web.Application], Awaitable[Client]]
+
+DOC = openapi.document()
+DOC_URI = "urn:wallet:openapi"
+REGISTRY: Registry[Any] = Registry().with_resource(DOC_URI, DRAFT202012.create_resource(DOC))
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+DOCUMENTED_PREFIXES = ("/api/v1/", "/health/")
+PAGE_ROUTES = {"/", "/static"}
+JSON = "application/json"
+REQUEST_ID = "openapi-test:42"
+
+WALLETS = "/api/v1/wallets"
+WALLET = "/api/v1/wallets/{walletId}"
+OPERATION = "/api/v1/wallets/{walletId}/operation"
+OPERATIONS = "/api/v1/wallets/{walletId}/operations"
+LIVE = "/health/live"
+READY = "/health/ready"
+OPENAPI = "/api/v1/openapi.json"
+
+# What {walletId} and the cursors in a case become; see arrange().
+EXISTING = "{wallet}"
+UNKNOWN = "{unknown}"
+FULL = "{full}"
+WALLETS_CURSOR = "{walletsCursor}"
+OPERATIONS_CURSOR = "{operationsCursor}"
+
+DATABASE_DOWN = "database down"
+CACHE_DOWN = "cache down"
+
+# Documented statuses no request can provoke in this app, and why.
+UNREACHABLE = {
+    ("get", LIVE, 500): "the handler cannot fail; 500 is the error middleware's net for bugs",
+    ("get", OPENAPI, 500): "the document is static; 500 is the error middleware's net for bugs",
+}
+
+
+def as_json(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+def operation(kind: str, amount: object) -> bytes:
+    return as_json({"operationType": kind, "amount": amount})
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request, and the status it gets."""
+
+    name: str
+    method: str
+    template: str  # a documented path template, or a path the app does not know
+    status: int
+    code: str | None = None  # the problem's code, for error answers
+    wallet: str = EXISTING  # what {walletId} becomes
+    params: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    content_type: str = JSON
+    chunked: bool = False
+    given: frozenset[str] = frozenset()
+
+
+TOO_LARGE = b"{" + b" " * MAX_BODY_BYTES + b"}"
+DEPOSIT = operation("DEPOSIT", "50.00")
+
+CASES = [
+    # POST /api/v1/wallets
+    Case("create without a body", "POST", WALLETS, 201),
+    Case("create with {}", "POST", WALLETS, 201, body=b"{}"),
+    Case("create with a field", "POST", WALLETS, 400, "VALIDATION_ERROR", body=b'{"a": 1}'),
+    Case("create with malformed JSON", "POST", WALLETS, 400, "VALIDATION_ERROR", body=b"{"),
+    Case("create with a body too large", "POST", WALLETS, 413, "PAYLOAD_TOO_LARGE", body=TOO_LARGE),
+    Case(
+        "create with a chunked body too large",
+        "POST",
+        WALLETS,
+        413,
+        "PAYLOAD_TOO_LARGE",
+        body=TOO_LARGE,
+        chunked=True,
+    ),
+    Case(
+        "create from a form post",
+        "POST",
+        WALLETS,
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        body=b"a=1",
+        content_type="application/x-www-form-urlencoded",
+    ),
+    Case(
+        "create while the database is down",
+        "POST",
+        WALLETS,
+        503,
+        "SERVICE_UNAVAILABLE",
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    Case("delete the wallet list", "DELETE", WALLETS, 405, "METHOD_NOT_ALLOWED"),
+    # GET /api/v1/wallets
+    Case("list wallets", "GET", WALLETS, 200),
+    Case("list one wallet", "GET", WALLETS, 200, params=(("limit", "1"),)),
+    Case("list the next wallets", "GET", WALLETS, 200, params=(("cursor", WALLETS_CURSOR),)),
+    Case("list 0 wallets", "GET", WALLETS, 400, "VALIDATION_ERROR", params=(("limit", "0"),)),
+    Case("list 1001 wallets", "GET", WALLETS, 400, "VALIDATION_ERROR", params=(("limit", "1001"),)),
+    Case("list x wallets", "GET", WALLETS, 400, "VALIDATION_ERROR", params=(("limit", "x"),)),
+    Case(
+        "list wallets with two limits",
+        "GET",
+        WALLETS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("limit", "1"), ("limit", "2")),
+    ),
+    Case(
+        "list wallets after a made-up cursor",
+        "GET",
+        WALLETS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("cursor", "bm90LWEtY3Vyc29y"),),
+    ),
+    Case(
+        "list wallets with an operations cursor",
+        "GET",
+        WALLETS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("cursor", OPERATIONS_CURSOR),),
+    ),
+    Case(
+        "list wallets while the database is down",
+        "GET",
+        WALLETS,
+        503,
+        "SERVICE_UNAVAILABLE",
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    # GET /api/v1/wallets/{walletId}
+    Case("get a wallet", "GET", WALLET, 200),
+    Case("get a wallet by its upper-case id", "GET", WALLET, 200, wallet="{wallet_upper}"),
+    Case("get a malformed id", "GET", WALLET, 400, "VALIDATION_ERROR", wallet="not-a-uuid"),
+    Case(
+        "get an id without dashes", "GET", WALLET, 400, "VALIDATION_ERROR", wallet=uuid4().hex
+    ),
+    Case("get an unknown wallet", "GET", WALLET, 404, "WALLET_NOT_FOUND", wallet=UNKNOWN),
+    Case(
+        "get a wallet while the database is down",
+        "GET",
+        WALLET,
+        503,
+        "SERVICE_UNAVAILABLE",
+        wallet=UNKNOWN,  # never cached, so the read reaches the database
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    Case("put a wallet", "PUT", WALLET, 405, "METHOD_NOT_ALLOWED", body=b"{}"),
+    # POST /api/v1/wallets/{walletId}/operation
+    Case("deposit a string", "POST", OPERATION, 200, body=DEPOSIT),
+    Case("deposit a number", "POST", OPERATION, 200, body=b'{"operationType":"DEPOSIT","amount":0.1}'),
+    Case("withdraw", "POST", OPERATION, 200, body=operation("WITHDRAW", 100)),
+    Case(
+        "operate on a malformed id",
+        "POST",
+        OPERATION,
+        400,
+        "VALIDATION_ERROR",
+        wallet="12345",
+        body=DEPOSIT,
+    ),
+    Case(
+        "operate with a misspelt field",
+        "POST",
+        OPERATION,
+        400,
+        "VALIDATION_ERROR",
+        body=b'{"operationType": "DEPOSIT", "ammount": 5}',
+    ),
+    Case(
+        "deposit a tenth of a cent",
+        "POST",
+        OPERATION,
+        400,
+        "VALIDATION_ERROR",
+        body=operation("DEPOSIT", "0.001"),
+    ),
+    Case(
+        "operate with an unknown type",
+        "POST",
+        OPERATION,
+        400,
+        "VALIDATION_ERROR",
+        body=operation("STEAL", 5),
+    ),
+    Case(
+        "operate with a duplicated key",
+        "POST",
+        OPERATION,
+        400,
+        "VALIDATION_ERROR",
+        body=b'{"operationType": "DEPOSIT", "amount": 5, "amount": 6}',
+    ),
+    Case(
+        "operate without a body", "POST", OPERATION, 400, "VALIDATION_ERROR", body=None
+    ),
+    Case(
+        "withdraw more than the balance",
+        "POST",
+        OPERATION,
+        400,
+        "INSUFFICIENT_FUNDS",
+        body=operation("WITHDRAW", "100.01"),
+    ),
+    Case(
+        "deposit past the maximum balance",
+        "POST",
+        OPERATION,
+        400,
+        "BALANCE_LIMIT_EXCEEDED",
+        wallet=FULL,
+        body=operation("DEPOSIT", "0.01"),
+    ),
+    Case(
+        "operate on an unknown wallet",
+        "POST",
+        OPERATION,
+        404,
+        "WALLET_NOT_FOUND",
+        wallet=UNKNOWN,
+        body=DEPOSIT,
+    ),
+    Case("operate with a body too large", "POST", OPERATION, 413, "PAYLOAD_TOO_LARGE", body=TOO_LARGE),
+    Case(
+        "operate with a text body",
+        "POST",
+        OPERATION,
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        body=DEPOSIT,
+        content_type="text/plain",
+    ),
+    Case(
+        "operate while the database is down",
+        "POST",
+        OPERATION,
+        503,
+        "SERVICE_UNAVAILABLE",
+        body=DEPOSIT,
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    Case("get the operation endpoint", "GET", OPERATION, 405, "METHOD_NOT_ALLOWED"),
+    # GET /api/v1/wallets/{walletId}/operations
+    Case("list operations", "GET", OPERATIONS, 200),
+    Case(
+        "list the next operations", "GET", OPERATIONS, 200, params=(("cursor", OPERATIONS_CURSOR),)
+    ),
+    Case(
+        "list operations of a malformed id",
+        "GET",
+        OPERATIONS,
+        400,
+        "VALIDATION_ERROR",
+        wallet="wallet-1",
+    ),
+    Case(
+        "list -1 operations",
+        "GET",
+        OPERATIONS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("limit", "-1"),),
+    ),
+    Case(
+        "list operations with a wallets cursor",
+        "GET",
+        OPERATIONS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("cursor", WALLETS_CURSOR),),
+    ),
+    Case(
+        "list operations of an unknown wallet",
+        "GET",
+        OPERATIONS,
+        404,
+        "WALLET_NOT_FOUND",
+        wallet=UNKNOWN,
+    ),
+    Case(
+        "list operations while the database is down",
+        "GET",
+        OPERATIONS,
+        503,
+        "SERVICE_UNAVAILABLE",
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    Case("post to the operations list", "POST", OPERATIONS, 405, "METHOD_NOT_ALLOWED", body=DEPOSIT),
+    # health and the document
+    Case("live", "GET", LIVE, 200),
+    Case("live while the database is down", "GET", LIVE, 200, given=frozenset({DATABASE_DOWN})),
+    Case("post to live", "POST", LIVE, 405, "METHOD_NOT_ALLOWED"),
+    Case("ready", "GET", READY, 200),
+    Case("ready while the cache is down", "GET", READY, 200, given=frozenset({CACHE_DOWN})),
+    Case(
+        "ready while the database is down",
+        "GET",
+        READY,
+        503,
+        "SERVICE_UNAVAILABLE",
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    Case("delete ready", "DELETE", READY, 405, "METHOD_NOT_ALLOWED"),
+    Case("the document", "GET", OPENAPI, 200),
+    Case("post the document", "POST", OPENAPI, 405, "METHOD_NOT_ALLOWED", body=b"{}"),
+    # paths the app does not know
+    Case("an unknown path", "GET", "/api/v1/nothing", 404, "NOT_FOUND"),
+    Case("below a wallet", "GET", "/api/v1/wallets/{walletId}/x", 404, "NOT_FOUND"),
+    Case("a trailing slash", "POST", "/api/v1/wallets/", 404, "NOT_FOUND"),
+]
+
+# With a repository that has a bug, every route that reaches it answers 500.
+BROKEN_CASES = [
+    Case("create", "POST", WALLETS, 500, "INTERNAL_ERROR"),
+    Case("list wallets", "GET", WALLETS, 500, "INTERNAL_ERROR"),
+    Case("get a wallet", "GET", WALLET, 500, "INTERNAL_ERROR", wallet=UNKNOWN),
+    Case("operate", "POST", OPERATION, 500, "INTERNAL_ERROR", wallet=UNKNOWN, body=DEPOSIT),
+    Case("list operations", "GET", OPERATIONS, 500, "INTERNAL_ERROR", wallet=UNKNOWN),
+    Case("ready", "GET", READY, 500, "INTERNAL_ERROR"),
+]
+
+BUG_MESSAGE = "secret-connection-string-and-a-stack"
+
+
+class BrokenRepository(InMemoryWalletRepository):
+    """A repository with a bug: every call fails with a plain RuntimeError."""
+
+    def _check_available(self) -> None:
+        raise RuntimeError(BUG_MESSAGE)
+
+    async def ping(self) -> bool:
+        raise RuntimeError(BUG_MESSAGE)
+
+
+@pytest.fixture
+async def broken_client(aiohttp_client: ClientFactory, container: Container) -> Client:
+    container.wallet_repository.override(providers.Object(BrokenRepository()))
+    return await aiohttp_client(create_app(container))
+
+
+# -- reading the document ------------------------------------------------------------------
+
+
+def escape(segment: str) -> str:
+    """One JSON pointer segment (RFC 6901)."""
+    return segment.replace("~", "~0").replace("/", "~1")
+
+
+def at(pointer: str) -> Any:
+    node: Any = DOC
+    for segment in pointer.lstrip("/").split("/"):
+        node = node[segment.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def follow(pointer: str) -> tuple[str, Any]:
+    """The object at ``pointer`` after its local $refs, and the pointer it ends at."""
+    node = at(pointer)
+    while "$ref" in node:
+        pointer = node["$ref"].removeprefix("#")
+        node = at(pointer)
+    return pointer, node
+
+
+def validator(pointer: str) -> Draft202012Validator:
+    """A validator for the schema at ``pointer``, its $refs resolved inside the document."""
+    return Draft202012Validator(
+        {"$ref": f"{DOC_URI}#{pointer}"},
+        registry=REGISTRY,
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
+
+
+def operations() -> dict[tuple[str, str], Any]:
+    """(method, path template) to operation object, for every documented operation."""
+    return {
+        (method, path): op
+        for path, item in DOC["paths"].items()
+        for method, op in item.items()
+        if method in HTTP_METHODS
+    }
+
+
+def documented_statuses() -> set[tuple[str, str, int]]:
+    return {
+        (method, path, int(status))
+        for (method, path), op in operations().items()
+        for status in op["responses"]
+    }
+
+
+def response_pointer(case: Case) -> str:
+    """Where the document describes the answer to ``case``, asserting that it does."""
+    item = DOC["paths"].get(case.template)
+    method = case.method.lower()
+    if item is None:
+        assert case.status == 404, f"{case.template} is not documented; only 404 fits it"
+        return "/components/responses/NotFound"
+    if method not in item:
+        assert case.status == 405, f"{case.method} {case.template} is not documented"
+        for other in set(item) & HTTP_METHODS:
+            assert "405" in item[other]["responses"], f"{other} {case.template} lacks 405"
+        method = sorted(set(item) & HTTP_METHODS)[0]
+    responses = item[method]["responses"]
+    assert str(case.status) in responses, (
+        f"{case.method} {case.template} answered {case.status}, "
+        f"which the document does not list (it lists {sorted(responses)})"
+    )
+    return f"/paths/{escape(case.template)}/{method}/responses/{case.status}"
+
+
+def claims(case: Case) -> set[tuple[str, str, int]]:
+    """The documented (method, path, status) triples that ``case`` provokes."""
+    item = DOC["paths"].get(case.template, {})
+    method = case.method.lower()
+    if method in item:
+        return {(method, case.template, case.status)}
+    return {(other, case.template, case.status) for other in set(item) & HTTP_METHODS}
+
+
+# -- checking an answer --------------------------------------------------------------------
+
+
+async def check_against_document(case: Case, response: ClientResponse) -> Any:
+    assert response.status == case.status, await response.text()
+    pointer = response_pointer(case)
+    if pointer == "/components/responses/NotFound":
+        spec: Any = {"headers": {}, "content": {openapi.PROBLEM_CONTENT_TYPE: {}}}
+        schema_pointer = "/components/schemas/Problem"
+    else:
+        pointer, spec = follow(pointer)
+        schema_pointer = f"{pointer}/content/{escape(response.content_type)}/schema"
+    assert response.content_type in spec["content"], (
+        f"{response.content_type} is not documented for {case.status}"
+    )
+    body = json.loads(await response.text())
+    errors = [e.message for e in validator(schema_pointer).iter_errors(body)]
+    assert not errors, f"{case.name}: {errors} in {body}"
+    check_headers(spec["headers"], response)
+    assert response.headers["X-Request-ID"] == REQUEST_ID
+    if case.code is not None:
+        assert body["code"] == case.code
+        assert body["status"] == case.status
+        assert body["requestId"] == REQUEST_ID
+    if case.status == 405:
+        assert set(response.headers["Allow"].split(", ")) == allowed_methods(case.template)
+    return body
+
+
+def check_headers(documented: dict[str, Any], response: ClientResponse) -> None:
+    for name, header in documented.items():
+        pointer, header = follow(header["$ref"].removeprefix("#"))
+        if not header.get("required"):
+            continue
+        assert name in response.headers, f"the documented header {name} is missing"
+        value: object = response.headers[name]
+        if header["schema"].get("type") == "integer":
+            assert re.fullmatch(r"[0-9]+", str(value)), f"{name}: {value!r}"
+            value = int(str(value))
+        errors = [e.message for e in validator(f"{pointer}/schema").iter_errors(value)]
+        assert not errors, f"header {name}: {errors}"
+
+
+def allowed_methods(template: str) -> set[str]:
+    """What Allow should say: the documented methods, and HEAD wherever GET is served."""
+    methods = {m.upper() for m in DOC["paths"][template] if m in HTTP_METHODS}
+    return methods | {"HEAD"} if "GET" in methods else methods
+
+
+# -- arranging a case ----------------------------------------------------------------------
+
+
+async def arrange(
+    case: Case, client: Client, repository: InMemoryWalletRepository, cache: InMemoryBalanceCache
+) -> dict[str, str]:
+    """Real state for the case to act on: wallets, a ledger, cursors, outages."""
+    wallet = await create_wallet(client)
+    await create_wallet(client)
+    for amount in ("60.00", "40.00"):
+        response = await client.post(f"{WALLETS}/{wallet}/operation", data=operation("DEPOSIT", amount), headers={"Content-Type": JSON})
+        assert response.status == 200
+    ids = {
+        "wallet": wallet,
+        "wallet_upper": wallet.upper(),
+        "unknown": str(uuid4()),
+        "walletsCursor": await next_cursor(client, WALLETS),
+        "operationsCursor": await next_cursor(client, f"{WALLETS}/{wallet}/operations"),
+    }
+    if case.wallet == FULL:
+        ids["full"] = await full_wallet(client, repository)
+    repository.available = DATABASE_DOWN not in case.given
+    cache.available = CACHE_DOWN not in case.given
+    return ids
+
+
+async def create_wallet(client: Client) -> str:
+    response = await client.post(WALLETS)
+    assert response.status == 201
+    wallet_id: str = (await response.json())["id"]
+    return wallet_id
+
+
+async def next_cursor(client: Client, path: str) -> str:
+    response = await client.get(path, params={"limit": "1"})
+    cursor: str = (await response.json())["nextCursor"]
+    assert cursor
+    return cursor
+
+
+async def full_wallet(client: Client, repository: InMemoryWalletRepository) -> str:
+    """A wallet at the maximum balance, filled with the largest deposits allowed."""
+    wallet_id = await create_wallet(client)
+    largest = OperationRequest(OperationType.DEPOSIT, Money(MAX_AMOUNT_MINOR))
+    for _ in range(MAX_BALANCE_MINOR // MAX_AMOUNT_MINOR):
+        applied = await repository.apply(UUID(wallet_id), largest)
+    assert applied.wallet.balance == Money(MAX_BALANCE_MINOR)
+    return wallet_id
+
+
+async def send(client: Client, case: Case, ids: dict[str, str]) -> ClientResponse:
+    path = case.template.replace("{walletId}", case.wallet.format(**ids))
+    params = [(name, value.format(**ids)) for name, value in case.params]
+    headers = {"X-Request-ID": REQUEST_ID}
+    data: Any = case.body
+    if case.body is not None:
+        headers["Content-Type"] = case.content_type
+        if case.chunked:
+            data = chunks(case.body)
+    return await client.request(case.method, path, params=params, data=data, headers=headers)
+
+
+async def chunks(body: bytes, size: int = 8192) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+# -- the tests -----------------------------------------------------------------------------
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    validate(DOC)
+    assert DOC["openapi"] == "3.1.0"
+    assert DOC["servers"] == [{"url": "/"}]
+
+
+async def test_the_document_is_served_as_built_once(client: Client) -> None:
+    response = await client.get(OPENAPI)
+    assert response.status == 200
+    assert response.content_type == JSON
+    assert await response.json() == DOC
+    assert openapi.served_json() is openapi.served_json()
+
+
+def test_document_returns_a_copy_the_caller_may_change() -> None:
+    changed = openapi.document()
+    changed["paths"].clear()
+    assert openapi.document()["paths"] == DOC["paths"] != {}
+
+
+def camel_case(name: str) -> str:
+    return re.sub(r"_([a-z])", lambda match: match.group(1).upper(), name)
+
+
+async def test_the_document_describes_exactly_the_routes_the_app_serves(client: Client) -> None:
+    served = set()
+    for route in client.server.app.router.routes():
+        path = route.resource.canonical if route.resource else ""
+        if path in PAGE_ROUTES:
+            continue
+        assert path.startswith(DOCUMENTED_PREFIXES), f"{path} is neither API nor page"
+        if route.method != "HEAD":
+            handler = getattr(route.handler, "__name__", "")
+            served.add((route.method.lower(), path.replace("{wallet_id}", "{walletId}"), handler))
+    documented = {
+        (method, path, op["operationId"]) for (method, path), op in operations().items()
+    }
+    assert {(m, p, camel_case(h)) for m, p, h in served} == documented
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+async def test_each_answer_is_the_documented_one(
+    case: Case,
+    client: Client,
+    repository: InMemoryWalletRepository,
+    cache: InMemoryBalanceCache,
+) -> None:
+    ids = await arrange(case, client, repository, cache)
+    await check_against_document(case, await send(client, case, ids))
+
+
+@pytest.mark.parametrize("case", BROKEN_CASES, ids=[case.name for case in BROKEN_CASES])
+async def test_a_bug_is_a_documented_500_without_details(
+    case: Case, broken_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        response = await send(broken_client, case, {"unknown": str(uuid4())})
+        body = await check_against_document(case, response)
+    text = json.dumps(body)
+    for leak in ("Traceback", "RuntimeError", BUG_MESSAGE, ".py"):
+        assert leak not in text
+    logged = [r for r in caplog.records if REQUEST_ID in r.getMessage() and r.exc_info]
+    assert logged, "the request id must find the bug's traceback in the log"
+
+
+def test_every_documented_status_is_provoked() -> None:
+    provoked = set().union(*(claims(case) for case in CASES + BROKEN_CASES))
+    assert not provoked & UNREACHABLE.keys()
+    assert documented_statuses() - provoked == set(UNREACHABLE)
+    assert provoked <= documented_statuses()
+
+
+async def test_the_links_of_a_new_wallet_lead_to_it(client: Client) -> None:
+    response = await client.post(WALLETS)
+    wallet = await response.json()
+    assert response.headers["Location"] == f"{WALLETS}/{wallet['id']}"
+    links = operations()[("post", WALLETS)]["responses"]["201"]["links"]
+    by_id = {op["operationId"]: key for key, op in operations().items()}
+    assert {link["operationId"] for link in links.values()} == {
+        "getWallet",
+        "postOperation",
+        "listOperations",
+    }
+    for link in links.values():
+        method, template = by_id[link["operationId"]]
+        assert link["parameters"] == {"walletId": "$response.body#/id"}
+        path = template.replace("{walletId}", wallet["id"])
+        body = DEPOSIT if method == "post" else None
+        followed = await client.request(method, path, data=body, headers={"Content-Type": JSON})
+        assert followed.status == 200, f"{link['operationId']}: {await followed.text()}"
