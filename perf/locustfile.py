@@ -74,9 +74,7 @@ def create_wallet(client: HttpSession) -> str | None:
         return wallet_id
 
 
-def operate(
-    client: HttpSession, wallet_id: str, operation_type: str, amount: str
-) -> None:
+def operate(client: HttpSession, wallet_id: str, operation_type: str, amount: str) -> None:
     """POST one operation; 200 succeeds, so does INSUFFICIENT_FUNDS on a WITHDRAW."""
     with client.post(
         f"{WALLETS}/{wallet_id}/operation",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -10,6 +11,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on"}
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -49,7 +51,7 @@ class Settings:
         default = cls()
         settings = cls(
             database_url=read.optional("WALLET_DATABASE_URL"),
-            redis_url=env.get("WALLET_REDIS_URL"),
+            redis_url=read.blank_or_text("WALLET_REDIS_URL"),
             host=read.text("WALLET_HOST", default.host),
             port=read.number("WALLET_PORT", int, default.port, 1, 65535),
             workers=read.number("WALLET_WORKERS", int, default.workers, 1, 256),
@@ -90,6 +92,11 @@ class _Reader:
         value = self._env.get(name, "").strip()
         return value or None
 
+    def blank_or_text(self, name: str) -> str | None:
+        """None when unset; an empty string when set to blanks (meaning "off")."""
+        value = self._env.get(name)
+        return None if value is None else value.strip()
+
     def text(self, name: str, default: str) -> str:
         return self.optional(name) or default
 
@@ -114,6 +121,8 @@ class _Reader:
         raw = self.optional(name)
         if raw is None:
             return default
+        if not _NUMBER.fullmatch(raw):
+            raise SettingsError(f"{name} must be a number, not {raw!r}")
         try:
             value = kind(raw)
         except ValueError:

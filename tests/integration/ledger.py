@@ -10,7 +10,7 @@ import asyncpg
 async def assert_ledger_consistent(
     pool: asyncpg.Pool, wallet_id: uuid.UUID
 ) -> list[asyncpg.Record]:
-    """balance = Σ deposits − Σ withdrawals, and each balanceAfter is the running total."""
+    """balance = sum(deposits) - sum(withdrawals), and each balanceAfter is the running total."""
     balance = await pool.fetchval("SELECT balance FROM wallets WHERE id = $1", wallet_id)
     rows = await pool.fetch(
         "SELECT operation_type, amount, balance_after, created_at FROM operations"

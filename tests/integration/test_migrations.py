@@ -68,7 +68,8 @@ def test_migrate_commands_in_parallel_processes(fresh_url: str) -> None:
     ]
     outcomes = [(command.wait(timeout=60), command.stderr) for command in commands]
 
-    assert [code for code, _ in outcomes] == [0, 0, 0]
+    errors = [stderr.read().decode()[-2000:] for _, stderr in outcomes if stderr]
+    assert [code for code, _ in outcomes] == [0, 0, 0], errors
     versions = asyncio.run(applied_versions(fresh_url))
     assert versions == [m.version for m in available_migrations()]
     for _, stderr in outcomes:

@@ -163,9 +163,7 @@ async def test_a_hung_redis_delays_nothing_and_breaks_nothing(
     assert private_redis.process is not None
     os.kill(private_redis.process.pid, signal.SIGSTOP)
     try:
-        total = 0
-        for _ in range(10):
-            total += 1
+        for total in range(1, 11):
             assert await deposit(client, wallet_id, "1.00") == f"{total}.00"
             assert await balance(client, wallet_id) == f"{total}.00"
     finally:

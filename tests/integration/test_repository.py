@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -27,8 +26,8 @@ def request(kind: OperationType, minor: int) -> OperationRequest:
 
 
 @pytest.fixture
-async def repository(pool: asyncpg.Pool) -> AsyncIterator[PostgresWalletRepository]:
-    yield PostgresWalletRepository(pool, timeout=5.0)
+def repository(pool: asyncpg.Pool) -> PostgresWalletRepository:
+    return PostgresWalletRepository(pool, timeout=5.0)
 
 
 async def ledger(pool: asyncpg.Pool, wallet_id: uuid.UUID) -> list[asyncpg.Record]:

@@ -13,6 +13,9 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
 from wallet.adapters.memory import InMemoryBalanceCache, InMemoryWalletRepository
+from wallet.domain.model import OperationRequest, OperationType
+from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money
+from wallet.entrypoints.http.keys import SERVICES
 
 Client = TestClient[web.Request, web.Application]
 Json = dict[str, Any]
@@ -83,15 +86,17 @@ async def problem(response: ClientResponse, status: int, code: str) -> Json:
     assert response.status == status, text
     assert response.content_type == "application/problem+json"
     body: Json = json.loads(text)
-    assert PROBLEM_KEYS <= body.keys()
+    assert body.keys() >= PROBLEM_KEYS
     assert set(body) - PROBLEM_KEYS <= {"errors", "database", "cache"}
     assert body["status"] == status
     assert body["code"] == code
     assert body["type"] == "/problems/" + code.lower().replace("_", "-")
-    assert body["title"] and body["detail"]
+    assert body["title"]
+    assert body["detail"]
     assert body["requestId"] == response.headers["X-Request-ID"]
     if code == "VALIDATION_ERROR":
-        assert body["errors"] and all(set(e) == {"field", "message"} for e in body["errors"])
+        assert body["errors"]
+        assert all(set(e) == {"field", "message"} for e in body["errors"])
     else:
         assert "errors" not in body
     return body
@@ -158,9 +163,12 @@ async def test_list_wallets_answers_items_and_next_cursor(client: Client) -> Non
     for wallet in page["items"]:
         assert_wallet_shape(wallet)
     assert [w["id"] for w in page["items"]] == ids[:2]
-    assert isinstance(page["nextCursor"], str) and page["nextCursor"]
+    assert isinstance(page["nextCursor"], str)
+    assert page["nextCursor"]
 
-    last = await ok_json(await client.get(WALLETS, params={"limit": "2", "cursor": page["nextCursor"]}))
+    last = await ok_json(
+        await client.get(WALLETS, params={"limit": "2", "cursor": page["nextCursor"]})
+    )
     assert [w["id"] for w in last["items"]] == ids[2:]
     assert last["nextCursor"] is None
 
@@ -252,7 +260,9 @@ async def test_create_wallet_takes_an_empty_body_or_an_empty_object(
 async def test_create_wallet_refuses_any_other_body(
     client: Client, data: bytes, fields: list[str]
 ) -> None:
-    body = await problem(await client.post(WALLETS, data=data, headers=JSON_TYPE), 400, "VALIDATION_ERROR")
+    body = await problem(
+        await client.post(WALLETS, data=data, headers=JSON_TYPE), 400, "VALIDATION_ERROR"
+    )
     assert error_fields(body) == fields
     assert await wallet_count(client) == 0
 
@@ -287,7 +297,7 @@ MALFORMED_IDS = [
     "123",
     "not-a-uuid",
     SAMPLE_UUID.replace("-", ""),
-    "{" + SAMPLE_UUID + "}",
+    pytest.param("{" + SAMPLE_UUID + "}", id="uuid-in-braces"),
     "urn:uuid:" + SAMPLE_UUID,
     SAMPLE_UUID + "0",
     SAMPLE_UUID[:-1],
@@ -331,7 +341,13 @@ async def test_an_unknown_wallet_is_404(client: Client, route: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/nope", "/api/v1", "/api/v2/wallets", f"{WALLETS}/{SAMPLE_UUID}/unknown", "/static/nope.js"],
+    [
+        "/nope",
+        "/api/v1",
+        "/api/v2/wallets",
+        f"{WALLETS}/{SAMPLE_UUID}/unknown",
+        pytest.param("/static/nope.js", id="missing-static-file"),
+    ],
 )
 async def test_an_unknown_route_is_a_404_problem(client: Client, path: str) -> None:
     await problem(await client.get(path), 404, "NOT_FOUND")
@@ -438,9 +454,7 @@ async def test_a_post_body_without_a_content_type_is_415(client: Client) -> None
     await problem(response, 415, "UNSUPPORTED_MEDIA_TYPE")
     assert await snapshot(client, wallet_id) == before
 
-    response = await client.post(
-        WALLETS, data=b"{}", skip_auto_headers=["Content-Type"]
-    )
+    response = await client.post(WALLETS, data=b"{}", skip_auto_headers=["Content-Type"])
     await problem(response, 415, "UNSUPPORTED_MEDIA_TYPE")
     assert await wallet_count(client) == 1
 
@@ -529,12 +543,6 @@ async def test_a_cursor_from_another_list_is_refused(client: Client) -> None:
     assert error_fields(await problem(response, 400, "VALIDATION_ERROR")) == ["cursor"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: operationType [] / {} raise TypeError in parse_operation, and an amount "
-    "literal like 1e999999999999999999999 raises decimal.InvalidOperation in decode_json; "
-    "both answer 500 INTERNAL_ERROR instead of 400 VALIDATION_ERROR",
-)
 @pytest.mark.parametrize(
     "data",
     [
@@ -558,7 +566,9 @@ async def test_odd_but_well_formed_json_is_a_validation_error_not_a_500(
 async def test_insufficient_funds_is_refused_and_changes_nothing(client: Client) -> None:
     wallet_id = await wallet_with(client, "10")
     before = await snapshot(client, wallet_id)
-    body = await problem(await operate(client, wallet_id, "WITHDRAW", "50"), 400, "INSUFFICIENT_FUNDS")
+    body = await problem(
+        await operate(client, wallet_id, "WITHDRAW", "50"), 400, "INSUFFICIENT_FUNDS"
+    )
     assert body["detail"] == "Balance 10.00 is less than 50.00"
     assert await snapshot(client, wallet_id) == before
 
@@ -582,9 +592,9 @@ async def test_an_invalid_request_changes_nothing(client: Client, request_body: 
 
 async def test_the_balance_limit_is_refused_and_changes_nothing(client: Client) -> None:
     wallet_id = await wallet_with(client, "0.00")
-    for _ in range(9000):
-        response = await operate(client, wallet_id, "DEPOSIT", "1000000000000.00")
-        assert response.status == 200
+    largest = OperationRequest(OperationType.DEPOSIT, Money(MAX_AMOUNT_MINOR))
+    for _ in range(MAX_BALANCE_MINOR // MAX_AMOUNT_MINOR):  # through the app's own service
+        await client.app[SERVICES].apply_operation(UUID(wallet_id), largest)
     before = await snapshot(client, wallet_id)
     assert before[0]["balance"] == "9000000000000000.00"
     response = await operate(client, wallet_id, "DEPOSIT", "0.01")
@@ -703,7 +713,8 @@ async def test_the_page_is_html_under_a_self_only_content_security_policy(
     assert response.status == 200
     assert response.content_type == "text/html"
     html = await response.text()
-    assert "<html" in html.lower() and 'id="create-wallet"' in html
+    assert "<html" in html.lower()
+    assert 'id="create-wallet"' in html
 
     csp = csp_directives(response.headers["Content-Security-Policy"])
     for directive in ("default-src", "script-src", "style-src", "connect-src"):
@@ -719,7 +730,8 @@ async def test_the_page_loads_nothing_from_elsewhere(client: Client) -> None:
     references = re.findall(r"""(?i)\b(?:src|href|action)\s*=\s*["']([^"']*)["']""", html)
     assert references
     for reference in references:
-        assert reference.startswith(("/", "#")) and not reference.startswith("//"), reference
+        assert reference.startswith(("/", "#")), reference
+        assert not reference.startswith("//"), reference
 
 
 async def test_the_pages_assets_are_served(client: Client) -> None:

@@ -123,9 +123,7 @@ def test_app_publishes_5000_and_locust_8089(services: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("name", ["app", "tests"])
-def test_waits_for_healthy_postgres_and_redis(
-    services: dict[str, Any], name: str
-) -> None:
+def test_waits_for_healthy_postgres_and_redis(services: dict[str, Any], name: str) -> None:
     depends_on = services[name]["depends_on"]
     assert isinstance(depends_on, dict), "conditions need the long depends_on syntax"
     for dependency in ("postgres", "redis"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import decimal
 from decimal import Decimal
 
 import pytest
@@ -18,8 +17,10 @@ LITERAL_101 = "1." + "0" * 99  # the same value written with 101 characters
 DIGITS_100 = "0" * 99 + "5"  # a 100-character decimal string worth 5.00
 DIGITS_101 = "0" * 100 + "5"  # the same value as a 101-character string
 
-assert len(LITERAL_100) == 100 and len(LITERAL_101) == 101
-assert len(DIGITS_100) == 100 and len(DIGITS_101) == 101
+assert len(LITERAL_100) == 100
+assert len(LITERAL_101) == 101
+assert len(DIGITS_100) == 100
+assert len(DIGITS_101) == 101
 
 
 def operation_body(amount_literal: str) -> bytes:
@@ -109,8 +110,8 @@ REJECTED = [
     "1,000",
     "1 000",
     "1_000",
-    "１２",  # full-width digits
-    "٥",  # Arabic-Indic digit five
+    "\uff11\uff12",  # full-width digits one, two
+    "\u0665",  # Arabic-Indic digit five
     "5.001",
     "0",
     "0.00",
@@ -144,7 +145,7 @@ def test_the_rejection_message_says_why() -> None:
         Money.parse_amount(Decimal("0.001"))
     with pytest.raises(InvalidAmount, match="greater than 0"):
         Money.parse_amount(Decimal("0"))
-    with pytest.raises(InvalidAmount, match="at most 1000000000000.00"):
+    with pytest.raises(InvalidAmount, match=r"at most 1000000000000\.00"):
         Money.parse_amount(Decimal("1000000000000.01"))
 
 
@@ -202,9 +203,9 @@ REJECTED_LITERALS = [
     ('"5 "', "amount"),
     ('"5\\n"', "amount"),
     ('"1,000"', "amount"),
-    ('"１２"', "amount"),
-    ('"\\uff11\\uff12"', "amount"),  # the same full-width digits, escaped
-    ('"٥"', "amount"),
+    ('"\uff11\uff12"', "amount"),  # full-width digits, raw in the JSON text
+    ('"\\uff11\\uff12"', "amount"),  # the same digits as JSON escapes
+    ('"\u0665"', "amount"),  # Arabic-Indic five
     ('"5.001"', "amount"),
     ('"0"', "amount"),
     ('"0.00"', "amount"),
@@ -221,19 +222,13 @@ def test_request_amount_is_refused(literal: str, field: str) -> None:
     assert refused_fields(literal) == [field]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=decimal.InvalidOperation,
-    reason="bug: parsing._number calls Decimal(literal) unguarded; a short literal with an "
-    "exponent beyond Decimal's range raises decimal.InvalidOperation instead of a refusal",
-)
 @pytest.mark.parametrize("literal", ["1e999999999999999999999", "1e-999999999999999999999"])
 def test_request_amount_with_an_exponent_beyond_decimal_range_is_refused(literal: str) -> None:
     assert refused_fields(literal) in (["amount"], ["body"])
 
 
 def test_the_json_decoder_yields_no_floats() -> None:
-    decoded = decode_json(b'[1, 1.5, 1e2, -0.0, 0.1]')
+    decoded = decode_json(b"[1, 1.5, 1e2, -0.0, 0.1]")
     assert decoded == [Decimal("1"), Decimal("1.5"), Decimal("100"), Decimal("0"), Decimal("0.1")]
     assert isinstance(decoded, list)
     assert all(type(number) is Decimal for number in decoded)
@@ -261,7 +256,7 @@ def test_money_prints_with_exactly_two_decimals(minor: int, text: str) -> None:
 
 @pytest.mark.parametrize("minor", [-1, MAX_BALANCE_MINOR + 1])
 def test_money_outside_the_balance_range_cannot_exist(minor: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="out of range"):
         Money(minor)
 
 

@@ -28,9 +28,10 @@ from wallet.adapters.memory import InMemoryBalanceCache, InMemoryWalletRepositor
 from wallet.container import Container
 from wallet.domain.model import OperationRequest, OperationType
 from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money
-from wallet.entrypoints.http import openapi
+from wallet.entrypoints.http import openapi, pages
 from wallet.entrypoints.http.app import create_app
 from wallet.entrypoints.http.parsing import MAX_BODY_BYTES
+from wallet.entrypoints.http.problems import PROBLEM_CONTENT_TYPE
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[[web.Application], Awaitable[Client]]
@@ -40,9 +41,9 @@ DOC_URI = "urn:wallet:openapi"
 REGISTRY: Registry[Any] = Registry().with_resource(DOC_URI, DRAFT202012.create_resource(DOC))
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 DOCUMENTED_PREFIXES = ("/api/v1/", "/health/")
-PAGE_ROUTES = {"/", "/static"}
 JSON = "application/json"
 REQUEST_ID = "openapi-test:42"
+API_HEADERS = {"X-Request-ID", "Location", "Retry-After", "Allow"}
 
 WALLETS = "/api/v1/wallets"
 WALLET = "/api/v1/wallets/{walletId}"
@@ -73,7 +74,7 @@ def as_json(value: object) -> bytes:
     return json.dumps(value).encode()
 
 
-def operation(kind: str, amount: object) -> bytes:
+def operation_body(kind: str, amount: object) -> bytes:
     return as_json({"operationType": kind, "amount": amount})
 
 
@@ -95,7 +96,7 @@ class Case:
 
 
 TOO_LARGE = b"{" + b" " * MAX_BODY_BYTES + b"}"
-DEPOSIT = operation("DEPOSIT", "50.00")
+DEPOSIT = operation_body("DEPOSIT", "50.00")
 
 CASES = [
     # POST /api/v1/wallets
@@ -175,7 +176,12 @@ CASES = [
     Case("get a wallet by its upper-case id", "GET", WALLET, 200, wallet="{wallet_upper}"),
     Case("get a malformed id", "GET", WALLET, 400, "VALIDATION_ERROR", wallet="not-a-uuid"),
     Case(
-        "get an id without dashes", "GET", WALLET, 400, "VALIDATION_ERROR", wallet=uuid4().hex
+        "get an id without dashes",
+        "GET",
+        WALLET,
+        400,
+        "VALIDATION_ERROR",
+        wallet="3f1c2d4e5b6a4c8d9e0f1a2b3c4d5e6f",
     ),
     Case("get an unknown wallet", "GET", WALLET, 404, "WALLET_NOT_FOUND", wallet=UNKNOWN),
     Case(
@@ -190,8 +196,10 @@ CASES = [
     Case("put a wallet", "PUT", WALLET, 405, "METHOD_NOT_ALLOWED", body=b"{}"),
     # POST /api/v1/wallets/{walletId}/operation
     Case("deposit a string", "POST", OPERATION, 200, body=DEPOSIT),
-    Case("deposit a number", "POST", OPERATION, 200, body=b'{"operationType":"DEPOSIT","amount":0.1}'),
-    Case("withdraw", "POST", OPERATION, 200, body=operation("WITHDRAW", 100)),
+    Case(
+        "deposit a number", "POST", OPERATION, 200, body=b'{"operationType":"DEPOSIT","amount":0.1}'
+    ),
+    Case("withdraw", "POST", OPERATION, 200, body=operation_body("WITHDRAW", 100)),
     Case(
         "operate on a malformed id",
         "POST",
@@ -215,7 +223,7 @@ CASES = [
         OPERATION,
         400,
         "VALIDATION_ERROR",
-        body=operation("DEPOSIT", "0.001"),
+        body=operation_body("DEPOSIT", "0.001"),
     ),
     Case(
         "operate with an unknown type",
@@ -223,7 +231,7 @@ CASES = [
         OPERATION,
         400,
         "VALIDATION_ERROR",
-        body=operation("STEAL", 5),
+        body=operation_body("STEAL", 5),
     ),
     Case(
         "operate with a duplicated key",
@@ -233,16 +241,14 @@ CASES = [
         "VALIDATION_ERROR",
         body=b'{"operationType": "DEPOSIT", "amount": 5, "amount": 6}',
     ),
-    Case(
-        "operate without a body", "POST", OPERATION, 400, "VALIDATION_ERROR", body=None
-    ),
+    Case("operate without a body", "POST", OPERATION, 400, "VALIDATION_ERROR", body=None),
     Case(
         "withdraw more than the balance",
         "POST",
         OPERATION,
         400,
         "INSUFFICIENT_FUNDS",
-        body=operation("WITHDRAW", "100.01"),
+        body=operation_body("WITHDRAW", "100.01"),
     ),
     Case(
         "deposit past the maximum balance",
@@ -251,7 +257,7 @@ CASES = [
         400,
         "BALANCE_LIMIT_EXCEEDED",
         wallet=FULL,
-        body=operation("DEPOSIT", "0.01"),
+        body=operation_body("DEPOSIT", "0.01"),
     ),
     Case(
         "operate on an unknown wallet",
@@ -262,7 +268,9 @@ CASES = [
         wallet=UNKNOWN,
         body=DEPOSIT,
     ),
-    Case("operate with a body too large", "POST", OPERATION, 413, "PAYLOAD_TOO_LARGE", body=TOO_LARGE),
+    Case(
+        "operate with a body too large", "POST", OPERATION, 413, "PAYLOAD_TOO_LARGE", body=TOO_LARGE
+    ),
     Case(
         "operate with a text body",
         "POST",
@@ -327,7 +335,9 @@ CASES = [
         "SERVICE_UNAVAILABLE",
         given=frozenset({DATABASE_DOWN}),
     ),
-    Case("post to the operations list", "POST", OPERATIONS, 405, "METHOD_NOT_ALLOWED", body=DEPOSIT),
+    Case(
+        "post to the operations list", "POST", OPERATIONS, 405, "METHOD_NOT_ALLOWED", body=DEPOSIT
+    ),
     # health and the document
     Case("live", "GET", LIVE, 200),
     Case("live while the database is down", "GET", LIVE, 200, given=frozenset({DATABASE_DOWN})),
@@ -391,7 +401,8 @@ def escape(segment: str) -> str:
 def at(pointer: str) -> Any:
     node: Any = DOC
     for segment in pointer.lstrip("/").split("/"):
-        node = node[segment.replace("~1", "/").replace("~0", "~")]
+        key = segment.replace("~1", "/").replace("~0", "~")
+        node = node[int(key)] if isinstance(node, list) else node[key]
     return node
 
 
@@ -413,7 +424,7 @@ def validator(pointer: str) -> Draft202012Validator:
     )
 
 
-def operations() -> dict[tuple[str, str], Any]:
+def documented_operations() -> dict[tuple[str, str], Any]:
     """(method, path template) to operation object, for every documented operation."""
     return {
         (method, path): op
@@ -426,29 +437,37 @@ def operations() -> dict[tuple[str, str], Any]:
 def documented_statuses() -> set[tuple[str, str, int]]:
     return {
         (method, path, int(status))
-        for (method, path), op in operations().items()
+        for (method, path), op in documented_operations().items()
         for status in op["responses"]
     }
 
 
-def response_pointer(case: Case) -> str:
-    """Where the document describes the answer to ``case``, asserting that it does."""
+def documented_answer(case: Case, content_type: str) -> tuple[str, str]:
+    """Where the document describes the answer to ``case``: its response and its schema.
+
+    Asserts that it does: an undocumented status or content type fails here.
+    """
     item = DOC["paths"].get(case.template)
     method = case.method.lower()
-    if item is None:
+    if item is None:  # paths the app does not know answer a plain problem
         assert case.status == 404, f"{case.template} is not documented; only 404 fits it"
-        return "/components/responses/NotFound"
+        assert content_type == PROBLEM_CONTENT_TYPE
+        return "", "/components/schemas/Problem"
     if method not in item:
         assert case.status == 405, f"{case.method} {case.template} is not documented"
         for other in set(item) & HTTP_METHODS:
             assert "405" in item[other]["responses"], f"{other} {case.template} lacks 405"
-        method = sorted(set(item) & HTTP_METHODS)[0]
+        method = min(set(item) & HTTP_METHODS)
     responses = item[method]["responses"]
     assert str(case.status) in responses, (
         f"{case.method} {case.template} answered {case.status}, "
         f"which the document does not list (it lists {sorted(responses)})"
     )
-    return f"/paths/{escape(case.template)}/{method}/responses/{case.status}"
+    pointer, response = follow(f"/paths/{escape(case.template)}/{method}/responses/{case.status}")
+    assert content_type in response["content"], (
+        f"{content_type} is not documented for {case.status}; {list(response['content'])} are"
+    )
+    return pointer, f"{pointer}/content/{escape(content_type)}/schema"
 
 
 def claims(case: Case) -> set[tuple[str, str, int]]:
@@ -464,21 +483,14 @@ def claims(case: Case) -> set[tuple[str, str, int]]:
 
 
 async def check_against_document(case: Case, response: ClientResponse) -> Any:
+    """The answer has the case's status, and the body and headers the document gives it."""
     assert response.status == case.status, await response.text()
-    pointer = response_pointer(case)
-    if pointer == "/components/responses/NotFound":
-        spec: Any = {"headers": {}, "content": {openapi.PROBLEM_CONTENT_TYPE: {}}}
-        schema_pointer = "/components/schemas/Problem"
-    else:
-        pointer, spec = follow(pointer)
-        schema_pointer = f"{pointer}/content/{escape(response.content_type)}/schema"
-    assert response.content_type in spec["content"], (
-        f"{response.content_type} is not documented for {case.status}"
-    )
+    response_at, schema_at = documented_answer(case, response.content_type)
     body = json.loads(await response.text())
-    errors = [e.message for e in validator(schema_pointer).iter_errors(body)]
+    errors = [error.message for error in validator(schema_at).iter_errors(body)]
     assert not errors, f"{case.name}: {errors} in {body}"
-    check_headers(spec["headers"], response)
+    if response_at:
+        check_headers(response_at, response)
     assert response.headers["X-Request-ID"] == REQUEST_ID
     if case.code is not None:
         assert body["code"] == case.code
@@ -489,9 +501,13 @@ async def check_against_document(case: Case, response: ClientResponse) -> Any:
     return body
 
 
-def check_headers(documented: dict[str, Any], response: ClientResponse) -> None:
-    for name, header in documented.items():
-        pointer, header = follow(header["$ref"].removeprefix("#"))
+def check_headers(response_at: str, response: ClientResponse) -> None:
+    """Every header the document requires is there and matches its schema, and back."""
+    documented = at(response_at).get("headers", {})
+    for name in (name for name in API_HEADERS if name in response.headers):
+        assert name in documented, f"{name} is sent but not documented for {response.status}"
+    for name in documented:
+        pointer, header = follow(f"{response_at}/headers/{escape(name)}")
         if not header.get("required"):
             continue
         assert name in response.headers, f"the documented header {name} is missing"
@@ -499,14 +515,43 @@ def check_headers(documented: dict[str, Any], response: ClientResponse) -> None:
         if header["schema"].get("type") == "integer":
             assert re.fullmatch(r"[0-9]+", str(value)), f"{name}: {value!r}"
             value = int(str(value))
-        errors = [e.message for e in validator(f"{pointer}/schema").iter_errors(value)]
+        errors = [error.message for error in validator(f"{pointer}/schema").iter_errors(value)]
         assert not errors, f"header {name}: {errors}"
 
 
 def allowed_methods(template: str) -> set[str]:
     """What Allow should say: the documented methods, and HEAD wherever GET is served."""
     methods = {m.upper() for m in DOC["paths"][template] if m in HTTP_METHODS}
-    return methods | {"HEAD"} if "GET" in methods else methods
+    return (methods | {"HEAD"}) if "GET" in methods else methods
+
+
+def check_request_is_documented(case: Case, ids: dict[str, str]) -> None:
+    """A request the app accepted is one the document accepts: parameters and body."""
+    operation_at = f"/paths/{escape(case.template)}/{case.method.lower()}"
+    operation = at(operation_at)
+    sent: dict[str, dict[str, str | None]] = {
+        "path": {"walletId": wallet_id(case, ids)},
+        "query": dict(query(case, ids)),
+        "header": {"X-Request-ID": REQUEST_ID},
+    }
+    names: set[str] = set()
+    for index in range(len(operation.get("parameters", []))):
+        pointer, parameter = follow(f"{operation_at}/parameters/{index}")
+        names.add(parameter["name"])
+        value: object = sent[parameter["in"]].get(parameter["name"])
+        if value is None:
+            assert not parameter["required"], f"{parameter['name']} is required"
+            continue
+        if parameter["schema"].get("type") == "integer":
+            value = int(str(value))
+        errors = [error.message for error in validator(f"{pointer}/schema").iter_errors(value)]
+        assert not errors, f"{parameter['name']}={value!r}: {errors}"
+    assert set(sent["query"]) <= names, "a query parameter the document does not know"
+    if case.body is not None:
+        schema_at = f"{operation_at}/requestBody/content/{escape(case.content_type)}/schema"
+        body = json.loads(case.body)
+        errors = [error.message for error in validator(schema_at).iter_errors(body)]
+        assert not errors, f"request body {body}: {errors}"
 
 
 # -- arranging a case ----------------------------------------------------------------------
@@ -519,7 +564,11 @@ async def arrange(
     wallet = await create_wallet(client)
     await create_wallet(client)
     for amount in ("60.00", "40.00"):
-        response = await client.post(f"{WALLETS}/{wallet}/operation", data=operation("DEPOSIT", amount), headers={"Content-Type": JSON})
+        response = await client.post(
+            f"{WALLETS}/{wallet}/operation",
+            data=operation_body("DEPOSIT", amount),
+            headers={"Content-Type": JSON},
+        )
         assert response.status == 200
     ids = {
         "wallet": wallet,
@@ -559,16 +608,25 @@ async def full_wallet(client: Client, repository: InMemoryWalletRepository) -> s
     return wallet_id
 
 
+def wallet_id(case: Case, ids: dict[str, str]) -> str | None:
+    return case.wallet.format(**ids) if "{walletId}" in case.template else None
+
+
+def query(case: Case, ids: dict[str, str]) -> list[tuple[str, str]]:
+    return [(name, value.format(**ids)) for name, value in case.params]
+
+
 async def send(client: Client, case: Case, ids: dict[str, str]) -> ClientResponse:
-    path = case.template.replace("{walletId}", case.wallet.format(**ids))
-    params = [(name, value.format(**ids)) for name, value in case.params]
+    path = case.template.replace("{walletId}", wallet_id(case, ids) or "")
     headers = {"X-Request-ID": REQUEST_ID}
     data: Any = case.body
     if case.body is not None:
         headers["Content-Type"] = case.content_type
         if case.chunked:
             data = chunks(case.body)
-    return await client.request(case.method, path, params=params, data=data, headers=headers)
+    return await client.request(
+        case.method, path, params=query(case, ids), data=data, headers=headers
+    )
 
 
 async def chunks(body: bytes, size: int = 8192) -> AsyncIterator[bytes]:
@@ -599,22 +657,28 @@ def test_document_returns_a_copy_the_caller_may_change() -> None:
     assert openapi.document()["paths"] == DOC["paths"] != {}
 
 
+def is_page(path: str) -> bool:
+    """The wallet page and its assets: HTML for browsers, outside the API document."""
+    return path == "/" or path == pages.STATIC_URL or path.startswith(pages.STATIC_URL + "/")
+
+
 def camel_case(name: str) -> str:
     return re.sub(r"_([a-z])", lambda match: match.group(1).upper(), name)
 
 
 async def test_the_document_describes_exactly_the_routes_the_app_serves(client: Client) -> None:
     served = set()
-    for route in client.server.app.router.routes():
+    assert client.app is not None
+    for route in client.app.router.routes():
         path = route.resource.canonical if route.resource else ""
-        if path in PAGE_ROUTES:
+        if is_page(path):
             continue
         assert path.startswith(DOCUMENTED_PREFIXES), f"{path} is neither API nor page"
         if route.method != "HEAD":
             handler = getattr(route.handler, "__name__", "")
             served.add((route.method.lower(), path.replace("{wallet_id}", "{walletId}"), handler))
     documented = {
-        (method, path, op["operationId"]) for (method, path), op in operations().items()
+        (method, path, op["operationId"]) for (method, path), op in documented_operations().items()
     }
     assert {(m, p, camel_case(h)) for m, p, h in served} == documented
 
@@ -628,6 +692,8 @@ async def test_each_answer_is_the_documented_one(
 ) -> None:
     ids = await arrange(case, client, repository, cache)
     await check_against_document(case, await send(client, case, ids))
+    if 200 <= case.status < 300:
+        check_request_is_documented(case, ids)
 
 
 @pytest.mark.parametrize("case", BROKEN_CASES, ids=[case.name for case in BROKEN_CASES])
@@ -655,8 +721,8 @@ async def test_the_links_of_a_new_wallet_lead_to_it(client: Client) -> None:
     response = await client.post(WALLETS)
     wallet = await response.json()
     assert response.headers["Location"] == f"{WALLETS}/{wallet['id']}"
-    links = operations()[("post", WALLETS)]["responses"]["201"]["links"]
-    by_id = {op["operationId"]: key for key, op in operations().items()}
+    links = documented_operations()[("post", WALLETS)]["responses"]["201"]["links"]
+    by_id = {op["operationId"]: key for key, op in documented_operations().items()}
     assert {link["operationId"] for link in links.values()} == {
         "getWallet",
         "postOperation",

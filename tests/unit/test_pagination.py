@@ -72,7 +72,8 @@ def test_a_position_in_another_time_zone_decodes_to_the_same_instant(codec: Curs
 
 
 def test_a_cursor_is_url_safe_text(cursor: str) -> None:
-    assert cursor and set(cursor) <= set(ALPHABET)
+    assert cursor
+    assert set(cursor) <= set(ALPHABET)
 
 
 def test_the_same_position_gives_the_same_cursor(codec: CursorCodec, cursor: str) -> None:
@@ -127,7 +128,7 @@ def test_a_cursor_of_the_wrong_length_is_refused(
     assert_refused(codec, SCOPE, mangle(cursor))
 
 
-@pytest.mark.parametrize("char", ["+", "/", "=", " ", ".", "~", "%", "é", "\n", "\x00", "０"])
+@pytest.mark.parametrize("char", ["+", "/", "=", " ", ".", "~", "%", "é", "\n", "\x00", "\uff10"])
 def test_a_character_outside_the_url_safe_alphabet_is_refused(
     codec: CursorCodec, cursor: str, char: str
 ) -> None:

@@ -62,7 +62,9 @@ def test_nesting_of_32_levels_is_accepted(build: Callable[[int], bytes]) -> None
 
 @pytest.mark.parametrize("build", [nested_arrays, nested_objects])
 @pytest.mark.parametrize("depth", [33, 34, 1000, 100_000])
-def test_nesting_deeper_than_32_levels_is_refused(build: Callable[[int], bytes], depth: int) -> None:
+def test_nesting_deeper_than_32_levels_is_refused(
+    build: Callable[[int], bytes], depth: int
+) -> None:
     with pytest.raises(ValueError, match="nested deeper than 32"):
         decode_json(build(depth))
 
@@ -160,7 +162,7 @@ def test_non_finite_constants_are_refused(constant: str) -> None:
     [b"", b"{", b"{'a': 1}", b"[1,]", b"{} {}", b'{"a" 1}', b"\xef\xbb\xbf{}", b"nan"],
 )
 def test_malformed_json_is_refused(raw: bytes) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not valid JSON"):
         decode_json(raw)
 
 
@@ -216,13 +218,6 @@ def test_operation_type_must_be_exactly_deposit_or_withdraw(operation_type: obje
     assert fields_of(error) == ["operationType"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="bug: parsing.parse_operation tests `operation_type not in "
-    "OperationType.__members__`; an unhashable operationType ([] or {}) raises TypeError "
-    "(a 500) instead of a field error",
-)
 @pytest.mark.parametrize("operation_type", [[], {}, ["DEPOSIT"]], ids=repr)
 def test_an_unhashable_operation_type_is_a_field_error(operation_type: object) -> None:
     error = refusal(lambda: parse_operation({"operationType": operation_type, "amount": "5"}))
@@ -242,7 +237,7 @@ def test_an_operation_body_must_be_an_object(body: object) -> None:
 
 @pytest.mark.parametrize("body", [NO_BODY, {}])
 def test_creating_a_wallet_takes_no_body_or_an_empty_object(body: object) -> None:
-    assert parse_empty_object(body) is None
+    parse_empty_object(body)  # a refusal would raise ValidationFailed
 
 
 def test_creating_a_wallet_refuses_fields_by_name() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 from uuid import UUID, uuid4
 
 import pytest
@@ -25,7 +26,7 @@ from .conftest import TEST_SECRET
 
 DEPOSIT = OperationType.DEPOSIT
 WITHDRAW = OperationType.WITHDRAW
-T = Wallet | Operation
+T = TypeVar("T", Wallet, Operation)
 
 
 def op(kind: OperationType, amount: str) -> OperationRequest:
@@ -209,7 +210,8 @@ async def test_paging_through_25_wallets_by_7_yields_each_once_in_order(
     pages, cursors = await all_pages(lambda cursor: service.list_wallets(7, cursor))
 
     assert [len(page) for page in pages] == [7, 7, 7, 4]
-    assert cursors[-1] is None and all(cursors[:-1])
+    assert cursors[-1] is None
+    assert all(cursors[:-1])
     seen = [wallet for page in pages for wallet in page]
     assert [w.id for w in seen] == [w.id for w in created]
     assert seen == sorted(seen, key=lambda w: (w.created_at, w.id))
@@ -227,7 +229,8 @@ async def test_a_last_page_that_is_exactly_full_has_no_next_cursor(
 
 async def test_an_empty_list_is_one_empty_page(service: WalletService) -> None:
     page = await service.list_wallets(100, None)
-    assert page.items == [] and page.next_cursor is None
+    assert page.items == []
+    assert page.next_cursor is None
 
 
 async def test_wallets_created_while_paging_are_neither_skipped_nor_repeated(
@@ -299,9 +302,7 @@ async def test_operations_are_listed_newest_first_across_pages(
     for cents in range(1, 11):
         await service.apply_operation(wallet.id, OperationRequest(DEPOSIT, Money(cents)))
 
-    pages, cursors = await all_pages(
-        lambda cursor: service.list_operations(wallet.id, 3, cursor)
-    )
+    pages, cursors = await all_pages(lambda cursor: service.list_operations(wallet.id, 3, cursor))
     assert [len(page) for page in pages] == [3, 3, 3, 1]
     assert cursors[-1] is None
     listed = [o for page in pages for o in page]
@@ -312,7 +313,8 @@ async def test_operations_are_listed_newest_first_across_pages(
 async def test_a_wallet_without_operations_has_an_empty_history(service: WalletService) -> None:
     wallet = await service.create_wallet()
     page = await service.list_operations(wallet.id, 10, None)
-    assert page.items == [] and page.next_cursor is None
+    assert page.items == []
+    assert page.next_cursor is None
 
 
 async def test_an_operations_cursor_belongs_to_its_wallet(service: WalletService) -> None:

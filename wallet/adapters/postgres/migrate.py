@@ -107,8 +107,8 @@ async def _create_database(admin: asyncpg.Connection, name: str) -> bool:
     for attempt in range(CREATE_ATTEMPTS):
         try:
             await admin.execute(f"CREATE DATABASE {quoted}")
-        except asyncpg.DuplicateDatabaseError:
-            return False
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+            return False  # a racing creator won (the latter when both inserted at once)
         except asyncpg.ObjectInUseError:  # another CREATE DATABASE is copying the template
             await asyncio.sleep(0.1 * (attempt + 1))
             continue

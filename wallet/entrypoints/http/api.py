@@ -37,13 +37,13 @@ async def list_wallets(request: web.Request) -> web.Response:
     return web.json_response(render_wallet_page(page))
 
 
-@routes.get("/api/v1/wallets/{wallet_id}", name="wallet")
+@routes.get("/api/v1/wallets/{wallet_id:[^/]+}", name="wallet")
 async def get_wallet(request: web.Request) -> web.Response:
     wallet = await request.app[SERVICES].get_wallet(parse_wallet_id(request))
     return web.json_response(render_wallet(wallet))
 
 
-@routes.post("/api/v1/wallets/{wallet_id}/operation")
+@routes.post("/api/v1/wallets/{wallet_id:[^/]+}/operation")
 async def post_operation(request: web.Request) -> web.Response:
     wallet_id = parse_wallet_id(request)
     operation = parse_operation(await read_json(request))
@@ -51,7 +51,7 @@ async def post_operation(request: web.Request) -> web.Response:
     return web.json_response(render_applied(applied))
 
 
-@routes.get("/api/v1/wallets/{wallet_id}/operations")
+@routes.get("/api/v1/wallets/{wallet_id:[^/]+}/operations")
 async def list_operations(request: web.Request) -> web.Response:
     wallet_id = parse_wallet_id(request)
     limit, cursor = parse_page(request)

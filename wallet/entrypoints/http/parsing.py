@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import NoReturn
 from uuid import UUID
 
@@ -82,7 +82,9 @@ def parse_operation(body: object) -> OperationRequest:
     ]
     errors += [FieldError(name, "is required") for name in _OPERATION_FIELDS if name not in body]
     operation_type = body.get("operationType")
-    if "operationType" in body and operation_type not in OperationType.__members__:
+    if "operationType" in body and not (
+        isinstance(operation_type, str) and operation_type in OperationType.__members__
+    ):
         errors.append(FieldError("operationType", "must be DEPOSIT or WITHDRAW"))
     amount = None
     if "amount" in body:
@@ -120,7 +122,8 @@ async def read_json(request: web.Request) -> object:
     raw = await request.read()
     if not raw:
         return NO_BODY
-    if request.content_type != "application/json":
+    charset = (request.charset or "utf-8").lower()
+    if request.content_type != "application/json" or charset not in ("utf-8", "utf8"):
         given = request.headers.get("Content-Type", "none")
         raise Problem(UNSUPPORTED_MEDIA_TYPE, f"Send the body as application/json, not {given}")
     try:
@@ -172,7 +175,10 @@ def _check_depth(text: str) -> None:
 def _number(literal: str) -> Decimal:
     if len(literal) > MAX_LITERAL_LENGTH:
         raise _InvalidJson(f"holds a number literal longer than {MAX_LITERAL_LENGTH} characters")
-    return Decimal(literal)
+    try:
+        return Decimal(literal)
+    except InvalidOperation:  # an exponent beyond what Decimal can hold
+        raise _InvalidJson(f"holds the number {literal}, which is out of range") from None
 
 
 def _reject_constant(name: str) -> NoReturn:

@@ -63,7 +63,9 @@ _DOMAIN_KINDS: dict[type[errors.WalletError], ProblemKind] = {
 
 _HTTP_KINDS: dict[int, ProblemKind] = {
     400: VALIDATION,
+    403: NOT_FOUND,
     404: NOT_FOUND,
+    410: NOT_FOUND,
     405: METHOD_NOT_ALLOWED,
     413: PAYLOAD_TOO_LARGE,
     415: UNSUPPORTED_MEDIA_TYPE,

@@ -1,0 +1,172 @@
+"""The hexagon's rule, checked on the source: the domain imports no framework and no adapter."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOMAIN = ROOT / "wallet" / "domain"
+
+FORBIDDEN_PACKAGES = frozenset(
+    {"aiohttp", "asyncpg", "redis", "dependency_injector", "jinja2", "aiohttp_jinja2"}
+)
+FORBIDDEN_MODULES = ("wallet.adapters", "wallet.entrypoints", "wallet.container")
+
+
+def module_name(path: Path) -> str:
+    """``wallet/domain/money.py`` → ``wallet.domain.money`` (a package is its ``__init__``)."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def is_package(path: Path) -> bool:
+    return path.name == "__init__.py"
+
+
+def imported_modules(source: str, module: str, package: bool = False) -> list[str]:
+    """Every module ``source`` imports, absolute, including each ``from x import y`` as ``x.y``.
+
+    ``y`` may be a name rather than a module; listing it as ``x.y`` costs nothing, and it
+    catches ``from wallet import container``. Relative imports are resolved against
+    ``module`` (``package`` says whether ``module`` is a package's ``__init__``).
+    """
+    base = module.split(".") if package else module.split(".")[:-1]
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if node.level > len(base):
+                    raise ImportError(f"relative import beyond the top package in {module}")
+                anchor = base[: len(base) - node.level + 1]
+                origin = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                origin = node.module or ""
+            found.append(origin)
+            found += [f"{origin}.{alias.name}" for alias in node.names if alias.name != "*"]
+    return found
+
+
+def is_forbidden(imported: str) -> bool:
+    top = imported.split(".")[0]
+    return top in FORBIDDEN_PACKAGES or any(
+        imported == prefix or imported.startswith(prefix + ".") for prefix in FORBIDDEN_MODULES
+    )
+
+
+def violations(source: str, module: str, package: bool = False) -> list[str]:
+    return sorted({m for m in imported_modules(source, module, package) if is_forbidden(m)})
+
+
+def domain_files() -> list[Path]:
+    return sorted(DOMAIN.rglob("*.py"))
+
+
+def test_the_domain_has_the_modules_the_architecture_names() -> None:
+    names = {module_name(path) for path in domain_files()}
+    expected = {"money", "model", "errors", "ports", "services", "pagination"}
+    assert {f"wallet.domain.{name}" for name in expected} <= names
+    assert "wallet.domain" in names
+
+
+@pytest.mark.parametrize("path", domain_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_domain_module_imports_no_framework_and_no_outer_layer(path: Path) -> None:
+    source = path.read_text(encoding="utf-8")
+    assert violations(source, module_name(path), is_package(path)) == []
+
+
+# --- the checker itself ---------------------------------------------------------------
+
+SERVICES = "wallet.domain.services"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import asyncpg", ["asyncpg"]),
+        ("import redis.asyncio as redis", ["redis.asyncio"]),
+        ("import aiohttp, json", ["aiohttp"]),
+        ("from aiohttp import web", ["aiohttp", "aiohttp.web"]),
+        ("import aiohttp_jinja2", ["aiohttp_jinja2"]),
+        ("from jinja2 import Environment", ["jinja2", "jinja2.Environment"]),
+        (
+            "from dependency_injector.wiring import Provide",
+            ["dependency_injector.wiring", "dependency_injector.wiring.Provide"],
+        ),
+        (
+            "from wallet.adapters.memory import InMemoryWalletRepository",
+            ["wallet.adapters.memory", "wallet.adapters.memory.InMemoryWalletRepository"],
+        ),
+        ("import wallet.entrypoints.http.app", ["wallet.entrypoints.http.app"]),
+        ("from wallet import container", ["wallet.container"]),
+        (
+            "from wallet.container import Container",
+            ["wallet.container", "wallet.container.Container"],
+        ),
+        ("from .. import container", ["wallet.container"]),
+        ("from ..adapters import memory", ["wallet.adapters", "wallet.adapters.memory"]),
+        (
+            "from ..entrypoints.http.app import create_app",
+            ["wallet.entrypoints.http.app", "wallet.entrypoints.http.app.create_app"],
+        ),
+        (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import asyncpg\n",
+            ["asyncpg"],
+        ),
+        ("def load():\n    import redis\n", ["redis"]),
+    ],
+)
+def test_the_checker_catches_a_violation(source: str, expected: list[str]) -> None:
+    assert violations(source, SERVICES) == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import asyncio",
+        "import json, re\nfrom decimal import Decimal",
+        "from wallet.domain.money import Money",
+        "from wallet.domain import errors",
+        "from . import money",
+        "from .model import Wallet",
+        "import redisx",  # only the package itself, not a name that starts like it
+        "import aiohttpx",
+        "from wallet.adaptersx import y",
+        "from wallet import domain",
+        "asyncpg = 'just a name'",
+    ],
+)
+def test_the_checker_lets_the_domain_import_itself_and_the_standard_library(source: str) -> None:
+    assert violations(source, SERVICES) == []
+
+
+def test_relative_imports_resolve_from_a_package_init() -> None:
+    """In ``wallet/domain/__init__.py`` one dot is wallet.domain itself, two dots wallet."""
+    assert violations("from . import container", "wallet.domain", package=True) == []
+    assert violations("from .. import container", "wallet.domain", package=True) == [
+        "wallet.container"
+    ]
+    assert violations("from ..adapters import memory", "wallet.domain", package=True) == [
+        "wallet.adapters",
+        "wallet.adapters.memory",
+    ]
+    assert violations("from . import container", "wallet.domain.money") == []
+
+
+def test_a_relative_import_beyond_the_top_package_is_an_error() -> None:
+    with pytest.raises(ImportError):
+        imported_modules("from ... import x", SERVICES)
+
+
+def test_a_violation_in_a_domain_file_would_be_reported() -> None:
+    """The real walk, run over a copy of one domain file with one bad line added."""
+    original = (DOMAIN / "money.py").read_text(encoding="utf-8")
+    assert violations(original, "wallet.domain.money") == []
+    tainted = original + "\nimport asyncpg  # a mistake\n"
+    assert violations(tainted, "wallet.domain.money") == ["asyncpg"]
