@@ -40,3 +40,13 @@ format: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# Side-by-side benchmark (perf/bench.py): ours vs the seed baseline, a bare aiohttp app and
+# pgbench; results under artifacts/bench/. Fails only on a correctness error of ours.
+.PHONY: bench bench-smoke
+
+bench: $(INSTALLED) ## ours vs seed vs bare aiohttp vs pgbench, one table of ratios
+	$(PY) perf/bench.py
+
+bench-smoke: $(INSTALLED) ## ours only, 5 s each of hot, mixed, spread; fails on any non-2xx or lost update
+	$(PY) perf/bench.py --smoke

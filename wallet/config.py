@@ -40,6 +40,8 @@ class Settings:
     cache_ttl: float = 300.0
     cache_retry_interval: float = 1.0
     retry_after: int = 1
+    group_commit: bool = True
+    batch_max_size: int = 256
     migrate_on_start: bool = True
     cursor_secret: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
@@ -69,6 +71,10 @@ class Settings:
             ),
             retry_after=read.number("WALLET_RETRY_AFTER", int, default.retry_after, 1),
             migrate_on_start=read.flag("WALLET_MIGRATE_ON_START", default.migrate_on_start),
+            group_commit=read.flag("WALLET_GROUP_COMMIT", default.group_commit),
+            batch_max_size=read.number(
+                "WALLET_BATCH_MAX_SIZE", int, default.batch_max_size, 1, 10_000
+            ),
             cursor_secret=read.optional("WALLET_CURSOR_SECRET"),
             log_level=read.text("WALLET_LOG_LEVEL", default.log_level).upper(),
         )

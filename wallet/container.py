@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
+from wallet.adapters.group_commit import GroupCommitRepository
 from wallet.adapters.no_cache import NoCache
+from wallet.adapters.postgres.batch_store import PostgresBatchStore
 from wallet.adapters.postgres.pool import open_pool
 from wallet.adapters.postgres.repository import PostgresWalletRepository
 from wallet.adapters.redis_cache import RedisBalanceCache, open_redis
@@ -40,10 +42,23 @@ class Container(containers.DeclarativeContainer):
         command_timeout=settings.provided.redis_timeout,
     )
 
-    wallet_repository = providers.Singleton(
+    postgres_repository = providers.Singleton(
         PostgresWalletRepository,
         pool=db_pool,
         timeout=settings.provided.db_timeout,
+    )
+    wallet_repository = providers.Selector(
+        providers.Callable(lambda s: "batched" if s.group_commit else "single", settings),
+        batched=providers.Singleton(
+            GroupCommitRepository,
+            inner=postgres_repository,
+            store=providers.Singleton(
+                PostgresBatchStore, pool=db_pool, timeout=settings.provided.db_timeout
+            ),
+            timeout=settings.provided.db_timeout,
+            max_batch=settings.provided.batch_max_size,
+        ),
+        single=postgres_repository,
     )
     balance_cache = providers.Selector(
         providers.Callable(lambda s: "redis" if s.cache_enabled else "none", settings),
@@ -57,7 +72,7 @@ class Container(containers.DeclarativeContainer):
         none=providers.Singleton(NoCache),
     )
 
-    cursor_secret = providers.Resource(_cursor_secret, settings, wallet_repository)
+    cursor_secret = providers.Resource(_cursor_secret, settings, postgres_repository)
     cursor_codec = providers.Singleton(CursorCodec, secret=cursor_secret)
 
     wallet_service = providers.Singleton(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+from wallet.adapters.group_commit import BatchOutcome, Run, RunApplied
 from wallet.domain.errors import StorageUnavailable, WalletNotFound
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet, next_balance
 from wallet.domain.money import Money
@@ -80,6 +83,57 @@ class InMemoryWalletRepository:
     def _check_available(self) -> None:
         if not self.available:
             raise StorageUnavailable("the in-memory store is switched off")
+
+
+class InMemoryBatchStore:
+    """BatchStore over an in-memory repository; ``available = False`` plays an outage."""
+
+    def __init__(self, repository: InMemoryWalletRepository) -> None:
+        self._repository = repository
+        self.available = True
+        self.batches: list[list[Run]] = []
+
+    async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
+        await asyncio.sleep(0)  # a round trip, during which more operations queue
+        if not self.available:
+            raise StorageUnavailable("the in-memory store is switched off")
+        self.batches.append(list(runs))
+        applied, balances = [], {}
+        for run in runs:
+            wallet = self._repository._wallets.get(run.wallet_id)
+            if wallet is None:
+                continue
+            if not run.plan.holds_for(wallet.balance.minor):
+                balances[run.wallet_id] = wallet.balance.minor
+                continue
+            applied.append(self._apply(wallet, run))
+        return BatchOutcome(applied, balances)
+
+    def _apply(self, wallet: Wallet, run: Run) -> RunApplied:
+        """Append the run's accepted entries a microsecond apart, as the SQL store does."""
+        repository = self._repository
+        start = wallet.balance.minor
+        first = repository._now()
+        position = 0
+        for decision, operation_id in zip(run.plan.decisions, run.operation_ids, strict=True):
+            if decision.accepted:
+                at = first + position * _TICK
+                balance = Money(start + decision.offset_after)
+                request = decision.request
+                entry = Operation(
+                    operation_id, wallet.id, request.type, request.amount, balance, at
+                )
+                repository._ledger[wallet.id].append(entry)
+                position += 1
+        last = first + max(position - 1, 0) * _TICK
+        repository._last_time = max(repository._last_time, last)
+        version = wallet.version + run.plan.accepted
+        updated = last if position else wallet.updated_at
+        balance = Money(start + run.plan.net)
+        repository._wallets[wallet.id] = Wallet(
+            wallet.id, balance, version, wallet.created_at, updated
+        )
+        return RunApplied(wallet.id, start, version, wallet.created_at, updated)
 
 
 class InMemoryBalanceCache:

@@ -23,6 +23,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from wallet.adapters.coalesce import Coalescer
 from wallet.domain.model import Wallet
 from wallet.domain.money import Money
 from wallet.domain.ports import CacheState, WalletLoader
@@ -96,6 +97,8 @@ class RedisBalanceCache:
         self._retry_interval = retry_interval
         self._read = client.register_script(READ_SCRIPT)
         self._write = client.register_script(WRITE_SCRIPT)
+        self._lookups: Coalescer[UUID, None, object] = Coalescer(self._lookup)
+        self._stores: Coalescer[UUID, Wallet, None] = Coalescer(self._store_newest)
         self._suspended_until = 0.0
         self._must_invalidate = False
         self.hits = 0
@@ -105,7 +108,7 @@ class RedisBalanceCache:
     async def read_through(self, wallet_id: UUID, load: WalletLoader) -> Wallet:
         if not await self._usable():
             return await load(wallet_id)
-        found = await self._run(self._read, str(wallet_id))
+        found = await self._lookups.submit(wallet_id, None)
         if not isinstance(found, list):
             return await load(wallet_id)
         generation, entry = found
@@ -120,7 +123,7 @@ class RedisBalanceCache:
 
     async def put(self, wallet: Wallet) -> None:
         if await self._usable():
-            await self._store(wallet, expected_generation="")
+            await self._stores.submit(wallet.id, wallet)
 
     async def state(self) -> CacheState:
         if not await self._usable():
@@ -132,6 +135,15 @@ class RedisBalanceCache:
             self._failed("ping", error)
             return "down"
         return "ok"
+
+    async def _lookup(self, wallet_id: UUID, _: list[None]) -> object:
+        """One read serves every reader of the wallet that queued while the last one ran."""
+        return await self._run(self._read, str(wallet_id))
+
+    async def _store_newest(self, wallet_id: UUID, wallets: list[Wallet]) -> None:
+        """One write of the newest version serves every writer queued for the wallet."""
+        newest = max(wallets, key=lambda wallet: wallet.version)
+        await self._store(newest, expected_generation="")
 
     async def _store(self, wallet: Wallet, expected_generation: str) -> None:
         await self._run(
@@ -169,9 +181,13 @@ class RedisBalanceCache:
         return True
 
     def _failed(self, action: str, error: BaseException) -> None:
+        """Count the failure and stop using Redis for a while; log once per episode."""
         self.errors += 1
+        already_down = self._must_invalidate
         self._must_invalidate = True
         self._suspended_until = time.monotonic() + self._retry_interval
+        if already_down:
+            return
         log.warning(
             "balance cache %s failed (%s: %s); reading from the database for %.2f s",
             action,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+import uvloop
 from aiohttp import web
 
 from wallet.adapters.postgres.embedded import LOCAL_HOST, answers, local_or_embedded_url
@@ -109,6 +110,7 @@ def _run_worker(settings: Settings, reuse_port: bool = False) -> None:
     app = create_app(Container(settings=settings))
     web.run_app(
         app,
+        loop=uvloop.new_event_loop(),
         host=settings.host,
         port=settings.port,
         reuse_port=reuse_port,

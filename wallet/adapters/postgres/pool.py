@@ -13,6 +13,15 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT = 10.0
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Skip asyncpg's per-release reset query: one round trip saved per request.
+
+    Safe because the service leaves no session state behind: no session advisory
+    locks, LISTENs, cursors or SETs outside a transaction (an open transaction is
+    still rolled back by the pool itself).
+    """
+
+
 async def open_pool(
     dsn: str, min_size: int, max_size: int, connect_timeout: float
 ) -> AsyncIterator[asyncpg.Pool]:
@@ -21,6 +30,7 @@ async def open_pool(
         min_size=min_size,
         max_size=max_size,
         timeout=connect_timeout,
+        reset=_keep_session,
         server_settings={"application_name": "wallet"},
     )
     try:

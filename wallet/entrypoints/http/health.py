@@ -6,13 +6,14 @@ from aiohttp import web
 
 from wallet.entrypoints.http.keys import SERVICES, SETTINGS
 from wallet.entrypoints.http.problems import SERVICE_UNAVAILABLE, Problem
+from wallet.entrypoints.http.render import json_response
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/health/live")
 async def live(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 @routes.get("/health/ready")
@@ -28,4 +29,4 @@ async def ready(request: web.Request) -> web.Response:
             headers={"Retry-After": str(request.app[SETTINGS].retry_after)},
             extra=checks,
         )
-    return web.json_response({"status": "ok", **checks})
+    return json_response({"status": "ok", **checks})

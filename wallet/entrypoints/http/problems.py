@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from wallet.domain import errors
+from wallet.entrypoints.http.render import json_response
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -94,12 +94,7 @@ class Problem(Exception):
         if self.errors:
             body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
         body.update(self.extra)
-        return web.Response(
-            status=self.kind.status,
-            text=json.dumps(body),
-            content_type=PROBLEM_CONTENT_TYPE,
-            headers=self.headers,
-        )
+        return json_response(body, self.kind.status, self.headers, PROBLEM_CONTENT_TYPE)
 
 
 def invalid(field_name: str, message: str) -> Problem:

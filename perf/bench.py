@@ -1,0 +1,634 @@
+"""Side-by-side benchmark: our service against the seed baseline, a bare aiohttp app and
+PostgreSQL's own single-row ceiling, all measured in one run on this machine.
+
+    make bench                                   # = .venv/bin/python perf/bench.py
+    make bench-smoke                             # = .venv/bin/python perf/bench.py --smoke
+    .venv/bin/python perf/bench.py --duration 5 --workers 2
+    .venv/bin/python perf/bench.py --only ours,bare --ours-scenarios hot,read
+
+What it runs (the machine is small and noisy, so every figure is read as a ratio between
+systems measured in the same run, scenario by scenario, back to back):
+
+* ours     ``python -m wallet serve --workers N`` on a fresh database ``wallet_bench``
+           (dropped and created each run), Redis DB 2;
+* seed     the seed's Flask stack, ``<shared>/bench/seed_baseline/run.sh PORT`` (RESET=1);
+* bare     ``perf/bare_app.py --workers N``: aiohttp with no storage, the framework ceiling;
+* pgbench  ``UPDATE acct SET balance = balance + 1 WHERE id = 1`` from 8 clients on a scratch
+           database: the single-row update ceiling of this PostgreSQL;
+* fixed    ``perf/fixed_rate.py``: an open-loop 1000 DEPOSIT/s on one wallet of ours.
+
+Load comes from ``<shared>/bench/walletbench.py`` (wrk). The output is one table (rps,
+p50, p99, non-2xx, socket errors and the balance check of every run), the ratios between
+systems, and every command that ran; the raw JSON lines, the table and the servers' logs
+go to ``--out DIR/run-<timestamp>/``.
+
+Exit status: 0 when every run of ours answered only 2xx, had no socket error and passed its
+balance check; 1 when one did not (the correctness gate -- timings never fail a run);
+2 when the harness could not run something; 130 when interrupted. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib import error, parse, request
+
+REPO = Path(__file__).resolve().parent.parent
+PERF = REPO / "perf"
+VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+
+SYSTEMS = ("ours", "seed", "bare")
+PARTS = (*SYSTEMS, "pgbench", "fixed")
+OURS_DB = "wallet_bench"
+PGBENCH_DB = "wallet_bench_pgbench"
+PGBENCH_CLIENTS = 8
+HOST = "127.0.0.1"
+NO_WALLET = "00000000-0000-4000-8000-000000000000"
+
+RATIOS = (
+    ("ours-hot / pgbench tps", ("ours", "hot"), ("pgbench", "hot")),
+    ("ours-hot / seed-hot", ("ours", "hot"), ("seed", "hot")),
+    ("ours-hot / bare-hot", ("ours", "hot"), ("bare", "hot")),
+    ("ours-mixed / seed-mixed", ("ours", "mixed"), ("seed", "mixed")),
+    ("ours-spread / seed-spread", ("ours", "spread"), ("seed", "spread")),
+    ("ours-read / bare-read", ("ours", "read"), ("bare", "read")),
+)
+
+Result = dict[str, Any]
+
+
+class HarnessError(Exception):
+    """Something the benchmark needs could not be started or run."""
+
+
+@dataclass
+class Postgres:
+    """Where the PostgreSQL server is, as libpq command-line arguments."""
+
+    host: str
+    port: int
+    user: str
+
+    @classmethod
+    def from_url(cls, url: str) -> Postgres:
+        parts = parse.urlsplit(url)
+        return cls(parts.hostname or HOST, parts.port or 5432, parts.username or "postgres")
+
+    def url(self, database: str) -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"
+
+    def args(self) -> list[str]:
+        return ["-h", self.host, "-p", str(self.port), "-U", self.user]
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class Run:
+    """One benchmark run: its output directory, the commands it ran, what it measured."""
+
+    out: Path
+    commands: list[str] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
+    harness_errors: list[str] = field(default_factory=list)
+
+    @property
+    def jsonl(self) -> Path:
+        return self.out / "results.jsonl"
+
+    def note(self, cmd: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        prefix = [f"{k}={shlex.quote(v)}" for k, v in (env or {}).items()]
+        self.commands.append(" ".join([*prefix, shlex.join(cmd)]))
+
+    def record(self, result: Result, *, write: bool) -> Result:
+        """Keep a result; `write` it to results.jsonl unless its tool already did."""
+        self.results.append(result)
+        if write:
+            with self.jsonl.open("a") as f:
+                f.write(json.dumps(result) + "\n")
+        return result
+
+    def failed(self, label: str, scenario: str, message: str) -> Result:
+        self.harness_errors.append(f"{label} {scenario}: {message}")
+        return self.record({"label": label, "scenario": scenario, "error": message}, write=True)
+
+
+# --- processes ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def python_for_services() -> str:
+    """The venv's python (aiohttp, the service) when there is one."""
+    return str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
+
+
+def spawn(cmd: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start `cmd` in a process group of its own, output to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM the whole process group; SIGKILL whatever is left after `grace` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+    while group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    try:
+        with request.urlopen(url, timeout=timeout) as response:
+            status: int = response.status
+            return status
+    except error.HTTPError as answer:
+        return answer.code
+    except (error.URLError, OSError):
+        return None
+
+
+def log_tail(log: Path, lines: int = 20) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_ready(server: Server, path: str, *, want_200: bool, timeout: float) -> None:
+    """Poll `path` until it answers (200, or any HTTP status); fail if the process dies."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.proc.poll() is not None:
+            raise HarnessError(
+                f"{server.name} exited with {server.proc.returncode}; "
+                f"{server.log}:\n{log_tail(server.log)}"
+            )
+        status = http_status(server.url + path)
+        if status == 200 or (status is not None and not want_200):
+            return
+        if time.monotonic() > deadline:
+            raise HarnessError(f"{server.name} not ready after {timeout:.0f} s; see {server.log}")
+        time.sleep(0.3)
+
+
+# --- databases -----------------------------------------------------------------------
+
+
+def psql(run: Run, pg: Postgres, database: str, sql: str) -> None:
+    cmd = ["psql", *pg.args(), "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", sql]
+    run.note(cmd)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise HarnessError(f"{shlex.join(cmd)} failed: {done.stderr.strip()}")
+
+
+def recreate_database(run: Run, pg: Postgres, database: str) -> None:
+    psql(run, pg, "postgres", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    psql(run, pg, "postgres", f"CREATE DATABASE {database}")
+
+
+# --- the systems under test ----------------------------------------------------------
+
+
+def start_ours(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) -> Server:
+    recreate_database(run, args.pg, OURS_DB)
+    port = free_port()
+    env = {"WALLET_DATABASE_URL": args.pg.url(OURS_DB), "WALLET_REDIS_URL": args.redis_url}
+    cmd = [python_for_services(), "-m", "wallet", "serve", "--host", HOST, "--port", str(port)]
+    cmd += ["--workers", str(args.workers)]
+    server = launch("ours", cmd, env, port, run, stack)
+    wait_ready(server, "/health/ready", want_200=True, timeout=120)
+    return server
+
+
+def start_seed(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) -> Server:
+    script = args.shared / "bench" / "seed_baseline" / "run.sh"
+    if not script.exists():
+        raise HarnessError(f"no seed baseline at {script} (--shared)")
+    port = free_port()
+    env = {"RESET": "1", "PGHOST": args.pg.host, "PGPORT": str(args.pg.port)}
+    env["PGUSER"] = args.pg.user
+    server = launch("seed", [str(script), str(port)], env, port, run, stack)
+    # the first start installs Flask & co. into a venv under /tmp
+    wait_ready(server, f"/api/v1/wallets/{NO_WALLET}", want_200=False, timeout=900)
+    return server
+
+
+def start_bare(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) -> Server:
+    port = free_port()
+    cmd = [python_for_services(), str(PERF / "bare_app.py"), "--host", HOST, "--port", str(port)]
+    cmd += ["--workers", str(args.workers)]
+    server = launch("bare", cmd, {}, port, run, stack)
+    wait_ready(server, "/health/ready", want_200=True, timeout=60)
+    return server
+
+
+def launch(
+    name: str,
+    cmd: list[str],
+    env: dict[str, str],
+    port: int,
+    run: Run,
+    stack: contextlib.ExitStack,
+) -> Server:
+    """Spawn a server and register its stop with `stack` before anything can fail."""
+    print(f"bench: starting {name} on port {port}", file=sys.stderr, flush=True)
+    run.note(cmd, env)
+    log = run.out / f"{name}.log"
+    proc = spawn(cmd, env, log)
+    stack.callback(stop, proc)
+    return Server(name, f"http://{HOST}:{port}", proc, log)
+
+
+# --- the load ------------------------------------------------------------------------
+
+
+def run_pgbench(args: argparse.Namespace, run: Run) -> Result:
+    print("bench: pgbench ceiling", file=sys.stderr, flush=True)
+    recreate_database(run, args.pg, PGBENCH_DB)
+    psql(
+        run,
+        args.pg,
+        PGBENCH_DB,
+        "CREATE TABLE acct(id int primary key, balance bigint not null); "
+        "INSERT INTO acct VALUES (1, 0)",
+    )
+    script = args.shared / "bench" / "pgbench_hot_update.sql"
+    cmd = ["pgbench", "-n", "-M", "prepared", "-c", str(PGBENCH_CLIENTS), "-j", "2"]
+    cmd += ["-T", str(args.duration), "-f", str(script), *args.pg.args(), PGBENCH_DB]
+    run.note(cmd)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    (run.out / "pgbench.log").write_text(done.stdout + done.stderr)
+    with contextlib.suppress(HarnessError):
+        psql(run, args.pg, "postgres", f"DROP DATABASE IF EXISTS {PGBENCH_DB} WITH (FORCE)")
+    tps = re.search(r"^tps = ([\d.]+)", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or not tps:
+        return run.failed("pgbench", "hot", f"exit {done.returncode}: {done.stderr.strip()}")
+    latency = re.search(r"^latency average = ([\d.]+) ms", done.stdout, re.MULTILINE)
+    result: Result = {
+        "label": "pgbench",
+        "scenario": "hot",
+        "connections": PGBENCH_CLIENTS,
+        "duration_s": args.duration,
+        "rps": float(tps.group(1)),
+        "latency_avg_ms": float(latency.group(1)) if latency else None,
+    }
+    return run.record(result, write=True)
+
+
+def json_lines(text: str) -> list[Result]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def run_walletbench(args: argparse.Namespace, run: Run, server: Server, spec: str) -> Result:
+    print(f"bench: walletbench {server.name} {spec}", file=sys.stderr, flush=True)
+    walletbench = args.shared / "bench" / "walletbench.py"
+    cmd = [sys.executable, str(walletbench), server.url, spec, "-d", str(args.duration)]
+    cmd += ["-c", str(args.connections), "--label", server.name, "--json", str(run.jsonl)]
+    run.note(cmd)
+    scenario = spec.partition(":")[0]
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, check=False, timeout=4 * args.duration + 600
+        )
+    except subprocess.TimeoutExpired:
+        return run.failed(server.name, scenario, "walletbench timed out")
+    with (run.out / "walletbench.log").open("a") as log:
+        log.write(f"$ {shlex.join(cmd)}\n{done.stdout}{done.stderr}\n")
+    rows = json_lines(done.stdout)
+    if done.returncode != 0 or not rows:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return run.failed(server.name, scenario, f"walletbench exit {done.returncode}: {tail}")
+    return run.record(rows[0], write=False)
+
+
+def run_fixed_rate(args: argparse.Namespace, run: Run, server: Server) -> Result:
+    print(f"bench: fixed rate {args.rate:g}/s on {server.name}", file=sys.stderr, flush=True)
+    cmd = [python_for_services(), str(PERF / "fixed_rate.py"), server.url]
+    cmd += ["--rate", f"{args.rate:g}", "--duration", str(args.duration)]
+    cmd += ["--label", server.name, "--json", str(run.jsonl)]
+    run.note(cmd)
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, check=False, timeout=2 * args.duration + 120
+        )
+    except subprocess.TimeoutExpired:
+        return run.failed(server.name, "fixed_rate", "fixed_rate.py timed out")
+    (run.out / "fixed_rate.log").write_text(done.stdout + done.stderr)
+    rows = json_lines(done.stdout)
+    if not rows:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return run.failed(server.name, "fixed_rate", f"exit {done.returncode}: {tail}")
+    return run.record(rows[0], write=False)
+
+
+def plan(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(system, scenario spec) pairs, scenario by scenario, the systems back to back."""
+    specs = {name: args.scenarios[name] for name in SYSTEMS if name in args.only}
+    order: list[str] = []
+    for name_specs in specs.values():
+        order += [s.partition(":")[0] for s in name_specs if s.partition(":")[0] not in order]
+    pairs = [(name, spec) for name, name_specs in specs.items() for spec in name_specs]
+    return sorted(pairs, key=lambda p: (order.index(p[1].partition(":")[0]), SYSTEMS.index(p[0])))
+
+
+def start_servers(
+    args: argparse.Namespace, run: Run, stack: contextlib.ExitStack
+) -> dict[str, Server]:
+    """Start what the run needs; a baseline that fails to start is reported and skipped."""
+    starters = {"ours": start_ours, "seed": start_seed, "bare": start_bare}
+    servers = {}
+    for name in SYSTEMS:
+        if name in args.only or (name == "ours" and "fixed" in args.only):
+            try:
+                servers[name] = starters[name](args, run, stack)
+            except HarnessError as problem:
+                if name == "ours":
+                    raise
+                run.failed(name, "start", str(problem))
+    return servers
+
+
+def measure(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) -> None:
+    servers = start_servers(args, run, stack)
+    time.sleep(1)  # let every worker of every server come up
+    if "pgbench" in args.only:
+        run_pgbench(args, run)
+    for name, spec in plan(args):
+        if name in servers:
+            time.sleep(args.pause)
+            run_walletbench(args, run, servers[name], spec)
+    if "fixed" in args.only:
+        time.sleep(args.pause)
+        run_fixed_rate(args, run, servers["ours"])
+
+
+# --- the report ----------------------------------------------------------------------
+
+
+def socket_errors(result: Result) -> int:
+    if "socket_errors" in result:
+        return sum(result["socket_errors"].values())
+    return int(result.get("errors", 0))
+
+
+def server_errors(result: Result) -> int:
+    if "status" in result:
+        return int(result["status"]["s5xx"])
+    return sum(n for status, n in result.get("statuses", {}).items() if int(status) >= 500)
+
+
+def balance_check(result: Result) -> str:
+    if result["label"] == "bare":
+        return "n/a (constant balance)"
+    ok = "ok" if result.get("balance_ok") else "BAD"
+    if "lost_updates" in result:  # hot, spread, fixed_rate
+        ok += f" lost={result['lost_updates']}" if result["lost_updates"] else ""
+        ok += f" unacked={result['unacked_applied']}" if result["unacked_applied"] else ""
+    elif "balance_diff" in result:  # mixed
+        ok += f" diff={result['balance_diff']}"
+    elif not result.get("balance_ok"):  # read
+        ok = "CHANGED"
+    if "send_lag_max_ms" in result:
+        ok += f" (client lag max {result['send_lag_max_ms']:.0f} ms)"
+    return ok
+
+
+def table_row(r: Result) -> list[str]:
+    label, scenario = r["label"], r["scenario"]
+    if "error" in r:
+        return [label, scenario, *["-"] * 7, f"ERROR {r['error'][:100]}"]
+    if label == "pgbench":
+        avg = r.get("latency_avg_ms")
+        note = f"n/a (latency avg {avg:.1f} ms)" if avg is not None else "n/a"
+        return [label, "update 1 row", str(r["connections"]), f"{r['rps']:.0f}", *["-"] * 5, note]
+    if scenario == "fixed_rate":
+        scenario, conns, rps = f"fixed {r['target_rps']:g}/s", "open", r["achieved_rps"]
+    else:
+        conns, rps = str(r["connections"]), r["rps"]
+    return [
+        label,
+        scenario,
+        conns,
+        f"{rps:.0f}",
+        f"{r['p50_ms']:.1f}",
+        f"{r['p99_ms']:.1f}",
+        str(r["non_2xx"]),
+        str(server_errors(r)),
+        str(socket_errors(r)),
+        balance_check(r),
+    ]
+
+
+def render_table(results: list[Result]) -> str:
+    head = ["system", "scenario", "conns", "rps", "p50 ms", "p99 ms", "non-2xx", "5xx"]
+    head += ["sock err", "balance"]
+    rows = [head] + [table_row(r) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head) - 1)]
+    return "\n".join(
+        "  ".join([*(cell.rjust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    )
+
+
+def throughput(results: list[Result], label: str, scenario: str) -> float | None:
+    for r in results:
+        if r["label"] == label and r["scenario"] == scenario and "rps" in r:
+            return float(r["rps"])
+    return None
+
+
+def render_ratios(results: list[Result], parts: Sequence[str]) -> str:
+    lines = ["ratios (same run):"]
+    for title, (a_label, a_scen), (b_label, b_scen) in RATIOS:
+        if a_label not in parts or b_label not in parts:
+            continue
+        a, b = throughput(results, a_label, a_scen), throughput(results, b_label, b_scen)
+        value = f"{a / b:6.2f}x  ({a:.0f} / {b:.0f})" if a is not None and b else "   n/a"
+        lines.append(f"  {title:<27} {value}")
+    if len(lines) == 1:
+        lines.append("  none: they need two systems in the run")
+    for r in results:
+        if r["scenario"] == "fixed_rate" and "error" not in r:
+            lines.append(
+                f"  fixed rate: {r['label']} offered {r['target_rps']:g}/s, achieved "
+                f"{r['achieved_rps']:.0f}/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
+                f"max {r['max_ms']:.1f} ms, non-2xx {r['non_2xx']}, errors {r['errors']}, "
+                f"balance {balance_check(r)}"
+            )
+    return "\n".join(lines)
+
+
+def gate_failures(results: list[Result]) -> list[str]:
+    """Why our runs were not correct: any non-2xx, socket error or failed balance check."""
+    failures = []
+    for r in (r for r in results if r["label"] == "ours"):
+        what = f"ours {r['scenario']}"
+        if "error" in r:
+            failures.append(f"{what}: did not run: {r['error']}")
+            continue
+        if r["non_2xx"]:
+            failures.append(f"{what}: {r['non_2xx']} non-2xx answers")
+        if socket_errors(r):
+            failures.append(f"{what}: {socket_errors(r)} socket errors")
+        if not r.get("balance_ok"):
+            failures.append(f"{what}: balance check failed ({balance_check(r)})")
+    return failures
+
+
+LOG_LINE = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) (\S+) \d+: (.*)$")
+EXCEPTION_LINE = re.compile(r"^\w+(Error|Exception|Interrupt)\b.*")
+
+
+def log_findings(log: Path) -> list[str]:
+    """Warnings, errors and exceptions in a server's log: counts of the 5 commonest."""
+    if not log.exists():
+        return []
+    seen: Counter[str] = Counter()
+    for line in log.read_text(errors="replace").splitlines():
+        if match := LOG_LINE.match(line):
+            seen[f"{match[1]} {match[2]}: {match[3][:120]}"] += 1
+        elif EXCEPTION_LINE.match(line):
+            seen[f"exception: {line[:120]}"] += 1
+    if not seen:
+        return []
+    total = sum(seen.values())
+    return [f"{log.name}: {total} lines", *(f"  {n:>6} x {msg}" for msg, n in seen.most_common(5))]
+
+
+def report(args: argparse.Namespace, run: Run, started: float) -> str:
+    parts = [
+        render_table(run.results),
+        "",
+        render_ratios(run.results, args.only),
+        "",
+        f"workers={args.workers} duration={args.duration}s connections={args.connections} "
+        f"run time {time.monotonic() - started:.0f} s; raw results in {run.jsonl}",
+    ]
+    findings = [line for name in SYSTEMS for line in log_findings(run.out / f"{name}.log")]
+    if findings:
+        parts += ["", "server logs (warnings, errors, exceptions):", *findings]
+    parts += ["", "commands:", *(f"  {cmd}" for cmd in run.commands)]
+    return "\n".join(parts)
+
+
+# --- the command line ----------------------------------------------------------------
+
+
+def scenario_list(text: str) -> list[str]:
+    return [s for s in text.split(",") if s]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workers", type=int, default=2, help="processes of ours and bare")
+    parser.add_argument("--duration", type=int, help="seconds per scenario (10; --smoke: 5)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument(
+        "--only", type=scenario_list, default=list(PARTS), help=f"comma list of {','.join(PARTS)}"
+    )
+    parser.add_argument("--ours-scenarios", type=scenario_list, default="hot,mixed,spread,read")
+    parser.add_argument("--seed-scenarios", type=scenario_list, default="hot,mixed,spread,read")
+    parser.add_argument("--bare-scenarios", type=scenario_list, default="hot,read")
+    parser.add_argument("--rate", type=float, default=1000, help="fixed-rate requests/s")
+    parser.add_argument("--pause", type=float, default=2.0, help="seconds between runs")
+    parser.add_argument("--smoke", action="store_true", help="ours only: hot,mixed,spread, 5 s")
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench")
+    parser.add_argument("--pg", default=f"postgresql://postgres@{HOST}:5432", help="server URL")
+    parser.add_argument("--redis-url", default=f"redis://{HOST}:6379/2", help="Redis for ours")
+    args = parser.parse_args(argv)
+    unknown = set(args.only) - set(PARTS)
+    if unknown:
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))} (choose from {PARTS})")
+    if args.smoke:
+        args.only, args.ours_scenarios = ["ours"], ["hot", "mixed", "spread"]
+    args.duration = args.duration or (5 if args.smoke else 10)
+    args.scenarios = {n: getattr(args, f"{n}_scenarios") for n in SYSTEMS}
+    args.pg = Postgres.from_url(args.pg)
+    args.shared = args.shared.resolve()
+    return args
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    run = Run(args.out.resolve() / time.strftime("run-%Y%m%d-%H%M%S"))
+    run.out.mkdir(parents=True, exist_ok=True)
+    try:
+        with sigterm_as_interrupt(), contextlib.ExitStack() as stack:
+            measure(args, run, stack)
+    except KeyboardInterrupt:
+        print("bench: interrupted; everything it started is stopped", file=sys.stderr)
+        return 130
+    except (HarnessError, OSError, subprocess.SubprocessError) as problem:
+        run.harness_errors.append(str(problem))
+    text = report(args, run, started)
+    (run.out / "table.txt").write_text(text + "\n")
+    print(text)
+    failures = gate_failures(run.results)
+    for line in failures + [f"harness: {e}" for e in run.harness_errors]:
+        print(f"bench: FAIL {line}", file=sys.stderr)
+    if failures:
+        return 1
+    return 2 if run.harness_errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Group commit on the real PostgreSQL: thousands of operations, two processes' worth of batches."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+
+import asyncpg
+
+from tests.integration.ledger import assert_ledger_consistent
+from wallet.adapters.group_commit import GroupCommitRepository
+from wallet.adapters.postgres.batch_store import PostgresBatchStore
+from wallet.adapters.postgres.repository import PostgresWalletRepository
+from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletNotFound
+from wallet.domain.model import AppliedOperation, OperationRequest, OperationType
+from wallet.domain.money import Money
+
+DEPOSIT, WITHDRAW = OperationType.DEPOSIT, OperationType.WITHDRAW
+
+
+def coordinator(pool: asyncpg.Pool) -> GroupCommitRepository:
+    """One process's group commit (two of them on one pool play two processes)."""
+    inner = PostgresWalletRepository(pool, timeout=10.0)
+    return GroupCommitRepository(inner, PostgresBatchStore(pool, 10.0), timeout=10.0, max_batch=256)
+
+
+async def test_thousands_of_mixed_operations_from_two_coordinators_on_one_wallet(
+    pool: asyncpg.Pool,
+) -> None:
+    first, second = coordinator(pool), coordinator(pool)
+    wallet = await first.create(uuid.uuid4())
+    rng = random.Random(11)
+    plan = [
+        (rng.choice([first, second]), OperationRequest(rng.choice([DEPOSIT, WITHDRAW]), Money(rng.randint(1, 900))))
+        for _ in range(3000)
+    ]  # fmt: skip
+
+    results = await asyncio.gather(
+        *(group.apply(wallet.id, request) for group, request in plan), return_exceptions=True
+    )
+
+    unexpected = [r for r in results if not isinstance(r, AppliedOperation | InsufficientFunds)]
+    assert unexpected == []
+    applied = [r for r in results if isinstance(r, AppliedOperation)]
+    assert len(applied) > 1000
+    rows = await assert_ledger_consistent(pool, wallet.id)
+    assert sorted(row["balance_after"] for row in rows) == sorted(
+        r.operation.balance_after.minor for r in applied
+    )
+    expected = sum(
+        request.delta_minor
+        for (_, request), result in zip(plan, results, strict=True)
+        if isinstance(result, AppliedOperation)
+    )
+    assert (await first.get(wallet.id)).balance == Money(expected)
+    versions = sorted(r.wallet.version for r in applied)
+    assert versions == list(range(1, len(applied) + 1))
+
+
+async def test_batches_across_many_wallets_and_the_balance_bounds(pool: asyncpg.Pool) -> None:
+    group = coordinator(pool)
+    wallets = [await group.create(uuid.uuid4()) for _ in range(50)]
+    full = wallets[0].id
+    await pool.execute("UPDATE wallets SET balance = 900000000000000000 - 5 WHERE id = $1", full)
+
+    results = await asyncio.gather(
+        *(
+            group.apply(w.id, OperationRequest(DEPOSIT, Money(3)))
+            for w in wallets
+            for _ in range(4)
+        ),
+        group.apply(uuid.uuid4(), OperationRequest(DEPOSIT, Money(1))),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[-1], WalletNotFound)
+    over_the_top = [r for r in results[:4] if isinstance(r, BalanceLimitExceeded)]
+    assert len(over_the_top) == 3
+    for wallet in wallets[1:]:
+        await assert_ledger_consistent(pool, wallet.id)
+        assert (await group.get(wallet.id)).balance == Money(12)

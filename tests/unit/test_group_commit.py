@@ -1,0 +1,181 @@
+"""Group commit on the in-memory store: order, one outcome each, failing batches, replans."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from wallet.adapters.group_commit import GroupCommitRepository
+from wallet.adapters.memory import InMemoryBatchStore, InMemoryWalletRepository
+from wallet.domain.errors import InsufficientFunds, StorageUnavailable, WalletNotFound
+from wallet.domain.model import AppliedOperation, OperationRequest, OperationType
+from wallet.domain.money import Money
+
+DEPOSIT, WITHDRAW = OperationType.DEPOSIT, OperationType.WITHDRAW
+
+
+def op(kind: OperationType, minor: int) -> OperationRequest:
+    return OperationRequest(kind, Money(minor))
+
+
+@pytest.fixture
+def repository() -> InMemoryWalletRepository:
+    return InMemoryWalletRepository()
+
+
+@pytest.fixture
+def store(repository: InMemoryWalletRepository) -> InMemoryBatchStore:
+    return InMemoryBatchStore(repository)
+
+
+def batched(
+    repository: InMemoryWalletRepository, store: InMemoryBatchStore, max_batch: int = 256
+) -> GroupCommitRepository:
+    return GroupCommitRepository(repository, store, timeout=5.0, max_batch=max_batch)
+
+
+def assert_ledger_chain(repository: InMemoryWalletRepository, wallet_id: uuid.UUID) -> None:
+    running = 0
+    ledger = repository.ledger(wallet_id)
+    for entry in ledger:
+        running += entry.amount.minor if entry.type is DEPOSIT else -entry.amount.minor
+        assert entry.balance_after.minor == running
+    times = [entry.created_at for entry in ledger]
+    assert times == sorted(set(times))
+
+
+async def test_concurrent_operations_share_batches_and_keep_arrival_order(
+    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    group = batched(repository, store)
+
+    results = await asyncio.gather(*(group.apply(wallet.id, op(DEPOSIT, n)) for n in range(1, 101)))
+
+    assert [r.operation.amount.minor for r in results] == list(range(1, 101))
+    assert [r.operation.balance_after.minor for r in results] == [
+        n * (n + 1) // 2 for n in range(1, 101)
+    ]
+    assert [r.wallet.version for r in results] == list(range(1, 101))
+    assert len(store.batches) < 10, "operations queued during a commit should share the next one"
+    assert [e.id for e in repository.ledger(wallet.id)] == [r.operation.id for r in results]
+    assert_ledger_chain(repository, wallet.id)
+
+
+async def test_each_operation_gets_its_own_outcome(
+    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    group = batched(repository, store)
+    requests = [op(DEPOSIT, 100), op(WITHDRAW, 150), op(WITHDRAW, 60), op(WITHDRAW, 50)]
+
+    results = await asyncio.gather(
+        *(group.apply(wallet.id, request) for request in requests), return_exceptions=True
+    )
+
+    assert isinstance(results[0], AppliedOperation)
+    assert results[0].operation.balance_after == Money(100)
+    assert isinstance(results[1], InsufficientFunds)
+    assert str(results[1]) == "Balance 1.00 is less than 1.50"
+    assert isinstance(results[2], AppliedOperation)
+    assert results[2].operation.balance_after == Money(40)
+    assert isinstance(results[3], InsufficientFunds)
+    assert (await repository.get(wallet.id)).balance == Money(40)
+    assert len(repository.ledger(wallet.id)) == 2
+    assert_ledger_chain(repository, wallet.id)
+
+
+async def test_a_failing_batch_fails_every_operation_in_it_and_applies_none(
+    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    group = batched(repository, store)
+    store.available = False
+
+    results = await asyncio.gather(
+        *(group.apply(wallet.id, op(DEPOSIT, 1)) for _ in range(20)), return_exceptions=True
+    )
+
+    assert all(isinstance(result, StorageUnavailable) for result in results)
+    assert (await repository.get(wallet.id)).balance == Money(0)
+    assert repository.ledger(wallet.id) == []
+    store.available = True
+    applied = await group.apply(wallet.id, op(DEPOSIT, 7))
+    assert applied.operation.balance_after == Money(7)
+
+
+async def test_a_balance_moved_elsewhere_is_replanned_from_the_real_balance(
+    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+) -> None:
+    """Another process (here: a second coordinator) moves the balance between batches."""
+    wallet = await repository.create(uuid.uuid4())
+    here, elsewhere = batched(repository, store), batched(repository, store)
+    await here.apply(wallet.id, op(DEPOSIT, 100))  # "here" now believes the balance is 1.00
+    await elsewhere.apply(wallet.id, op(WITHDRAW, 100))  # ... but it is 0.00
+
+    refused, accepted = await asyncio.gather(
+        here.apply(wallet.id, op(WITHDRAW, 50)),
+        elsewhere.apply(wallet.id, op(DEPOSIT, 30)),
+        return_exceptions=True,
+    )
+
+    assert isinstance(refused, InsufficientFunds)
+    assert isinstance(accepted, AppliedOperation)
+    assert (await repository.get(wallet.id)).balance == Money(30)
+    assert_ledger_chain(repository, wallet.id)
+
+
+async def test_batches_span_wallets_and_respect_the_size_bound(
+    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+) -> None:
+    wallets = [await repository.create(uuid.uuid4()) for _ in range(5)]
+    group = batched(repository, store, max_batch=8)
+
+    await asyncio.gather(*(group.apply(w.id, op(DEPOSIT, 1)) for w in wallets for _ in range(10)))
+
+    assert max(sum(len(run.operation_ids) for run in batch) for batch in store.batches) <= 8
+    assert any(len(batch) > 1 for batch in store.batches)
+    for wallet in wallets:
+        assert (await repository.get(wallet.id)).balance == Money(10)
+        assert_ledger_chain(repository, wallet.id)
+
+
+async def test_an_unknown_wallet_is_not_found_and_others_in_the_batch_still_apply(
+    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    group = batched(repository, store)
+
+    missing, applied = await asyncio.gather(
+        group.apply(uuid.uuid4(), op(DEPOSIT, 1)),
+        group.apply(wallet.id, op(DEPOSIT, 1)),
+        return_exceptions=True,
+    )
+
+    assert isinstance(missing, WalletNotFound)
+    assert isinstance(applied, AppliedOperation)
+
+
+async def test_a_caller_that_gives_up_while_queued_leaves_nothing_applied(
+    repository: InMemoryWalletRepository,
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    stalled = asyncio.Event()
+
+    class StalledStore(InMemoryBatchStore):
+        async def apply_runs(self, runs):  # type: ignore[no-untyped-def]
+            await stalled.wait()
+            return await super().apply_runs(runs)
+
+    group = GroupCommitRepository(repository, StalledStore(repository), timeout=0.05, max_batch=1)
+    first = asyncio.create_task(group.apply(wallet.id, op(DEPOSIT, 1)))  # in the stalled batch
+    second = asyncio.create_task(group.apply(wallet.id, op(DEPOSIT, 2)))  # still queued
+
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    stalled.set()
+    await asyncio.sleep(0.01)
+
+    assert all(isinstance(result, StorageUnavailable) for result in results)
+    assert [e.amount.minor for e in repository.ledger(wallet.id)] == [1]

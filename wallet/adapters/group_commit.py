@@ -1,0 +1,237 @@
+"""Group commit: this process's concurrent operations applied in batches, one commit each.
+
+Operations queue in arrival order while the previous batch commits; the next batch
+takes up to ``max_batch`` of them, across wallets. Each wallet's run is decided
+with the domain's rules (``plan_batch``) from the balance this process last saw,
+and the store applies it only where the wallet's balance still lies in the range
+where those decisions hold. A wallet found outside it (another process moved it,
+or its balance was not known yet) is re-planned from its real balance and goes
+first into the next batch, ahead of that wallet's later operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+from uuid import UUID, uuid4
+
+from wallet.domain.batch import BatchPlan, plan_batch
+from wallet.domain.errors import StorageUnavailable, WalletNotFound
+from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet
+from wallet.domain.money import Money
+from wallet.domain.pagination import Position
+from wallet.domain.ports import WalletRepository
+
+log = logging.getLogger(__name__)
+
+_MICROSECOND = timedelta(microseconds=1)
+KNOWN_BALANCES = 100_000
+MAX_REPLANS = 8
+
+
+@dataclass(slots=True)
+class Run:
+    """One wallet's operations in a batch, decided, with the ids their entries will get."""
+
+    wallet_id: UUID
+    plan: BatchPlan
+    operation_ids: list[UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class RunApplied:
+    """A run the store applied (or, with nothing accepted, found still valid)."""
+
+    wallet_id: UUID
+    start_balance: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    applied: list[RunApplied]
+    balances: dict[UUID, int]  # the real balance of each other run's wallet that exists
+
+
+class BatchStore(Protocol):
+    async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
+        """Apply every run whose wallet's balance lies in its plan's range, atomically.
+
+        One transaction: all of it commits, or none (and StorageUnavailable is
+        raised). An accepted operation's ledger entry has balance_after = start +
+        offset_after and a time one microsecond after the previous one; the
+        wallet's version grows by the run's accepted count.
+        """
+
+
+@dataclass(eq=False, slots=True)
+class _Queued:
+    wallet_id: UUID
+    request: OperationRequest
+    outcome: asyncio.Future[AppliedOperation]
+    replans: int = 0
+
+
+@dataclass(slots=True)
+class _Batch:
+    runs: dict[UUID, Run] = field(default_factory=dict)
+    queued: dict[UUID, list[_Queued]] = field(default_factory=dict)
+
+
+class GroupCommitRepository:
+    """WalletRepository whose ``apply`` joins a batch; everything else is the inner one's."""
+
+    def __init__(
+        self, inner: WalletRepository, store: BatchStore, timeout: float, max_batch: int
+    ) -> None:
+        self._inner = inner
+        self._store = store
+        self._timeout = timeout
+        self._max_batch = max_batch
+        self._queue: deque[_Queued] = deque()
+        self._known: OrderedDict[UUID, int] = OrderedDict()
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def create(self, wallet_id: UUID) -> Wallet:
+        return await self._inner.create(wallet_id)
+
+    async def get(self, wallet_id: UUID) -> Wallet:
+        return await self._inner.get(wallet_id)
+
+    async def list_wallets(self, limit: int, after: Position | None) -> list[Wallet]:
+        return await self._inner.list_wallets(limit, after)
+
+    async def list_operations(
+        self, wallet_id: UUID, limit: int, before: Position | None
+    ) -> list[Operation]:
+        return await self._inner.list_operations(wallet_id, limit, before)
+
+    async def ping(self) -> bool:
+        return await self._inner.ping()
+
+    async def apply(self, wallet_id: UUID, request: OperationRequest) -> AppliedOperation:
+        """Queue the operation for the next batch and wait for that batch's outcome.
+
+        Past the timeout the caller gets StorageUnavailable: an operation still
+        queued is then dropped unapplied; one already in a committing batch may
+        have been applied (its outcome is unknown, as with any lost answer).
+        """
+        outcome: asyncio.Future[AppliedOperation] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Queued(wallet_id, request, outcome))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_while_queued())
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await asyncio.shield(outcome)
+        except TimeoutError:
+            outcome.cancel()
+            raise StorageUnavailable("the database did not answer in time") from None
+
+    async def _flush_while_queued(self) -> None:
+        while self._queue:
+            batch = self._next_batch()
+            if batch.runs:
+                await self._commit(batch)
+
+    def _next_batch(self) -> _Batch:
+        """Take up to max_batch waiting operations, in order, and plan each wallet's run."""
+        batch = _Batch()
+        taken = 0
+        while self._queue and taken < self._max_batch:
+            queued = self._queue.popleft()
+            if not queued.outcome.done():
+                batch.queued.setdefault(queued.wallet_id, []).append(queued)
+                taken += 1
+        for wallet_id, waiting in batch.queued.items():
+            start = Money(self._known.get(wallet_id, 0))
+            plan = plan_batch(start, [w.request for w in waiting])
+            batch.runs[wallet_id] = Run(wallet_id, plan, [uuid4() for _ in waiting])
+        return batch
+
+    async def _commit(self, batch: _Batch) -> None:
+        try:
+            outcome = await self._store.apply_runs(list(batch.runs.values()))
+        except StorageUnavailable as error:
+            self._fail(batch, error)
+            return
+        except Exception as error:  # a bug: every caller in the batch sees it, none hangs
+            self._fail(batch, error)
+            raise
+        for applied in outcome.applied:
+            self._settle(batch.runs[applied.wallet_id], batch.queued[applied.wallet_id], applied)
+        settled = {applied.wallet_id for applied in outcome.applied}
+        stale = [wallet_id for wallet_id in reversed(batch.runs) if wallet_id not in settled]
+        for wallet_id in stale:
+            self._replan_later(wallet_id, batch.queued[wallet_id], outcome.balances.get(wallet_id))
+
+    def _settle(self, run: Run, queued: list[_Queued], applied: RunApplied) -> None:
+        """Hand each operation of a committed run its own outcome."""
+        start = Money(applied.start_balance)
+        accepted = run.plan.accepted
+        self._remember(run.wallet_id, start.minor + run.plan.net)
+        first_version = applied.version - accepted
+        first_time = applied.updated_at - (accepted - 1) * _MICROSECOND
+        position = 0
+        for waiting, decision, operation_id in zip(
+            queued, run.plan.decisions, run.operation_ids, strict=True
+        ):
+            if not decision.accepted:
+                _refuse(waiting, decision.refusal(start))
+                continue
+            at = first_time + position * _MICROSECOND
+            position += 1
+            balance = Money(start.minor + decision.offset_after)
+            wallet = Wallet(
+                run.wallet_id, balance, first_version + position, applied.created_at, at
+            )
+            request = waiting.request
+            operation = Operation(
+                operation_id, run.wallet_id, request.type, request.amount, balance, at
+            )
+            _succeed(waiting, AppliedOperation(wallet, operation))
+
+    def _replan_later(self, wallet_id: UUID, queued: list[_Queued], balance: int | None) -> None:
+        """Queue a run whose balance moved again, first; refuse it if the wallet is gone."""
+        if balance is None:
+            self._known.pop(wallet_id, None)
+            for waiting in queued:
+                _refuse(waiting, WalletNotFound(wallet_id))
+            return
+        self._remember(wallet_id, balance)
+        for waiting in reversed(queued):
+            waiting.replans += 1
+            if waiting.replans > MAX_REPLANS:
+                busy = StorageUnavailable("the wallet changed too often to decide; try again")
+                _refuse(waiting, busy)
+            else:
+                self._queue.appendleft(waiting)
+
+    def _fail(self, batch: _Batch, error: Exception) -> None:
+        log.warning("a batch of %d operations failed: %s", len(batch.runs), error)
+        for wallet_id, queued in batch.queued.items():
+            self._known.pop(wallet_id, None)
+            for waiting in queued:
+                _refuse(waiting, error)
+
+    def _remember(self, wallet_id: UUID, balance: int) -> None:
+        self._known[wallet_id] = balance
+        self._known.move_to_end(wallet_id)
+        if len(self._known) > KNOWN_BALANCES:
+            self._known.popitem(last=False)
+
+
+def _succeed(waiting: _Queued, result: AppliedOperation) -> None:
+    if not waiting.outcome.done():  # else its caller gave up on it
+        waiting.outcome.set_result(result)
+
+
+def _refuse(waiting: _Queued, error: Exception) -> None:
+    if not waiting.outcome.done():
+        waiting.outcome.set_exception(error)

@@ -1,0 +1,90 @@
+"""Deciding a run of one wallet's operations at once, for group commit.
+
+Operations queued for a wallet are decided in arrival order with the ordinary
+balance rules (``next_balance``): each accepted one moves the balance, a refused
+one is refused on its own and moves nothing. The decisions depend on the
+starting balance only through a range; the plan records that range, so storage
+can apply the whole run in one guarded statement and re-plan only when the
+balance it finds lies outside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletError
+from wallet.domain.model import OperationRequest, next_balance
+from wallet.domain.money import MAX_BALANCE_MINOR, Money
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One operation's fate, relative to the run's starting balance."""
+
+    request: OperationRequest
+    accepted: bool
+    offset_before: int  # balance before this operation = start + offset_before
+
+    @property
+    def offset_after(self) -> int:
+        return self.offset_before + (self.request.delta_minor if self.accepted else 0)
+
+    def refusal(self, start: Money) -> WalletError:
+        """The error refusing this operation, worded with the real starting balance."""
+        assert not self.accepted
+        try:
+            next_balance(Money(start.minor + self.offset_before), self.request)
+        except (InsufficientFunds, BalanceLimitExceeded) as error:
+            return error
+        raise AssertionError("a refused operation passed the balance rules")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """The decisions of a run, valid for any starting balance in [lowest, highest]."""
+
+    decisions: tuple[Decision, ...]
+    lowest: int
+    highest: int
+
+    @property
+    def net(self) -> int:
+        """The change to the balance once every accepted operation is applied."""
+        return self.decisions[-1].offset_after if self.decisions else 0
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for decision in self.decisions if decision.accepted)
+
+    def holds_for(self, start: int) -> bool:
+        return self.lowest <= start <= self.highest
+
+
+def plan_batch(start: Money, requests: Sequence[OperationRequest]) -> BatchPlan:
+    """Decide ``requests`` in order from ``start``, and the starting range where that holds.
+
+    For a start S, the operation at offset P with change d is accepted exactly
+    when 0 <= S + P + d <= MAX; each decision therefore bounds S from one side or
+    both, and the intersection of those bounds is where every decision stands.
+    """
+    lowest, highest = 0, MAX_BALANCE_MINOR
+    offset = 0
+    decisions = []
+    for request in requests:
+        after = offset + request.delta_minor
+        try:
+            next_balance(Money(start.minor + offset), request)
+        except InsufficientFunds:
+            highest = min(highest, -after - 1)
+            decisions.append(Decision(request, accepted=False, offset_before=offset))
+            continue
+        except BalanceLimitExceeded:
+            lowest = max(lowest, MAX_BALANCE_MINOR - after + 1)
+            decisions.append(Decision(request, accepted=False, offset_before=offset))
+            continue
+        lowest = max(lowest, -after)
+        highest = min(highest, MAX_BALANCE_MINOR - after)
+        decisions.append(Decision(request, accepted=True, offset_before=offset))
+        offset = after
+    return BatchPlan(tuple(decisions), lowest, highest)
