@@ -19,6 +19,10 @@ from wallet.domain.money import Money
 DEPOSIT, WITHDRAW = OperationType.DEPOSIT, OperationType.WITHDRAW
 
 
+def random_request(rng: random.Random) -> OperationRequest:
+    return OperationRequest(rng.choice([DEPOSIT, WITHDRAW]), Money(rng.randint(1, 900)))
+
+
 def coordinator(pool: asyncpg.Pool) -> GroupCommitRepository:
     """One process's group commit (two of them on one pool play two processes)."""
     inner = PostgresWalletRepository(pool, timeout=10.0)
@@ -31,10 +35,7 @@ async def test_thousands_of_mixed_operations_from_two_coordinators_on_one_wallet
     first, second = coordinator(pool), coordinator(pool)
     wallet = await first.create(uuid.uuid4())
     rng = random.Random(11)
-    plan = [
-        (rng.choice([first, second]), OperationRequest(rng.choice([DEPOSIT, WITHDRAW]), Money(rng.randint(1, 900))))
-        for _ in range(3000)
-    ]  # fmt: skip
+    plan = [(rng.choice([first, second]), random_request(rng)) for _ in range(3000)]
 
     results = await asyncio.gather(
         *(group.apply(wallet.id, request) for group, request in plan), return_exceptions=True
