@@ -6,6 +6,9 @@ failure stops reading the cache until it has moved every reader to a new,
 empty generation. Readers that loaded from the database store what they read
 only if the generation has not moved meanwhile; writers store only versions
 newer than the cached one. Together: no stale balance after an outage.
+
+Concurrent readers (and writers) of one wallet share round trips: those that
+arrive while one runs are served by the next, never by one that began earlier.
 """
 
 from __future__ import annotations
