@@ -170,7 +170,7 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+def stop(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
     """SIGTERM the whole process group; SIGKILL whatever is left after `grace` seconds."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
@@ -182,6 +182,25 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def run_tool(cmd: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a load tool in its own process group, which is stopped whatever happens."""
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:  # timeout, Ctrl-C, SIGTERM: no wrk left behind
+        stop(proc, grace=2)
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:
@@ -302,7 +321,10 @@ def run_pgbench(args: argparse.Namespace, run: Run) -> Result:
     cmd = ["pgbench", "-n", "-M", "prepared", "-c", str(PGBENCH_CLIENTS), "-j", "2"]
     cmd += ["-T", str(args.duration), "-f", str(script), *args.pg.args(), PGBENCH_DB]
     run.note(cmd)
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        done = run_tool(cmd, timeout=args.duration + 120)
+    except subprocess.TimeoutExpired:
+        return run.failed("pgbench", "hot", "pgbench timed out")
     (run.out / "pgbench.log").write_text(done.stdout + done.stderr)
     with contextlib.suppress(HarnessError):
         psql(run, args.pg, "postgres", f"DROP DATABASE IF EXISTS {PGBENCH_DB} WITH (FORCE)")
@@ -333,9 +355,7 @@ def run_walletbench(args: argparse.Namespace, run: Run, server: Server, spec: st
     run.note(cmd)
     scenario = spec.partition(":")[0]
     try:
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, check=False, timeout=4 * args.duration + 600
-        )
+        done = run_tool(cmd, timeout=4 * args.duration + 600)
     except subprocess.TimeoutExpired:
         return run.failed(server.name, scenario, "walletbench timed out")
     with (run.out / "walletbench.log").open("a") as log:
@@ -354,9 +374,7 @@ def run_fixed_rate(args: argparse.Namespace, run: Run, server: Server) -> Result
     cmd += ["--label", server.name, "--json", str(run.jsonl)]
     run.note(cmd)
     try:
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, check=False, timeout=2 * args.duration + 120
-        )
+        done = run_tool(cmd, timeout=2 * args.duration + 120)
     except subprocess.TimeoutExpired:
         return run.failed(server.name, "fixed_rate", "fixed_rate.py timed out")
     (run.out / "fixed_rate.log").write_text(done.stdout + done.stderr)

@@ -8,7 +8,8 @@ grown by exactly the number of acknowledged (2xx) deposits.
 
     python perf/fixed_rate.py http://127.0.0.1:5000 --rate 1000 --duration 10
 
-Prints one JSON line (also appended to --json FILE): achieved rate, p50/p90/p99/max latency
+Prints one JSON line (also appended to --json FILE): the achieved rate (2xx answers per
+second from the first scheduled send to the last answer), p50/p90/p99/max latency
 from the scheduled send time, status counts, errors, how late the generator itself fired
 (``send_lag_max_ms``: a large value means this client, not the server, fell behind) and the
 balance check. Exit status 1 when any request failed or the balance check fails.

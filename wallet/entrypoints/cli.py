@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.connection
 import signal
 import sys
 from collections.abc import Sequence
