@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from wallet.domain.batch import BatchPlan, plan_batch
 from wallet.domain.errors import StorageUnavailable, WalletNotFound
@@ -152,7 +153,7 @@ class GroupCommitRepository:
         for wallet_id, waiting in batch.queued.items():
             start = Money(self._known.get(wallet_id, 0))
             plan = plan_batch(start, [w.request for w in waiting])
-            batch.runs[wallet_id] = Run(wallet_id, plan, [uuid4() for _ in waiting])
+            batch.runs[wallet_id] = Run(wallet_id, plan, _new_ids(len(waiting)))
         return batch
 
     async def _commit(self, batch: _Batch) -> None:
@@ -225,6 +226,12 @@ class GroupCommitRepository:
         self._known.move_to_end(wallet_id)
         if len(self._known) > KNOWN_BALANCES:
             self._known.popitem(last=False)
+
+
+def _new_ids(count: int) -> list[UUID]:
+    """Random (version 4) ids from one read of the system's randomness, not one each."""
+    randomness = os.urandom(16 * count)
+    return [UUID(bytes=randomness[i : i + 16], version=4) for i in range(0, 16 * count, 16)]
 
 
 def _succeed(waiting: _Queued, result: AppliedOperation) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
+import itertools
 import logging
 import re
 import uuid
@@ -42,7 +44,7 @@ def create_app(container: Container) -> web.Application:
     settings: Settings = container.settings()
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[request_ids, problems],
+        middlewares=[problems],
     )
     app[CONTAINER] = container
     app[SETTINGS] = settings
@@ -77,17 +79,14 @@ async def _settled(value: Any) -> Any:
 
 
 @web.middleware
-async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Keep the client's X-Request-ID when it is well formed, else make one."""
-    given = request.headers.get("X-Request-ID", "")
-    request[REQUEST_ID] = given if _CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-    return await handler(request)
-
-
-@web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The one place where errors become problem+json; bugs are logged, never shown."""
-    request_id = request[REQUEST_ID]
+    """Name the request; the one place where errors become problem+json.
+
+    Bugs are logged with the request id and their traceback, never shown.
+    """
+    given = request.headers.get("X-Request-ID", "")
+    request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else _new_request_id()
+    request[REQUEST_ID] = request_id
     try:
         return await handler(request)
     except Problem as problem:
@@ -105,7 +104,20 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         return internal_error().response(request_id)
 
 
+def _new_request_id() -> str:
+    """Unique without a system call each: a random prefix per process and a counter."""
+    return f"{_process_prefix()}-{next(_REQUEST_COUNTER):x}"
+
+
+@functools.cache
+def _process_prefix() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+_REQUEST_COUNTER = itertools.count(1)
+
+
 async def _add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers["X-Request-ID"] = request.get(REQUEST_ID) or uuid.uuid4().hex
+    response.headers["X-Request-ID"] = request.get(REQUEST_ID) or _new_request_id()
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
