@@ -49,7 +49,6 @@ def create_app(container: Container) -> web.Application:
     app[CONTAINER] = container
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_container_resources)
-    app.on_response_prepare.append(_add_response_headers)
     app.add_routes(api.routes)
     app.add_routes(health.routes)
     app.add_routes(openapi.routes)
@@ -87,6 +86,13 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else _new_request_id()
     request[REQUEST_ID] = request_id
+    response = await _answer(request, handler, request_id)
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["X-Request-ID"] = request_id
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:
     try:
         return await handler(request)
     except Problem as problem:
@@ -115,9 +121,3 @@ def _process_prefix() -> str:
 
 
 _REQUEST_COUNTER = itertools.count(1)
-
-
-async def _add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers["X-Request-ID"] = request.get(REQUEST_ID) or _new_request_id()
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
