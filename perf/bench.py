@@ -35,6 +35,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -163,11 +164,21 @@ def spawn(cmd: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.P
 
 
 def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+    """Whether a process group still has a live (not zombie) member."""
+    proc = Path("/proc")
+    if not proc.is_dir():  # not Linux: zombies count as alive
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = stat.read_text()
+            state, _ppid, pgrp = text[text.rindex(")") + 2 :].split()[:3]
+            if int(pgrp) == pgid and state not in ("Z", "X"):
+                return True
+    return False
 
 
 def stop(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
@@ -412,7 +423,19 @@ def start_servers(
     return servers
 
 
+def preflight(args: argparse.Namespace) -> None:
+    """Fail early, and clearly, when a tool or a shared file is missing."""
+    tools, files = ["psql", "wrk"], [args.shared / "bench" / "walletbench.py"]
+    if "pgbench" in args.only:
+        tools.append("pgbench")
+        files.append(args.shared / "bench" / "pgbench_hot_update.sql")
+    missing = [t for t in tools if not shutil.which(t)] + [str(f) for f in files if not f.exists()]
+    if missing:
+        raise HarnessError(f"missing: {', '.join(missing)} (see --shared)")
+
+
 def measure(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) -> None:
+    preflight(args)
     servers = start_servers(args, run, stack)
     time.sleep(1)  # let every worker of every server come up
     if "pgbench" in args.only:
@@ -460,7 +483,7 @@ def balance_check(result: Result) -> str:
 def table_row(r: Result) -> list[str]:
     label, scenario = r["label"], r["scenario"]
     if "error" in r:
-        return [label, scenario, *["-"] * 7, f"ERROR {r['error'][:100]}"]
+        return [label, scenario, *["-"] * 7, f"ERROR {r['error'].replace(chr(10), ' | ')[:100]}"]
     if label == "pgbench":
         avg = r.get("latency_avg_ms")
         note = f"n/a (latency avg {avg:.1f} ms)" if avg is not None else "n/a"
@@ -540,7 +563,7 @@ def gate_failures(results: list[Result]) -> list[str]:
 
 
 LOG_LINE = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) (\S+) \d+: (.*)$")
-EXCEPTION_LINE = re.compile(r"^\w+(Error|Exception|Interrupt)\b.*")
+EXCEPTION_LINE = re.compile(r"^(\w+(Error|Exception|Interrupt)\b|wallet: ).*")  # or sys.exit
 
 
 def log_findings(log: Path) -> list[str]:
@@ -637,9 +660,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (HarnessError, OSError, subprocess.SubprocessError) as problem:
         run.harness_errors.append(str(problem))
-    text = report(args, run, started)
-    (run.out / "table.txt").write_text(text + "\n")
-    print(text)
+    if run.results:
+        text = report(args, run, started)
+        (run.out / "table.txt").write_text(text + "\n")
+        print(text)
+    else:
+        with contextlib.suppress(OSError):  # nothing ran: leave no empty run directory
+            run.out.rmdir()
     failures = gate_failures(run.results)
     for line in failures + [f"harness: {e}" for e in run.harness_errors]:
         print(f"bench: FAIL {line}", file=sys.stderr)
