@@ -11,7 +11,8 @@ from wallet.adapters.group_commit import BatchOutcome, Run, RunApplied
 from wallet.adapters.postgres.repository import UNAVAILABLE
 from wallet.domain.errors import StorageUnavailable
 
-# $1..$5 describe each wallet's run, $6..$11 each accepted operation. A run with
+# $1..$5 describe each wallet's run, $6..$11 each accepted operation, $12 lists the
+# wallets with an accepted operation (found through the primary key). A run with
 # accepted operations locks its wallet (all in id order, so concurrent batches never
 # deadlock), moves the balance by the run's net change only while it lies in the
 # planned range, and stamps its entries a microsecond apart after the wallet's
@@ -21,10 +22,7 @@ WITH runs AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::integer[], $4::bigint[], $5::bigint[])
         AS r(wallet_id, net, applied, lowest, highest)
 ), locked AS (
-    SELECT w.id FROM wallets w JOIN runs r ON r.wallet_id = w.id
-     WHERE r.applied > 0
-     ORDER BY w.id
-       FOR UPDATE OF w
+    SELECT id FROM wallets WHERE id = ANY($12::uuid[]) ORDER BY id FOR UPDATE
 ), changed AS (
     UPDATE wallets w
        SET balance = w.balance + r.net,
@@ -78,12 +76,14 @@ class PostgresBatchStore:
 
 
 def _arrays(runs: Sequence[Run]) -> list[list[object]]:
-    """The statement's eleven arrays: five per run, six per accepted operation."""
-    arrays: list[list[object]] = [[] for _ in range(11)]
-    per_run, per_operation = arrays[:5], arrays[5:]
+    """The statement's arrays: five per run, six per accepted operation, the wallets to lock."""
+    arrays: list[list[object]] = [[] for _ in range(12)]
+    per_run, per_operation, to_lock = arrays[:5], arrays[5:11], arrays[11]
     for run in runs:
         plan = run.plan
         _append(per_run, run.wallet_id, plan.net, plan.accepted, plan.lowest, plan.highest)
+        if plan.accepted:
+            to_lock.append(run.wallet_id)
         position = 0
         for decision, operation_id in zip(plan.decisions, run.operation_ids, strict=True):
             if decision.accepted:
