@@ -40,6 +40,7 @@ class Settings:
     cache_ttl: float = 300.0
     cache_retry_interval: float = 1.0
     retry_after: int = 1
+    shutdown_timeout: float = 10.0
     group_commit: bool = True
     batch_max_size: int = 256
     migrate_on_start: bool = True
@@ -71,6 +72,9 @@ class Settings:
             ),
             retry_after=read.number("WALLET_RETRY_AFTER", int, default.retry_after, 1),
             migrate_on_start=read.flag("WALLET_MIGRATE_ON_START", default.migrate_on_start),
+            shutdown_timeout=read.number(
+                "WALLET_SHUTDOWN_TIMEOUT", float, default.shutdown_timeout, 0
+            ),
             group_commit=read.flag("WALLET_GROUP_COMMIT", default.group_commit),
             batch_max_size=read.number(
                 "WALLET_BATCH_MAX_SIZE", int, default.batch_max_size, 1, 10_000

@@ -104,6 +104,7 @@ class RedisBalanceCache:
         self._stores: Coalescer[UUID, Wallet, None] = Coalescer(self._store_newest)
         self._suspended_until = 0.0
         self._must_invalidate = False
+        self._invalidating = False
         self.hits = 0
         self.misses = 0
         self.errors = 0
@@ -173,12 +174,17 @@ class RedisBalanceCache:
             return False
         if not self._must_invalidate:
             return True
+        if self._invalidating:  # one caller moves the generation; the others skip the cache
+            return False
+        self._invalidating = True
         try:
             async with asyncio.timeout(self._timeout):
                 await self._client.incr(GENERATION_KEY)
         except FAILURES as error:
             self._failed("invalidate", error)
             return False
+        finally:
+            self._invalidating = False
         self._must_invalidate = False
         log.warning("balance cache is back; entries written before the failure were dropped")
         return True

@@ -6,22 +6,13 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import multiprocessing
-import multiprocessing.connection
-import signal
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
-
-import uvloop
-from aiohttp import web
 
 from wallet.adapters.postgres.embedded import LOCAL_HOST, answers, local_or_embedded_url
 from wallet.adapters.postgres.migrate import ensure_database, migrate
 from wallet.config import Settings, SettingsError
-from wallet.container import Container
-from wallet.entrypoints.http.app import create_app
+from wallet.entrypoints.serving import configure_logging, run_worker, run_workers
 
 log = logging.getLogger("wallet")
 
@@ -36,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = Settings.from_env()
     except SettingsError as error:
         parser.exit(2, f"wallet: {error}\n")
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
     with contextlib.suppress(KeyboardInterrupt):
         args.run(args, settings)
 
@@ -73,9 +64,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         "on" if settings.cache_enabled else "off",
     )
     if settings.workers == 1:
-        _run_worker(settings)
+        run_worker(settings)
     else:
-        _run_workers(settings)
+        run_workers(settings)
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> None:
@@ -103,52 +94,4 @@ def _run_migrations(settings: Settings) -> None:
         "database is up to date (%d migration%s applied now)",
         len(applied),
         "s"[: len(applied) != 1],
-    )
-
-
-def _run_worker(settings: Settings, reuse_port: bool = False) -> None:
-    _configure_logging(settings.log_level)
-    app = create_app(Container(settings=settings))
-    web.run_app(
-        app,
-        loop=uvloop.new_event_loop(),
-        host=settings.host,
-        port=settings.port,
-        reuse_port=reuse_port,
-        print=None,
-        access_log=None,
-    )
-
-
-def _run_workers(settings: Settings) -> None:
-    """Run N processes on one port (SO_REUSEPORT); stop them all when one stops or on a signal."""
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=_run_worker, args=(settings, True), name=f"wallet-worker-{n}")
-        for n in range(settings.workers)
-    ]
-    for worker in workers:
-        worker.start()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        for worker in workers:
-            if worker.is_alive():
-                worker.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    multiprocessing.connection.wait([w.sentinel for w in workers])
-    stop(signal.SIGTERM, None)
-    for worker in workers:
-        worker.join()
-    failed = [w for w in workers if w.exitcode not in (0, -signal.SIGTERM)]
-    if failed:
-        sys.exit(f"wallet: {len(failed)} worker(s) stopped with an error")
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s",
-        force=True,
     )

@@ -1,0 +1,96 @@
+"""Running the HTTP app: one process, or several sharing one port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import multiprocessing.connection
+import signal
+import sys
+from types import FrameType
+
+import uvloop
+from aiohttp import web
+
+from wallet.config import Settings
+from wallet.container import Container
+from wallet.entrypoints.http.app import create_app
+
+log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s",
+        force=True,
+    )
+
+
+def run_worker(settings: Settings, reuse_port: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully (however often the signal comes)."""
+    configure_logging(settings.log_level)
+    uvloop.run(_serve(settings, reuse_port))
+
+
+async def _serve(settings: Settings, reuse_port: bool) -> None:
+    app = create_app(Container(settings=settings))
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)
+        await site.start()
+        await _until_stop_signal()
+        grace = settings.shutdown_timeout
+        log.info("stopping: finishing the requests in flight (at most %.0f s)", grace)
+    finally:
+        await runner.cleanup()
+
+
+async def _until_stop_signal() -> None:
+    """Wait for the first stop signal; ignore the ones that follow during shutdown."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    for signum in STOP_SIGNALS:
+        loop.remove_signal_handler(signum)
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def run_workers(settings: Settings) -> None:
+    """Run N worker processes on one port (SO_REUSEPORT); stop them all when one stops.
+
+    A stop signal to this process is passed on to every worker; when any worker
+    exits on its own, the others are stopped too and the exit status says so.
+    """
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=run_worker, args=(settings, True), name=f"wallet-worker-{n}")
+        for n in range(settings.workers)
+    ]
+    for worker in workers:
+        worker.start()
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                worker.terminate()
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
+    multiprocessing.connection.wait([worker.sentinel for worker in workers])
+    unexpected = not stopping
+    stop(signal.SIGTERM, None)
+    for worker in workers:
+        worker.join()
+    failed = [f"{w.name} (exit {w.exitcode})" for w in workers if w.exitcode != 0]
+    if unexpected or failed:
+        sys.exit(f"wallet: workers stopped unexpectedly or with an error: {', '.join(failed)}")
