@@ -139,13 +139,7 @@ def decode_json(raw: bytes) -> object:
         raise _InvalidJson("is not valid UTF-8") from None
     _check_depth(text)
     try:
-        return json.loads(
-            text,
-            parse_float=_number,
-            parse_int=_number,
-            parse_constant=_reject_constant,
-            object_pairs_hook=_unique_keys,
-        )
+        return _DECODER.decode(text)
     except json.JSONDecodeError as error:
         raise _InvalidJson(f"is not valid JSON: {error.msg} at position {error.pos}") from None
 
@@ -192,6 +186,15 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
             raise _InvalidJson(f"has the key {key!r} more than once")
         result[key] = value
     return result
+
+
+# One decoder for every request: numbers stay exact Decimals, duplicate keys are refused.
+_DECODER = json.JSONDecoder(
+    parse_float=_number,
+    parse_int=_number,
+    parse_constant=_reject_constant,
+    object_pairs_hook=_unique_keys,
+)
 
 
 def _fail(field: str, message: str) -> NoReturn:

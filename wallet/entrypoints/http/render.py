@@ -28,7 +28,9 @@ def json_response(
 
 def timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds and a Z, e.g. 2026-11-27T16:03:02.123456Z."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    if moment.tzinfo is not UTC:  # the database already answers in UTC
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def render_wallet(wallet: Wallet) -> JsonObject:
