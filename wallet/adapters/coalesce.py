@@ -6,36 +6,36 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-K = TypeVar("K")
 A = TypeVar("A")
 R = TypeVar("R")
 
 
-class Coalescer(Generic[K, A, R]):
-    """Per key, at most one call runs; callers arriving meanwhile share the next one.
+class Coalescer(Generic[A, R]):
+    """At most one call runs at a time; callers arriving meanwhile share the next one.
 
     A caller never receives the result of a call that started before it arrived,
     so coalescing cannot hand out an answer older than the caller's request.
-    ``call(key, args)`` receives the arguments of every caller it serves.
+    ``call(args)`` receives the argument of every caller it serves.
     """
 
-    def __init__(self, call: Callable[[K, list[A]], Awaitable[R]]) -> None:
+    def __init__(self, call: Callable[[list[A]], Awaitable[R]]) -> None:
         self._call = call
-        self._waiting: dict[K, list[tuple[A, asyncio.Future[R]]]] = {}
-        self._draining: dict[K, asyncio.Task[None]] = {}
+        self._waiting: list[tuple[A, asyncio.Future[R]]] = []
+        self._draining: asyncio.Task[None] | None = None
 
-    async def submit(self, key: K, arg: A) -> R:
+    async def submit(self, arg: A) -> R:
         result: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(key, []).append((arg, result))
-        if key not in self._draining:
-            self._draining[key] = asyncio.create_task(self._drain(key))
+        self._waiting.append((arg, result))
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain())
         return await result
 
-    async def _drain(self, key: K) -> None:
+    async def _drain(self) -> None:
         try:
-            while waiting := self._waiting.pop(key, None):
+            while self._waiting:
+                waiting, self._waiting = self._waiting, []
                 try:
-                    value = await self._call(key, [arg for arg, _ in waiting])
+                    value = await self._call([arg for arg, _ in waiting])
                 except Exception as error:
                     for _, result in waiting:
                         if not result.done():
@@ -45,4 +45,4 @@ class Coalescer(Generic[K, A, R]):
                     if not result.done():
                         result.set_result(value)
         finally:
-            del self._draining[key]
+            self._draining = None

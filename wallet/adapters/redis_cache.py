@@ -7,8 +7,8 @@ empty generation. Readers that loaded from the database store what they read
 only if the generation has not moved meanwhile; writers store only versions
 newer than the cached one. Together: no stale balance after an outage.
 
-Concurrent readers (and writers) of one wallet share round trips: those that
-arrive while one runs are served by the next, never by one that began earlier.
+Concurrent readers (and writers) share round trips: those that arrive while one
+runs are served together by the next, never by one that began earlier.
 """
 
 from __future__ import annotations
@@ -36,31 +36,41 @@ log = logging.getLogger(__name__)
 GENERATION_KEY = "wallet:gen"
 ENTRY_PREFIX = "wallet:"
 
-# KEYS[1] generation key; ARGV: entry prefix, wallet id. Returns {generation, entry or false}.
+# KEYS[1] generation key; ARGV: entry prefix, then wallet ids.
+# Returns {generation, entry or '' for each id}.
 READ_SCRIPT = """
 local generation = redis.call('GET', KEYS[1]) or '0'
-local entry = redis.call('HGET', ARGV[1] .. generation .. ':' .. ARGV[2], 'd')
-return {generation, entry}
+local found = {generation}
+for i = 2, #ARGV do
+    found[i] = redis.call('HGET', ARGV[1] .. generation .. ':' .. ARGV[i], 'd') or ''
+end
+return found
 """
 
-# KEYS[1] generation key; ARGV: entry prefix, wallet id, version, entry, ttl in ms,
-# expected generation ('' for any). Stores only a newer version, in the live generation.
+# KEYS[1] generation key; ARGV: entry prefix, ttl in ms, expected generation ('' for
+# any), then (wallet id, version, entry) triples. Stores each entry only if it is
+# newer than the cached one, in the live generation; returns how many it stored.
 WRITE_SCRIPT = """
 local generation = redis.call('GET', KEYS[1]) or '0'
-if ARGV[6] ~= '' and ARGV[6] ~= generation then
+if ARGV[3] ~= '' and ARGV[3] ~= generation then
     return 0
 end
-local key = ARGV[1] .. generation .. ':' .. ARGV[2]
-local cached = tonumber(redis.call('HGET', key, 'v'))
-if cached and cached >= tonumber(ARGV[3]) then
-    return 0
+local stored = 0
+for i = 4, #ARGV, 3 do
+    local key = ARGV[1] .. generation .. ':' .. ARGV[i]
+    local cached = tonumber(redis.call('HGET', key, 'v'))
+    if not cached or cached < tonumber(ARGV[i + 1]) then
+        redis.call('HSET', key, 'v', ARGV[i + 1], 'd', ARGV[i + 2])
+        redis.call('PEXPIRE', key, ARGV[2])
+        stored = stored + 1
+    end
 end
-redis.call('HSET', key, 'v', ARGV[3], 'd', ARGV[4])
-redis.call('PEXPIRE', key, ARGV[5])
-return 1
+return stored
 """
 
 FAILURES = (RedisError, OSError, TimeoutError)
+
+_Lookup = tuple[str, dict[UUID, str]]  # the generation read, and each wallet's entry or ""
 
 
 async def open_redis(url: str | None, command_timeout: float) -> AsyncIterator[redis.Redis | None]:
@@ -100,8 +110,8 @@ class RedisBalanceCache:
         self._retry_interval = retry_interval
         self._read = client.register_script(READ_SCRIPT)
         self._write = client.register_script(WRITE_SCRIPT)
-        self._lookups: Coalescer[UUID, None, object] = Coalescer(self._lookup)
-        self._stores: Coalescer[UUID, Wallet, None] = Coalescer(self._store_newest)
+        self._lookups: Coalescer[UUID, _Lookup | None] = Coalescer(self._lookup)
+        self._stores: Coalescer[Wallet, None] = Coalescer(self._store_newest)
         self._suspended_until = 0.0
         self._must_invalidate = False
         self._invalidating = False
@@ -112,22 +122,23 @@ class RedisBalanceCache:
     async def read_through(self, wallet_id: UUID, load: WalletLoader) -> Wallet:
         if not await self._usable():
             return await load(wallet_id)
-        found = await self._lookups.submit(wallet_id, None)
-        if not isinstance(found, list):
+        found = await self._lookups.submit(wallet_id)
+        if found is None:
             return await load(wallet_id)
-        generation, entry = found
+        generation, entries = found
+        entry = entries[wallet_id]
         if entry:
             self.hits += 1
             return _decode(wallet_id, entry)
         self.misses += 1
         wallet = await load(wallet_id)
         if await self._usable():
-            await self._store(wallet, expected_generation=generation)
+            await self._store([wallet], expected_generation=generation)
         return wallet
 
     async def put(self, wallet: Wallet) -> None:
         if await self._usable():
-            await self._stores.submit(wallet.id, wallet)
+            await self._stores.submit(wallet)
 
     async def state(self) -> CacheState:
         if not await self._usable():
@@ -140,24 +151,28 @@ class RedisBalanceCache:
             return "down"
         return "ok"
 
-    async def _lookup(self, wallet_id: UUID, _: list[None]) -> object:
-        """One read serves every reader of the wallet that queued while the last one ran."""
-        return await self._run(self._read, str(wallet_id))
+    async def _lookup(self, wallet_ids: list[UUID]) -> _Lookup | None:
+        """One read serves every reader that queued while the last one ran."""
+        wanted = list(dict.fromkeys(wallet_ids))
+        found = await self._run(self._read, *(str(wallet_id) for wallet_id in wanted))
+        if not isinstance(found, list):
+            return None
+        generation, *entries = found
+        return generation, dict(zip(wanted, entries, strict=True))
 
-    async def _store_newest(self, wallet_id: UUID, wallets: list[Wallet]) -> None:
-        """One write of the newest version serves every writer queued for the wallet."""
-        newest = max(wallets, key=lambda wallet: wallet.version)
-        await self._store(newest, expected_generation="")
+    async def _store_newest(self, wallets: list[Wallet]) -> None:
+        """One write of each wallet's newest version serves every writer that queued."""
+        newest: dict[UUID, Wallet] = {}
+        for wallet in wallets:
+            if wallet.id not in newest or newest[wallet.id].version < wallet.version:
+                newest[wallet.id] = wallet
+        await self._store(list(newest.values()), expected_generation="")
 
-    async def _store(self, wallet: Wallet, expected_generation: str) -> None:
-        await self._run(
-            self._write,
-            str(wallet.id),
-            wallet.version,
-            _encode(wallet),
-            self._ttl_ms,
-            expected_generation,
+    async def _store(self, wallets: list[Wallet], expected_generation: str) -> None:
+        triples = (
+            part for wallet in wallets for part in (str(wallet.id), wallet.version, _encode(wallet))
         )
+        await self._run(self._write, self._ttl_ms, expected_generation, *triples)
 
     async def _run(self, script: AsyncScript, *args: str | int) -> object:
         """Run a script and return its reply; on any failure, note it and return None."""
