@@ -179,3 +179,25 @@ async def test_a_caller_that_gives_up_while_queued_leaves_nothing_applied(
 
     assert all(isinstance(result, StorageUnavailable) for result in results)
     assert [e.amount.minor for e in repository.ledger(wallet.id)] == [1]
+
+
+async def test_a_bug_in_the_store_reaches_every_caller_and_later_batches_still_run(
+    repository: InMemoryWalletRepository,
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    failures = iter([True])
+
+    class OnceBrokenStore(InMemoryBatchStore):
+        async def apply_runs(self, runs):  # type: ignore[no-untyped-def]
+            if next(failures, False):
+                raise RuntimeError("bug")
+            return await super().apply_runs(runs)
+
+    group = batched(repository, OnceBrokenStore(repository))
+    results = await asyncio.gather(
+        *(group.apply(wallet.id, op(DEPOSIT, 1)) for _ in range(3)), return_exceptions=True
+    )
+    later = await group.apply(wallet.id, op(DEPOSIT, 5))
+
+    assert all(isinstance(result, RuntimeError) for result in results)
+    assert later.operation.balance_after == Money(5)

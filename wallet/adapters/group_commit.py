@@ -159,12 +159,9 @@ class GroupCommitRepository:
     async def _commit(self, batch: _Batch) -> None:
         try:
             outcome = await self._store.apply_runs(list(batch.runs.values()))
-        except StorageUnavailable as error:
+        except Exception as error:  # an outage, or a bug: every caller in the batch gets it
             self._fail(batch, error)
             return
-        except Exception as error:  # a bug: every caller in the batch sees it, none hangs
-            self._fail(batch, error)
-            raise
         for applied in outcome.applied:
             self._settle(batch.runs[applied.wallet_id], batch.queued[applied.wallet_id], applied)
         settled = {applied.wallet_id for applied in outcome.applied}
@@ -215,7 +212,8 @@ class GroupCommitRepository:
                 self._queue.appendleft(waiting)
 
     def _fail(self, batch: _Batch, error: Exception) -> None:
-        log.warning("a batch of %d operations failed: %s", len(batch.runs), error)
+        """Fail every operation of the batch; the flusher goes on with the next one."""
+        log.warning("a batch for %d wallets failed: %r", len(batch.runs), error)
         for wallet_id, queued in batch.queued.items():
             self._known.pop(wallet_id, None)
             for waiting in queued:
