@@ -3,7 +3,7 @@
 It answers just enough of the API for walletbench's ``read`` and ``hot`` scenarios to
 run against it; every balance is the constant ``"1.00"``, so the harness's balance checks
 report nonsense -- only the throughput means something: the most requests/s that aiohttp
-(with uvloop when importable) can serve on this machine for these request shapes.
+(on uvloop, like the service) can serve on this machine for these request shapes.
 
     python perf/bare_app.py --port 5100 --workers 2
 
@@ -18,8 +18,6 @@ Routes:
 from __future__ import annotations
 
 import argparse
-import asyncio
-import importlib
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -27,20 +25,11 @@ import signal
 import sys
 from types import FrameType
 
+import uvloop
 from aiohttp import web
 
 WALLET_ID = "00000000-0000-4000-8000-000000000001"
 STAMP = "2026-01-01T00:00:00.000000Z"
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's event loop when uvloop is installed, else asyncio's (a lower ceiling)."""
-    try:
-        uvloop = importlib.import_module("uvloop")
-    except ImportError:
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
 
 
 def _wallet(wallet_id: str) -> dict[str, str]:
@@ -78,8 +67,8 @@ def make_app() -> web.Application:
 
 
 def run_worker(host: str, port: int, reuse_port: bool) -> None:
-    """Serve until SIGTERM/SIGINT, on uvloop when it is installed."""
-    loop = new_event_loop()
+    """Serve until SIGTERM/SIGINT, on uvloop."""
+    loop = uvloop.new_event_loop()
     web.run_app(
         make_app(),
         host=host,
@@ -122,9 +111,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5100)
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     args = parser.parse_args()
-    loop_name = type(new_event_loop()).__module__.split(".")[0]
     print(
-        f"bare_app: http://{args.host}:{args.port} ({args.workers} workers, {loop_name})",
+        f"bare_app: http://{args.host}:{args.port} ({args.workers} workers, uvloop)",
         file=sys.stderr,
         flush=True,
     )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import math
 import re
@@ -31,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import uvloop
 
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 DEPOSIT_BODY = b'{"operationType":"DEPOSIT","amount":1}'
@@ -54,16 +54,6 @@ class Tally:
     @property
     def non_2xx(self) -> int:
         return sum(self.statuses.values()) - self.ok
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's event loop when uvloop is installed, else asyncio's."""
-    try:
-        uvloop = importlib.import_module("uvloop")
-    except ImportError:
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:
@@ -206,7 +196,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.label = args.label or args.url
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         result = runner.run(run(args))
     line = json.dumps(result)
     print(line, flush=True)
