@@ -32,7 +32,7 @@ class Settings:
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 5000
-    workers: int = 1
+    workers: int = 0  # 0: one process per CPU core
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
     db_timeout: float = 2.0
@@ -57,7 +57,7 @@ class Settings:
             redis_url=read.blank_or_text("WALLET_REDIS_URL"),
             host=read.text("WALLET_HOST", default.host),
             port=read.number("WALLET_PORT", int, default.port, 1, 65535),
-            workers=read.number("WALLET_WORKERS", int, default.workers, 1, 256),
+            workers=read.number("WALLET_WORKERS", int, default.workers, 0, 256),
             db_pool_min_size=read.number(
                 "WALLET_DB_POOL_MIN_SIZE", int, default.db_pool_min_size, 0
             ),

@@ -37,7 +37,7 @@ def test_an_empty_environment_gives_the_defaults() -> None:
     assert settings == Settings()
     assert settings.database_url is None
     assert settings.redis_url is None
-    assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 5000, 1)
+    assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 5000, 0)
     assert (settings.db_pool_min_size, settings.db_pool_max_size) == (1, 10)
     assert settings.db_timeout == 2.0
     assert settings.redis_timeout == 0.05
@@ -162,7 +162,6 @@ def test_a_non_finite_number_is_refused_by_name(name: str, raw: str) -> None:
         ("WALLET_PORT", "0"),
         ("WALLET_PORT", "65536"),
         ("WALLET_PORT", "-1"),
-        ("WALLET_WORKERS", "0"),
         ("WALLET_WORKERS", "257"),
         ("WALLET_DB_POOL_MIN_SIZE", "-1"),
         ("WALLET_DB_POOL_MAX_SIZE", "0"),
@@ -184,6 +183,7 @@ def test_a_number_out_of_range_is_refused_by_name(name: str, raw: str) -> None:
         ("WALLET_PORT", "1", "port", 1),
         ("WALLET_PORT", "65535", "port", 65535),
         ("WALLET_WORKERS", "256", "workers", 256),
+        ("WALLET_WORKERS", "0", "workers", 0),
         ("WALLET_DB_POOL_MIN_SIZE", "0", "db_pool_min_size", 0),
         ("WALLET_RETRY_AFTER", "1", "retry_after", 1),
         ("WALLET_CACHE_TTL", "1", "cache_ttl", 1.0),

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from wallet.adapters.group_commit import GroupCommitRepository
+from wallet.adapters.ids import random_uuids
 from wallet.adapters.memory import InMemoryBatchStore, InMemoryWalletRepository
 from wallet.domain.errors import InsufficientFunds, StorageUnavailable, WalletNotFound
 from wallet.domain.model import AppliedOperation, OperationRequest, OperationType
@@ -201,3 +202,10 @@ async def test_a_bug_in_the_store_reaches_every_caller_and_later_batches_still_r
 
     assert all(isinstance(result, RuntimeError) for result in results)
     assert later.operation.balance_after == Money(5)
+
+
+def test_operation_ids_are_distinct_version_4_uuids() -> None:
+    ids = random_uuids(500)
+    assert len(set(ids)) == 500
+    assert {(i.version, i.variant) for i in ids} == {(4, uuid.RFC_4122)}
+    assert all(isinstance(i, uuid.UUID) and uuid.UUID(str(i)) == i for i in ids)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
+from wallet.adapters.ids import random_uuids
 from wallet.domain.batch import BatchPlan, plan_batch
 from wallet.domain.errors import StorageUnavailable, WalletNotFound
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet
@@ -130,9 +130,8 @@ class GroupCommitRepository:
             self._flusher = asyncio.create_task(self._flush_while_queued())
         try:
             async with asyncio.timeout(self._timeout):
-                return await asyncio.shield(outcome)
+                return await outcome  # on timeout it is cancelled, which the flusher honours
         except TimeoutError:
-            outcome.cancel()
             raise StorageUnavailable("the database did not answer in time") from None
 
     async def _flush_while_queued(self) -> None:
@@ -153,7 +152,7 @@ class GroupCommitRepository:
         for wallet_id, waiting in batch.queued.items():
             start = Money(self._known.get(wallet_id, 0))
             plan = plan_batch(start, [w.request for w in waiting])
-            batch.runs[wallet_id] = Run(wallet_id, plan, _new_ids(len(waiting)))
+            batch.runs[wallet_id] = Run(wallet_id, plan, random_uuids(len(waiting)))
         return batch
 
     async def _commit(self, batch: _Batch) -> None:
@@ -224,12 +223,6 @@ class GroupCommitRepository:
         self._known.move_to_end(wallet_id)
         if len(self._known) > KNOWN_BALANCES:
             self._known.popitem(last=False)
-
-
-def _new_ids(count: int) -> list[UUID]:
-    """Random (version 4) ids from one read of the system's randomness, not one each."""
-    randomness = os.urandom(16 * count)
-    return [UUID(bytes=randomness[i : i + 16], version=4) for i in range(0, 16 * count, 16)]
 
 
 def _succeed(waiting: _Queued, result: AppliedOperation) -> None:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,7 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="migrate (unless disabled) and serve HTTP")
     serve.add_argument("--host", help="address to listen on (WALLET_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (WALLET_PORT, 5000)")
-    serve.add_argument("--workers", type=int, help="processes sharing the port (WALLET_WORKERS, 1)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="processes sharing the port; 0 for one per CPU core (WALLET_WORKERS, 0)",
+    )
     serve.set_defaults(run=_serve)
 
     migrate_command = commands.add_parser("migrate", help="create the database if missing, migrate")
@@ -51,7 +56,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     settings = _resolved(settings).with_overrides(
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers or settings.workers,
+        workers=_worker_count(settings.workers if args.workers is None else args.workers),
     )
     if settings.migrate_on_start:
         _run_migrations(settings)
@@ -67,6 +72,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         run_worker(settings)
     else:
         run_workers(settings)
+
+
+def _worker_count(requested: int) -> int:
+    return requested or os.cpu_count() or 1
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> None:

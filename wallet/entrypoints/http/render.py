@@ -54,10 +54,11 @@ def render_operation(operation: Operation) -> JsonObject:
 
 
 def render_applied(applied: AppliedOperation) -> JsonObject:
+    operation = render_operation(applied.operation)
     return {
-        "walletId": str(applied.wallet.id),
-        "balance": str(applied.operation.balance_after),
-        "operation": render_operation(applied.operation),
+        "walletId": operation["walletId"],
+        "balance": operation["balanceAfter"],
+        "operation": operation,
     }
 
 
