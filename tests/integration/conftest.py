@@ -63,6 +63,18 @@ def redis_url() -> str:
 
 
 @pytest.fixture
+async def fresh_url(server_url: str) -> AsyncIterator[str]:
+    """The URL of a database that does not exist yet; dropped afterwards."""
+    name = f"wallet_migrate_{uuid.uuid4().hex[:12]}"
+    yield with_database(server_url, name)
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
 def settings(database_url: str, redis_url: str) -> Settings:
     return Settings(database_url=database_url, redis_url=redis_url, db_timeout=5.0)
 

@@ -6,30 +6,14 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
 from wallet.adapters.postgres.migrate import (
     available_migrations,
     ensure_database,
     migrate,
-    with_database,
 )
-
-
-@pytest.fixture
-async def fresh_url(server_url: str) -> AsyncIterator[str]:
-    """The URL of a database that does not exist yet; dropped afterwards."""
-    name = f"wallet_migrate_{uuid.uuid4().hex[:12]}"
-    yield with_database(server_url, name)
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def applied_versions(url: str) -> list[int]:

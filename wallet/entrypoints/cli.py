@@ -1,4 +1,4 @@
-"""The command line: ``serve`` and ``migrate``."""
+"""The command line: ``serve``, ``migrate`` and ``audit``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from wallet.adapters.postgres.audit import audit
 from wallet.adapters.postgres.embedded import LOCAL_HOST, answers, local_or_embedded_url
 from wallet.adapters.postgres.migrate import ensure_database, migrate
 from wallet.config import Settings, SettingsError
@@ -49,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate_command = commands.add_parser("migrate", help="create the database if missing, migrate")
     migrate_command.set_defaults(run=_migrate)
+
+    audit_command = commands.add_parser(
+        "audit", help="check every balance against its ledger; exit 1 on any discrepancy"
+    )
+    audit_command.set_defaults(run=_audit)
     return parser
 
 
@@ -80,6 +87,19 @@ def _worker_count(requested: int) -> int:
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> None:
     _run_migrations(_resolved(settings))
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> None:
+    url = _resolved(settings).database_url
+    assert url is not None
+    report = asyncio.run(audit(url))
+    print(f"audited {report.wallets} wallets and {report.operations} operations (amounts in cents)")
+    for problem, rows in report.findings.items():
+        print(f"  {'FAIL' if rows else 'ok  '} {problem}" + (f": {len(rows)}+" if rows else ""))
+        for row in rows:
+            print("       " + ", ".join(f"{key}={value}" for key, value in row.items()))
+    if not report.clean:
+        sys.exit(1)
 
 
 def _resolved(settings: Settings) -> Settings:

@@ -1,0 +1,110 @@
+"""``python -m wallet audit``: silent on a sound ledger, loud on every kind of damage."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+
+import asyncpg
+import pytest
+
+from tests.integration.conftest import AppFactory
+from wallet.adapters.postgres.audit import audit
+from wallet.adapters.postgres.migrate import ensure_database, migrate
+
+
+def run_audit(url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WALLET_DATABASE_URL": url, "WALLET_REDIS_URL": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "wallet", "audit"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+async def ledger_url(fresh_url: str, make_client: AppFactory) -> str:
+    """A fresh database with three wallets moved through the real service."""
+    await ensure_database(fresh_url)
+    await migrate(fresh_url)
+    client = await make_client(database_url=fresh_url, redis_url="")
+    for _ in range(3):
+        wallet_id = (await (await client.post("/api/v1/wallets")).json())["id"]
+        for kind, amount in [("DEPOSIT", "10.00"), ("WITHDRAW", "2.50"), ("DEPOSIT", "0.01")]:
+            body = {"operationType": kind, "amount": amount}
+            response = await client.post(f"/api/v1/wallets/{wallet_id}/operation", json=body)
+            assert response.status == 200
+    return fresh_url
+
+
+async def test_a_sound_ledger_passes(ledger_url: str) -> None:
+    report = await audit(ledger_url)
+    assert (report.wallets, report.operations, report.clean) == (3, 9, True)
+
+    result = await asyncio.to_thread(run_audit, ledger_url)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "audited 3 wallets and 9 operations" in result.stdout
+    assert "FAIL" not in result.stdout
+
+
+FIRST_WALLET = "(SELECT id FROM wallets ORDER BY id LIMIT 1)"
+DAMAGE = {
+    "balance differs from the sum of the ledger": (
+        f"UPDATE wallets SET balance = balance + 1 WHERE id = {FIRST_WALLET}"
+    ),
+    "version differs from the number of operations": (
+        f"UPDATE wallets SET version = version + 1 WHERE id = {FIRST_WALLET}"
+    ),
+    "balanceAfter breaks the running total": (
+        "INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after, created_at)"
+        " SELECT gen_random_uuid(), id, 'DEPOSIT', 1, 1, '2000-01-01' FROM wallets LIMIT 1"
+    ),
+}
+
+
+@pytest.mark.parametrize("problem", sorted(DAMAGE))
+async def test_each_kind_of_damage_is_found_and_fails_the_command(
+    ledger_url: str, problem: str
+) -> None:
+    connection = await asyncpg.connect(ledger_url)
+    try:
+        await connection.execute(DAMAGE[problem])
+    finally:
+        await connection.close()
+
+    report = await audit(ledger_url)
+    result = await asyncio.to_thread(run_audit, ledger_url)
+
+    assert report.findings[problem], report.findings
+    assert result.returncode == 1
+    assert f"FAIL {problem}" in result.stdout
+
+
+async def test_an_ambiguous_order_is_found(ledger_url: str) -> None:
+    connection = await asyncpg.connect(ledger_url)
+    try:
+        wallet_id = await connection.fetchval("SELECT id FROM wallets ORDER BY id LIMIT 1")
+        stamp = await connection.fetchval(
+            "SELECT max(created_at) FROM operations WHERE wallet_id = $1", wallet_id
+        )
+        await connection.execute(
+            "INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after,"
+            " created_at) VALUES ($1, $2, 'WITHDRAW', 1, 750, $3)",
+            uuid.uuid4(),
+            wallet_id,
+            stamp,
+        )
+    finally:
+        await connection.close()
+
+    report = await audit(ledger_url)
+
+    assert report.findings["two operations of a wallet share a time, so their order is ambiguous"]
+    assert not report.clean
