@@ -1,0 +1,179 @@
+"""Breaking real things: a crash mid-load, an exhausted pool, a stop under load.
+
+Each test ends by auditing the database: nothing acknowledged is lost, nothing
+partial exists. Run them alone with ``pytest -m faults``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from tests.integration.conftest import AppFactory
+from tests.integration.servers import ServiceProcess
+from wallet.adapters.postgres.audit import audit
+from wallet.adapters.postgres.migrate import ensure_database, migrate
+from wallet.entrypoints.http.keys import CONTAINER
+
+pytestmark = pytest.mark.faults
+
+
+@pytest.fixture
+async def database(fresh_url: str) -> str:
+    await ensure_database(fresh_url)
+    await migrate(fresh_url)
+    return fresh_url
+
+
+@pytest.fixture
+def service(database: str, redis_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
+    env = {
+        "WALLET_DATABASE_URL": database,
+        "WALLET_REDIS_URL": redis_url,
+        "WALLET_WORKERS": "2",
+        "WALLET_SHUTDOWN_TIMEOUT": "5",
+    }
+    process = ServiceProcess(env, tmp_path / "service.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        yield session
+
+
+async def new_wallets(session: aiohttp.ClientSession, url: str, count: int) -> list[str]:
+    wallets = []
+    for _ in range(count):
+        async with session.post(f"{url}/api/v1/wallets") as response:
+            assert response.status == 201
+            wallets.append((await response.json())["id"])
+    return wallets
+
+
+async def deposit(session: aiohttp.ClientSession, url: str, wallet_id: str) -> Any:
+    """The operation's JSON on a 2xx, the status otherwise, or the connection error."""
+    body = {
+        "operationType": "DEPOSIT",
+        "amount": f"{random.randint(1, 999)}.{random.randint(0, 99):02d}",
+    }
+    try:
+        async with session.post(f"{url}/api/v1/wallets/{wallet_id}/operation", json=body) as r:
+            return await r.json() if r.status == 200 else r.status
+    except aiohttp.ClientError as error:
+        return error
+
+
+async def assert_acknowledged_are_kept(database: str, results: list[Any]) -> int:
+    acknowledged = [r["operation"]["id"] for r in results if isinstance(r, dict)]
+    connection = await asyncpg.connect(database)
+    try:
+        found = await connection.fetchval(
+            "SELECT count(*) FROM operations WHERE id = ANY($1::uuid[])", acknowledged
+        )
+    finally:
+        await connection.close()
+    assert found == len(acknowledged), "an acknowledged operation is missing from the ledger"
+    report = await audit(database)
+    assert report.clean, report.findings
+    return len(acknowledged)
+
+
+async def test_a_crash_with_hundreds_of_operations_in_flight_loses_nothing_acknowledged(
+    service: ServiceProcess, database: str, session: aiohttp.ClientSession
+) -> None:
+    wallets = await new_wallets(session, service.url, 4)
+    in_flight = [
+        asyncio.create_task(deposit(session, service.url, random.choice(wallets)))
+        for _ in range(600)
+    ]
+    answered = asyncio.Event()
+    for task in in_flight:
+        task.add_done_callback(
+            lambda _: answered.set() if sum(t.done() for t in in_flight) >= 50 else None
+        )
+    await answered.wait()
+    service.kill()
+    results = await asyncio.gather(*in_flight)
+
+    unanswered = sum(isinstance(r, aiohttp.ClientError) for r in results)
+    assert unanswered >= 200, "the crash should have caught hundreds of requests in flight"
+    assert not [r for r in results if isinstance(r, int)], "no request should fail with a status"
+    service.start()
+    acknowledged = await assert_acknowledged_are_kept(database, results)
+    assert acknowledged >= 50
+    async with session.get(f"{service.url}/api/v1/wallets/{wallets[0]}") as response:
+        assert response.status == 200
+
+
+async def test_sigterm_under_load_finishes_in_flight_requests_and_exits_in_time(
+    service: ServiceProcess, database: str, session: aiohttp.ClientSession
+) -> None:
+    wallets = await new_wallets(session, service.url, 2)
+    stop_sending = asyncio.Event()
+    results: list[Any] = []
+
+    async def client() -> None:
+        while not stop_sending.is_set():
+            results.append(await deposit(session, service.url, random.choice(wallets)))
+
+    clients = [asyncio.create_task(client()) for _ in range(32)]
+    await asyncio.sleep(1.0)
+    stopped_at = time.monotonic()
+    service.terminate()
+    exit_code = await asyncio.to_thread(service.wait, 15)
+    exited_after = time.monotonic() - stopped_at
+    stop_sending.set()
+    await asyncio.gather(*clients)
+
+    assert exit_code == 0
+    assert exited_after < 5 + 5  # the grace period, and slack for a busy machine
+    statuses = Counter(type(r).__name__ if not isinstance(r, dict) else "ok" for r in results)
+    assert statuses["ok"] > 100, statuses
+    assert not [r for r in results if isinstance(r, int) and r >= 500 and r != 503], statuses
+    await assert_acknowledged_are_kept(database, results)
+
+
+async def test_an_exhausted_pool_answers_in_bounded_time_and_recovers(
+    make_client: AppFactory, database: str
+) -> None:
+    client = await make_client(
+        database_url=database, redis_url="", db_pool_min_size=1, db_pool_max_size=2, db_timeout=1.0
+    )
+    wallets = [(await (await client.post("/api/v1/wallets")).json())["id"] for _ in range(5)]
+
+    async def request(n: int) -> int:
+        wallet_id = wallets[n % len(wallets)]
+        if n % 3:
+            response = await client.get(f"/api/v1/wallets/{wallet_id}/operations")
+        else:
+            body = {"operationType": "DEPOSIT", "amount": "1.00"}
+            response = await client.post(f"/api/v1/wallets/{wallet_id}/operation", json=body)
+        return response.status
+
+    async with asyncio.timeout(60):
+        statuses = Counter(await asyncio.gather(*(request(n) for n in range(500))))
+
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[200] > 0
+    pool: Any = client.server.app[CONTAINER].db_pool()
+    pool = await pool if inspect.isawaitable(pool) else pool
+    await asyncio.sleep(0.1)
+    assert pool.get_idle_size() == pool.get_size(), "a connection was not returned to the pool"
+    assert (await client.get(f"/api/v1/wallets/{wallets[0]}")).status == 200
+    report = await audit(database)
+    assert report.clean, report.findings
