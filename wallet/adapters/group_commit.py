@@ -22,7 +22,8 @@ from uuid import UUID
 
 from wallet.adapters.ids import random_uuids
 from wallet.domain.batch import BatchPlan, plan_batch
-from wallet.domain.errors import StorageUnavailable, WalletNotFound
+from wallet.domain.errors import IdempotencyKeyTaken, StorageUnavailable, WalletNotFound
+from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet
 from wallet.domain.money import Money
 from wallet.domain.pagination import Position
@@ -37,11 +38,17 @@ MAX_REPLANS = 8
 
 @dataclass(slots=True)
 class Run:
-    """One wallet's operations in a batch, decided, with the ids their entries will get."""
+    """One wallet's operations in a batch, decided, with the ids their entries will get
+    and the idempotency keys (if any) their outcomes are to be recorded under."""
 
     wallet_id: UUID
     plan: BatchPlan
     operation_ids: list[UUID]
+    idempotencies: list[Idempotency | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.idempotencies:
+            self.idempotencies = [None] * len(self.operation_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,7 @@ class RunApplied:
 class BatchOutcome:
     applied: list[RunApplied]
     balances: dict[UUID, int]  # the real balance of each other run's wallet that exists
+    taken: frozenset[str] = frozenset()  # keys recorded already: then nothing was applied
 
 
 class BatchStore(Protocol):
@@ -68,7 +76,9 @@ class BatchStore(Protocol):
         One transaction: all of it commits, or none (and StorageUnavailable is
         raised). An accepted operation's ledger entry has balance_after = start +
         offset_after and a time one microsecond after the previous one; the
-        wallet's version grows by the run's accepted count.
+        wallet's version grows by the run's accepted count. Each operation under a
+        key has its outcome recorded in the same transaction; if any key is found
+        recorded already, nothing at all is applied and ``taken`` names those keys.
         """
 
 
@@ -76,6 +86,7 @@ class BatchStore(Protocol):
 class _Queued:
     wallet_id: UUID
     request: OperationRequest
+    idempotency: Idempotency | None
     outcome: asyncio.Future[AppliedOperation]
     replans: int = 0
 
@@ -100,8 +111,8 @@ class GroupCommitRepository:
         self._known: OrderedDict[UUID, int] = OrderedDict()
         self._flusher: asyncio.Task[None] | None = None
 
-    async def create(self, wallet_id: UUID) -> Wallet:
-        return await self._inner.create(wallet_id)
+    async def create(self, wallet_id: UUID, idempotency: Idempotency | None = None) -> Wallet:
+        return await self._inner.create(wallet_id, idempotency)
 
     async def get(self, wallet_id: UUID) -> Wallet:
         return await self._inner.get(wallet_id)
@@ -117,7 +128,15 @@ class GroupCommitRepository:
     async def ping(self) -> bool:
         return await self._inner.ping()
 
-    async def apply(self, wallet_id: UUID, request: OperationRequest) -> AppliedOperation:
+    async def find_recorded(self, key: str) -> Recorded | None:
+        return await self._inner.find_recorded(key)
+
+    async def forget_keys_older_than(self, age: timedelta) -> int:
+        return await self._inner.forget_keys_older_than(age)
+
+    async def apply(
+        self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
+    ) -> AppliedOperation:
         """Queue the operation for the next batch and wait for that batch's outcome.
 
         Past the timeout the caller gets StorageUnavailable: an operation still
@@ -125,7 +144,7 @@ class GroupCommitRepository:
         have been applied (its outcome is unknown, as with any lost answer).
         """
         outcome: asyncio.Future[AppliedOperation] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Queued(wallet_id, request, outcome))
+        self._queue.append(_Queued(wallet_id, request, idempotency, outcome))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_while_queued())
         try:
@@ -152,7 +171,8 @@ class GroupCommitRepository:
         for wallet_id, waiting in batch.queued.items():
             start = Money(self._known.get(wallet_id, 0))
             plan = plan_batch(start, [w.request for w in waiting])
-            batch.runs[wallet_id] = Run(wallet_id, plan, random_uuids(len(waiting)))
+            keys = [w.idempotency for w in waiting]
+            batch.runs[wallet_id] = Run(wallet_id, plan, random_uuids(len(waiting)), keys)
         return batch
 
     async def _commit(self, batch: _Batch) -> None:
@@ -160,6 +180,9 @@ class GroupCommitRepository:
             outcome = await self._store.apply_runs(list(batch.runs.values()))
         except Exception as error:  # an outage, or a bug: every caller in the batch gets it
             self._fail(batch, error)
+            return
+        if outcome.taken:
+            self._retry_without(batch, outcome.taken)
             return
         for applied in outcome.applied:
             self._settle(batch.runs[applied.wallet_id], batch.queued[applied.wallet_id], applied)
@@ -209,6 +232,15 @@ class GroupCommitRepository:
                 _refuse(waiting, busy)
             else:
                 self._queue.appendleft(waiting)
+
+    def _retry_without(self, batch: _Batch, taken: frozenset[str]) -> None:
+        """Nothing was applied: refuse the operations whose key is taken, requeue the rest."""
+        for queued in reversed([q for waiting in batch.queued.values() for q in waiting]):
+            key = queued.idempotency.key if queued.idempotency else None
+            if key in taken:
+                _refuse(queued, IdempotencyKeyTaken(f"the key {key!r} was recorded meanwhile"))
+            else:
+                self._queue.appendleft(queued)
 
     def _fail(self, batch: _Batch, error: Exception) -> None:
         """Fail every operation of the batch; the flusher goes on with the next one."""

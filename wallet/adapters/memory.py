@@ -8,7 +8,20 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from wallet.adapters.group_commit import BatchOutcome, Run, RunApplied
-from wallet.domain.errors import StorageUnavailable, WalletNotFound
+from wallet.domain.errors import (
+    BalanceLimitExceeded,
+    IdempotencyKeyTaken,
+    InsufficientFunds,
+    StorageUnavailable,
+    WalletNotFound,
+)
+from wallet.domain.idempotency import (
+    Idempotency,
+    Outcome,
+    Recorded,
+    decided_outcome,
+    refusal_outcome,
+)
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet, next_balance
 from wallet.domain.money import Money
 from wallet.domain.pagination import Position
@@ -24,14 +37,17 @@ class InMemoryWalletRepository:
         self._wallets: dict[UUID, Wallet] = {}
         self._ledger: dict[UUID, list[Operation]] = {}
         self._last_time = datetime(2000, 1, 1, tzinfo=UTC)
+        self._recorded: dict[str, tuple[Recorded, datetime]] = {}
         self.available = True
 
-    async def create(self, wallet_id: UUID) -> Wallet:
+    async def create(self, wallet_id: UUID, idempotency: Idempotency | None = None) -> Wallet:
         self._check_available()
+        self._check_key_free(idempotency)
         now = self._now()
         wallet = Wallet(wallet_id, Money.zero(), 0, now, now)
         self._wallets[wallet_id] = wallet
         self._ledger[wallet_id] = []
+        self._record(idempotency, Outcome.CREATED, wallet=wallet)
         return wallet
 
     async def get(self, wallet_id: UUID) -> Wallet:
@@ -43,16 +59,63 @@ class InMemoryWalletRepository:
         ordered = sorted(self._wallets.values(), key=_position)
         return [w for w in ordered if after is None or _position(w) > after][:limit]
 
-    async def apply(self, wallet_id: UUID, request: OperationRequest) -> AppliedOperation:
+    async def apply(
+        self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
+    ) -> AppliedOperation:
         self._check_available()
+        self._check_key_free(idempotency)
         wallet = self._find(wallet_id)
-        balance = next_balance(wallet.balance, request)
+        try:
+            balance = next_balance(wallet.balance, request)
+        except (InsufficientFunds, BalanceLimitExceeded) as refusal:
+            outcome = refusal_outcome(refusal)
+            self._record(idempotency, outcome, before=wallet.balance, amount=request.amount)
+            raise
         now = self._now()
         wallet = Wallet(wallet_id, balance, wallet.version + 1, wallet.created_at, now)
         operation = Operation(uuid4(), wallet_id, request.type, request.amount, balance, now)
         self._wallets[wallet_id] = wallet
         self._ledger[wallet_id].append(operation)
+        self._record(idempotency, Outcome.APPLIED, operation=operation)
         return AppliedOperation(wallet, operation)
+
+    async def find_recorded(self, key: str) -> Recorded | None:
+        self._check_available()
+        found = self._recorded.get(key)
+        return found[0] if found else None
+
+    async def forget_keys_older_than(self, age: timedelta) -> int:
+        cutoff = datetime.now(UTC) - age
+        expired = [key for key, (_, at) in self._recorded.items() if at < cutoff]
+        for key in expired:
+            del self._recorded[key]
+        return len(expired)
+
+    def _check_key_free(self, idempotency: Idempotency | None) -> None:
+        if idempotency is not None and idempotency.key in self._recorded:
+            raise IdempotencyKeyTaken(f"the key {idempotency.key!r} is recorded already")
+
+    def _record(
+        self,
+        idempotency: Idempotency | None,
+        outcome: Outcome,
+        wallet: Wallet | None = None,
+        operation: Operation | None = None,
+        before: Money | None = None,
+        amount: Money | None = None,
+    ) -> None:
+        if idempotency is None:
+            return
+        recorded = Recorded(
+            idempotency.fingerprint,
+            idempotency.request_id,
+            outcome,
+            wallet,
+            operation,
+            before,
+            amount,
+        )
+        self._recorded[idempotency.key] = (recorded, datetime.now(UTC))
 
     async def list_operations(
         self, wallet_id: UUID, limit: int, before: Position | None
@@ -98,16 +161,22 @@ class InMemoryBatchStore:
         if not self.available:
             raise StorageUnavailable("the in-memory store is switched off")
         self.batches.append(list(runs))
-        applied, balances = [], {}
-        for run in runs:
-            wallet = self._repository._wallets.get(run.wallet_id)
-            if wallet is None:
-                continue
-            if not run.plan.holds_for(wallet.balance.minor):
-                balances[run.wallet_id] = wallet.balance.minor
-                continue
-            applied.append(self._apply(wallet, run))
-        return BatchOutcome(applied, balances)
+        wallets = self._repository._wallets
+        settled = [
+            run
+            for run in runs
+            if run.wallet_id in wallets and run.plan.holds_for(wallets[run.wallet_id].balance.minor)
+        ]
+        recorded = self._repository._recorded
+        taken = {k.key for run in settled for k in run.idempotencies if k and k.key in recorded}
+        if taken:
+            return BatchOutcome([], {}, frozenset(taken))
+        balances = {
+            run.wallet_id: wallets[run.wallet_id].balance.minor
+            for run in runs
+            if run.wallet_id in wallets and run not in settled
+        }
+        return BatchOutcome([self._apply(wallets[run.wallet_id], run) for run in settled], balances)
 
     def _apply(self, wallet: Wallet, run: Run) -> RunApplied:
         """Append the run's accepted entries a microsecond apart, as the SQL store does."""
@@ -115,16 +184,21 @@ class InMemoryBatchStore:
         start = wallet.balance.minor
         first = repository._now()
         position = 0
-        for decision, operation_id in zip(run.plan.decisions, run.operation_ids, strict=True):
-            if decision.accepted:
-                at = first + position * _TICK
-                balance = Money(start + decision.offset_after)
-                request = decision.request
-                entry = Operation(
-                    operation_id, wallet.id, request.type, request.amount, balance, at
-                )
-                repository._ledger[wallet.id].append(entry)
-                position += 1
+        for decision, operation_id, idempotency in zip(
+            run.plan.decisions, run.operation_ids, run.idempotencies, strict=True
+        ):
+            request = decision.request
+            if not decision.accepted:
+                before = Money(start + decision.offset_before)
+                outcome = decided_outcome(decision)
+                repository._record(idempotency, outcome, before=before, amount=request.amount)
+                continue
+            at = first + position * _TICK
+            balance = Money(start + decision.offset_after)
+            entry = Operation(operation_id, wallet.id, request.type, request.amount, balance, at)
+            repository._ledger[wallet.id].append(entry)
+            repository._record(idempotency, Outcome.APPLIED, operation=entry)
+            position += 1
         last = first + max(position - 1, 0) * _TICK
         repository._last_time = max(repository._last_time, last)
         version = wallet.version + run.plan.accepted

@@ -77,3 +77,31 @@ class StorageUnavailable(WalletError):
     """The system of record cannot be reached in time; the outcome is unknown."""
 
     code = "SERVICE_UNAVAILABLE"
+
+
+class IdempotencyKeyInUse(WalletError):
+    """Another request with the same key is still running."""
+
+    code = "IDEMPOTENCY_KEY_IN_USE"
+
+
+class IdempotencyKeyReused(WalletError):
+    """The key was used before for a different request."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class IdempotencyKeyTaken(WalletError):
+    """Storage found the key recorded by a concurrent request; nothing was applied."""
+
+    code = "IDEMPOTENCY_KEY_IN_USE"
+
+
+class Replayed(WalletError):
+    """A refusal recorded under an idempotency key, answered again."""
+
+    def __init__(self, original: WalletError, request_id: str) -> None:
+        super().__init__(str(original))
+        self.original = original
+        self.request_id = request_id
+        self.code = original.code

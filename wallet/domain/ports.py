@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Literal, Protocol
 from uuid import UUID
 
+from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet
 from wallet.domain.pagination import Position
 
@@ -19,8 +21,12 @@ class WalletRepository(Protocol):
     Every method raises StorageUnavailable when the store cannot answer in time.
     """
 
-    async def create(self, wallet_id: UUID) -> Wallet:
-        """Store a new wallet with a zero balance."""
+    async def create(self, wallet_id: UUID, idempotency: Idempotency | None = None) -> Wallet:
+        """Store a new wallet with a zero balance.
+
+        Under a key, the creation is recorded in the same transaction; if the key
+        turns out to be recorded already, raises IdempotencyKeyTaken and creates nothing.
+        """
 
     async def get(self, wallet_id: UUID) -> Wallet:
         """The wallet as last committed. Raises WalletNotFound."""
@@ -28,14 +34,26 @@ class WalletRepository(Protocol):
     async def list_wallets(self, limit: int, after: Position | None) -> list[Wallet]:
         """Up to ``limit`` wallets strictly after ``after``, oldest first by (created_at, id)."""
 
-    async def apply(self, wallet_id: UUID, request: OperationRequest) -> AppliedOperation:
+    async def apply(
+        self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
+    ) -> AppliedOperation:
         """Apply one operation atomically and append it to the ledger.
 
         Atomic: the balance change and its ledger row are both committed, or
         neither. Raises WalletNotFound, InsufficientFunds or BalanceLimitExceeded
         and then changes nothing. A wallet's ledger entries get strictly increasing
         ``created_at`` in the order they were applied.
+
+        Under a key, the outcome (the operation, or the refusal) is recorded in the
+        same transaction; if the key turns out to be recorded already, raises
+        IdempotencyKeyTaken and changes nothing.
         """
+
+    async def find_recorded(self, key: str) -> Recorded | None:
+        """What the first request under ``key`` answered, if it ran."""
+
+    async def forget_keys_older_than(self, age: timedelta) -> int:
+        """Delete expired idempotency records, a few at a time; how many went."""
 
     async def list_operations(
         self, wallet_id: UUID, limit: int, before: Position | None

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 from uuid import UUID, uuid4
 
-from wallet.domain.errors import InvalidCursor, ValidationFailed
+from wallet.domain.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    IdempotencyKeyTaken,
+    InvalidCursor,
+    Replayed,
+    ValidationFailed,
+)
+from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Page, Wallet
 from wallet.domain.pagination import CursorCodec, Position
 from wallet.domain.ports import BalanceCache, CacheState, WalletRepository
 
 WALLETS_SCOPE = "wallets"
 T = TypeVar("T", Wallet, Operation)
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Generic[V]):
+    """A result, and whether it is the recorded answer to an earlier request with the same key."""
+
+    value: V
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +54,28 @@ class WalletService:
         self._cache = cache
         self._cursors = cursors
         self._new_id = new_id
+        self._running: dict[str, bytes] = {}  # keys of requests running in this process
 
     async def create_wallet(self) -> Wallet:
         wallet = await self._repository.create(self._new_id())
         await self._cache.put(wallet)
         return wallet
+
+    async def create_wallet_once(self, idempotency: Idempotency) -> Answer[Wallet]:
+        """Create a wallet under a key: a repeat gets the wallet the first request created."""
+        async with self._claim(idempotency):
+            recorded = await self._repository.find_recorded(idempotency.key)
+            if recorded is None:
+                try:
+                    wallet = await self._repository.create(self._new_id(), idempotency)
+                except IdempotencyKeyTaken:
+                    recorded = await self._repository.find_recorded(idempotency.key)
+                else:
+                    await self._cache.put(wallet)
+                    return Answer(wallet)
+        replay = _replay(recorded, idempotency)
+        assert replay.wallet is not None
+        return Answer(replay.wallet, replayed=True)
 
     async def get_wallet(self, wallet_id: UUID) -> Wallet:
         return await self._cache.read_through(wallet_id, self._repository.get)
@@ -56,6 +91,29 @@ class WalletService:
         await self._cache.put(applied.wallet)
         return applied
 
+    async def apply_operation_once(
+        self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency
+    ) -> Answer[Operation]:
+        """Apply under a key: a repeat gets the first outcome again and changes nothing.
+
+        The outcome is recorded in the same transaction as the operation. A repeat
+        of a refused operation gets the same refusal (raised as Replayed).
+        """
+        async with self._claim(idempotency):
+            recorded = await self._repository.find_recorded(idempotency.key)
+            if recorded is None:
+                try:
+                    applied = await self._repository.apply(wallet_id, request, idempotency)
+                except IdempotencyKeyTaken:
+                    recorded = await self._repository.find_recorded(idempotency.key)
+                else:
+                    await self._cache.put(applied.wallet)
+                    return Answer(applied.operation)
+        replay = _replay(recorded, idempotency)
+        if replay.operation is None:
+            raise Replayed(replay.refusal(), replay.request_id)
+        return Answer(replay.operation, replayed=True)
+
     async def list_operations(
         self, wallet_id: UUID, limit: int, cursor: str | None
     ) -> Page[Operation]:
@@ -66,6 +124,20 @@ class WalletService:
 
     async def readiness(self) -> Readiness:
         return Readiness(database_ok=await self._repository.ping(), cache=await self._cache.state())
+
+    @asynccontextmanager
+    async def _claim(self, idempotency: Idempotency) -> AsyncIterator[None]:
+        """Hold the key while its request runs here; a second one meanwhile is refused."""
+        running = self._running.get(idempotency.key)
+        if running is not None:
+            if running != idempotency.fingerprint:
+                raise IdempotencyKeyReused(_REUSED)
+            raise IdempotencyKeyInUse("A request with this Idempotency-Key is still running")
+        self._running[idempotency.key] = idempotency.fingerprint
+        try:
+            yield
+        finally:
+            del self._running[idempotency.key]
 
     def _decode(self, scope: str, cursor: str | None) -> Position | None:
         if cursor is None:
@@ -82,6 +154,18 @@ class WalletService:
             return Page(items, None)
         last = items[-1]
         return Page(items, self._cursors.encode(scope, Position(last.created_at, last.id)))
+
+
+_REUSED = "This Idempotency-Key was used before for a different request"
+
+
+def _replay(recorded: Recorded | None, idempotency: Idempotency) -> Recorded:
+    """The recorded answer, if it answers this very request."""
+    if recorded is None:  # recorded by another process, then expired: vanishingly rare
+        raise IdempotencyKeyInUse("A request with this Idempotency-Key is still settling")
+    if recorded.fingerprint != idempotency.fingerprint:
+        raise IdempotencyKeyReused(_REUSED)
+    return recorded
 
 
 def _operations_scope(wallet_id: UUID) -> str:

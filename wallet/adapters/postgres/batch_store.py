@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from wallet.adapters.group_commit import BatchOutcome, Run, RunApplied
 from wallet.adapters.postgres.repository import UNAVAILABLE
 from wallet.domain.errors import StorageUnavailable
+from wallet.domain.idempotency import decided_outcome
+
+if TYPE_CHECKING:
+    from wallet.adapters.postgres.repository import Connection
 
 # $1..$5 describe each wallet's run, $6..$11 each accepted operation, $12 lists the
 # wallets with an accepted operation (found through the primary key). A run with
 # accepted operations locks its wallet (all in id order, so concurrent batches never
 # deadlock), moves the balance by the run's net change only while it lies in the
 # planned range, and stamps its entries a microsecond apart after the wallet's
-# previous one. A run with nothing accepted only checks the range.
+# previous one. A run with nothing accepted only checks the range. $13..$20 describe
+# each operation under an idempotency key: its outcome is recorded for the runs that
+# were settled (a refusal with the balance it saw); the keys recorded are returned.
 APPLY_RUNS = """
 WITH runs AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::integer[], $4::bigint[], $5::bigint[])
@@ -45,10 +54,31 @@ WITH runs AS (
       FROM unnest($6::uuid[], $7::uuid[], $8::text[], $9::bigint[], $10::bigint[], $11::integer[])
            AS o(id, wallet_id, operation_type, amount, offset_after, position)
       JOIN changed c ON c.id = o.wallet_id
+), settled AS (
+    SELECT id, start_balance FROM changed
+    UNION ALL
+    SELECT id, start_balance FROM checked
+), keyed AS (
+    INSERT INTO idempotency_keys
+           (key, fingerprint, request_id, outcome, wallet_id, operation_id, balance_before, amount)
+    SELECT k.key, k.fingerprint, k.request_id, k.outcome, k.wallet_id, k.operation_id,
+           CASE WHEN k.operation_id IS NULL THEN s.start_balance + k.offset_before END,
+           CASE WHEN k.operation_id IS NULL THEN k.amount END
+      FROM unnest($13::text[], $14::bytea[], $15::text[], $16::text[], $17::uuid[], $18::uuid[],
+                  $19::bigint[], $20::bigint[])
+           AS k(key, fingerprint, request_id, outcome, wallet_id, operation_id, offset_before,
+                amount)
+      JOIN settled s ON s.id = k.wallet_id
+    ON CONFLICT (key) DO NOTHING
+    RETURNING key
 )
-SELECT id AS wallet_id, start_balance, version, created_at, updated_at FROM changed
+SELECT id AS wallet_id, start_balance, version, created_at, updated_at,
+       (SELECT array_agg(key) FROM keyed) AS keys
+  FROM changed
 UNION ALL
-SELECT id AS wallet_id, start_balance, version, created_at, updated_at FROM checked
+SELECT id AS wallet_id, start_balance, version, created_at, updated_at,
+       (SELECT array_agg(key) FROM keyed) AS keys
+  FROM checked
 """
 
 READ_BALANCES = "SELECT id, balance FROM wallets WHERE id = ANY($1::uuid[])"
@@ -62,10 +92,16 @@ class PostgresBatchStore:
         self._timeout = timeout
 
     async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
+        keyed = any(key is not None for run in runs for key in run.idempotencies)
         try:
             async with asyncio.timeout(self._timeout), self._pool.acquire() as connection:
-                rows = await connection.fetch(APPLY_RUNS, *_arrays(runs))
-                applied = [RunApplied(**row) for row in rows]
+                try:
+                    async with _atomic(connection, keyed):
+                        rows = await connection.fetch(APPLY_RUNS, *_arrays(runs))
+                        _check_keys_recorded(runs, rows)
+                except _KeysTaken as taken:
+                    return BatchOutcome([], {}, taken.keys)
+                applied = [RunApplied(*row[:5]) for row in rows]
                 done = {run.wallet_id for run in applied}
                 stale = [run.wallet_id for run in runs if run.wallet_id not in done]
                 found = await connection.fetch(READ_BALANCES, stale) if stale else []
@@ -75,17 +111,55 @@ class PostgresBatchStore:
         return BatchOutcome(applied, balances)
 
 
+class _KeysTaken(Exception):
+    """Some keys were recorded by a concurrent request: roll the whole batch back."""
+
+    def __init__(self, keys: frozenset[str]) -> None:
+        super().__init__(f"{len(keys)} idempotency keys recorded meanwhile")
+        self.keys = keys
+
+
+def _atomic(connection: Connection, keyed: bool) -> AbstractAsyncContextManager[object]:
+    """A transaction when keys are recorded (their check may undo the batch)."""
+    return connection.transaction() if keyed else contextlib.nullcontext()
+
+
+def _check_keys_recorded(runs: Sequence[Run], rows: list[asyncpg.Record]) -> None:
+    settled = {row["wallet_id"] for row in rows}
+    expected = {
+        key.key for run in runs if run.wallet_id in settled for key in run.idempotencies if key
+    }
+    recorded = set(rows[0]["keys"] or ()) if rows else set()
+    if expected - recorded:
+        raise _KeysTaken(frozenset(expected - recorded))
+
+
 def _arrays(runs: Sequence[Run]) -> list[list[object]]:
-    """The statement's arrays: five per run, six per accepted operation, the wallets to lock."""
-    arrays: list[list[object]] = [[] for _ in range(12)]
-    per_run, per_operation, to_lock = arrays[:5], arrays[5:11], arrays[11]
+    """The statement's arrays: five per run, six per accepted operation, the wallets to
+    lock, and eight per operation under a key."""
+    arrays: list[list[object]] = [[] for _ in range(20)]
+    per_run, per_operation, to_lock, per_key = arrays[:5], arrays[5:11], arrays[11], arrays[12:]
     for run in runs:
         plan = run.plan
         _append(per_run, run.wallet_id, plan.net, plan.accepted, plan.lowest, plan.highest)
         if plan.accepted:
             to_lock.append(run.wallet_id)
         position = 0
-        for decision, operation_id in zip(plan.decisions, run.operation_ids, strict=True):
+        for decision, operation_id, idempotency in zip(
+            plan.decisions, run.operation_ids, run.idempotencies, strict=True
+        ):
+            if idempotency is not None:
+                _append(
+                    per_key,
+                    idempotency.key,
+                    idempotency.fingerprint,
+                    idempotency.request_id,
+                    decided_outcome(decision).value,
+                    run.wallet_id,
+                    operation_id if decision.accepted else None,
+                    decision.offset_before,
+                    decision.request.amount.minor,
+                )
             if decision.accepted:
                 request = decision.request
                 _append(

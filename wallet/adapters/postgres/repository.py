@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, TypeAlias
 from uuid import UUID, uuid4
 
 import asyncpg
 
-from wallet.domain.errors import StorageUnavailable, WalletNotFound
+from wallet.domain.errors import (
+    BalanceLimitExceeded,
+    IdempotencyKeyTaken,
+    InsufficientFunds,
+    StorageUnavailable,
+    WalletNotFound,
+)
+from wallet.domain.idempotency import Idempotency, Outcome, Recorded, refusal_outcome
 from wallet.domain.model import (
     MAX_BALANCE,
     AppliedOperation,
@@ -95,6 +105,34 @@ LIMIT $2
 
 LOAD_SECRET = "SELECT value FROM service_secrets WHERE name = $1"
 
+RECORD_KEY = """
+INSERT INTO idempotency_keys
+       (key, fingerprint, request_id, outcome, wallet_id, operation_id, balance_before, amount)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (key) DO NOTHING
+RETURNING key
+"""
+
+# A recorded answer with the immutable rows it is rebuilt from.
+FIND_RECORDED = """
+SELECT k.fingerprint, k.request_id, k.outcome, k.wallet_id, k.balance_before, k.amount,
+       w.created_at AS wallet_created_at,
+       o.id AS operation_id, o.operation_type, o.amount AS operation_amount, o.balance_after,
+       o.created_at AS operation_created_at
+  FROM idempotency_keys k
+  LEFT JOIN wallets w ON k.outcome = 'CREATED' AND w.id = k.wallet_id
+  LEFT JOIN operations o ON o.id = k.operation_id
+ WHERE k.key = $1
+"""
+
+FORGET_KEYS = """
+DELETE FROM idempotency_keys
+ WHERE key IN (SELECT key FROM idempotency_keys
+                WHERE created_at < now() - $1::interval
+                ORDER BY created_at LIMIT $2)
+"""
+FORGET_BATCH = 1000
+
 # Errors that mean "the database cannot answer now", not "the request is wrong".
 UNAVAILABLE = (
     OSError,
@@ -125,9 +163,10 @@ class PostgresWalletRepository:
         self._pool = pool
         self._timeout = timeout
 
-    async def create(self, wallet_id: UUID) -> Wallet:
-        async with self._connection() as connection:
+    async def create(self, wallet_id: UUID, idempotency: Idempotency | None = None) -> Wallet:
+        async with self._connection() as connection, _atomic(connection, idempotency):
             row = await connection.fetchrow(CREATE_WALLET, wallet_id, WALLET_LIST_LOCK)
+            await _record(connection, idempotency, Outcome.CREATED, wallet_id)
         assert row is not None, "INSERT … RETURNING returns its row"
         return _wallet(row)
 
@@ -147,9 +186,12 @@ class PostgresWalletRepository:
                 rows = await connection.fetch(LIST_WALLETS_AFTER, limit, after.created_at, after.id)
         return [_wallet(row) for row in rows]
 
-    async def apply(self, wallet_id: UUID, request: OperationRequest) -> AppliedOperation:
+    async def apply(
+        self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
+    ) -> AppliedOperation:
+        """Apply, or record and then raise the refusal (recorded under the key too)."""
         operation_id = uuid4()
-        async with self._connection() as connection:
+        async with self._connection() as connection, _atomic(connection, idempotency):
             for _ in range(REFUSAL_RETRIES):
                 row = await connection.fetchrow(
                     APPLY_OPERATION,
@@ -161,9 +203,37 @@ class PostgresWalletRepository:
                     request.amount.minor,
                 )
                 if row is not None:
+                    await _record(connection, idempotency, Outcome.APPLIED, wallet_id, operation_id)
                     return _applied(row, operation_id, request)
-                await self._explain_refusal(connection, wallet_id, request)
-        raise StorageUnavailable("the wallet changed too often to decide; try again")
+                refusal = await self._refusal(connection, wallet_id, request)
+                if refusal is not None:
+                    await _record(
+                        connection,
+                        idempotency,
+                        refusal_outcome(refusal.error),
+                        wallet_id,
+                        balance_before=refusal.balance_before,
+                        amount=request.amount.minor,
+                    )
+                    break
+            else:
+                raise StorageUnavailable("the wallet changed too often to decide; try again")
+        raise refusal.error  # after the transaction: the refusal itself stays recorded
+
+    async def find_recorded(self, key: str) -> Recorded | None:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(FIND_RECORDED, key)
+        return None if row is None else _recorded(row)
+
+    async def forget_keys_older_than(self, age: timedelta) -> int:
+        forgotten = 0
+        while True:
+            async with self._connection() as connection:
+                status = await connection.execute(FORGET_KEYS, age, FORGET_BATCH)
+            deleted = int(status.split()[-1])
+            forgotten += deleted
+            if deleted < FORGET_BATCH:
+                return forgotten
 
     async def list_operations(
         self, wallet_id: UUID, limit: int, before: Position | None
@@ -195,18 +265,19 @@ class PostgresWalletRepository:
             raise LookupError(f"no service secret named {name!r}; run the migrations")
         return bytes(value)
 
-    async def _explain_refusal(
+    async def _refusal(
         self, connection: Connection, wallet_id: UUID, request: OperationRequest
-    ) -> None:
-        """Raise the domain error for a refused operation.
-
-        Returns only when the balance has moved since the refusal so that the
-        operation would now pass; the caller then tries again.
-        """
+    ) -> _Refusal | None:
+        """Why the operation was refused, or None when the balance has moved since so
+        that it would now pass (the caller then tries again). Raises WalletNotFound."""
         row = await connection.fetchrow(GET_WALLET, wallet_id)
         if row is None:
             raise WalletNotFound(wallet_id)
-        next_balance(Money(row["balance"]), request)
+        try:
+            next_balance(Money(row["balance"]), request)
+        except (InsufficientFunds, BalanceLimitExceeded) as error:
+            return _Refusal(error, row["balance"])
+        return None
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Connection]:
@@ -215,6 +286,68 @@ class PostgresWalletRepository:
                 yield connection
         except UNAVAILABLE as error:
             raise StorageUnavailable("the database is unavailable") from error
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    error: InsufficientFunds | BalanceLimitExceeded
+    balance_before: int
+
+
+def _atomic(
+    connection: Connection, idempotency: Idempotency | None
+) -> AbstractAsyncContextManager[object]:
+    """A transaction when a key is recorded beside the change; one statement needs none."""
+    return connection.transaction() if idempotency else contextlib.nullcontext()
+
+
+async def _record(
+    connection: Connection,
+    idempotency: Idempotency | None,
+    outcome: Outcome,
+    wallet_id: UUID,
+    operation_id: UUID | None = None,
+    balance_before: int | None = None,
+    amount: int | None = None,
+) -> None:
+    """Record the outcome under the key; IdempotencyKeyTaken (undoing all) if it is taken."""
+    if idempotency is None:
+        return
+    recorded = await connection.fetchval(
+        RECORD_KEY,
+        idempotency.key,
+        idempotency.fingerprint,
+        idempotency.request_id,
+        outcome.value,
+        wallet_id,
+        operation_id,
+        balance_before,
+        amount,
+    )
+    if recorded is None:
+        raise IdempotencyKeyTaken(f"the key {idempotency.key!r} was recorded meanwhile")
+
+
+def _recorded(row: asyncpg.Record) -> Recorded:
+    outcome = Outcome(row["outcome"])
+    wallet = operation = before = amount = None
+    if outcome is Outcome.CREATED:
+        created = row["wallet_created_at"]
+        wallet = Wallet(row["wallet_id"], Money.zero(), 0, created, created)
+    elif outcome is Outcome.APPLIED:
+        operation = Operation(
+            id=row["operation_id"],
+            wallet_id=row["wallet_id"],
+            type=OperationType(row["operation_type"]),
+            amount=Money(row["operation_amount"]),
+            balance_after=Money(row["balance_after"]),
+            created_at=row["operation_created_at"],
+        )
+    else:
+        before, amount = Money(row["balance_before"]), Money(row["amount"])
+    return Recorded(
+        row["fingerprint"], row["request_id"], outcome, wallet, operation, before, amount
+    )
 
 
 def _wallet(row: asyncpg.Record) -> Wallet:

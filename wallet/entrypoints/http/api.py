@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from wallet.domain.services import Answer
 from wallet.entrypoints.http.keys import SERVICES
 from wallet.entrypoints.http.parsing import (
+    operation_meaning,
     parse_empty_object,
+    parse_idempotency,
     parse_operation,
     parse_page,
     parse_wallet_id,
@@ -18,6 +21,7 @@ from wallet.entrypoints.http.render import (
     render_operation_page,
     render_wallet,
     render_wallet_page,
+    replay_headers,
 )
 
 routes = web.RouteTableDef()
@@ -26,9 +30,15 @@ routes = web.RouteTableDef()
 @routes.post("/api/v1/wallets")
 async def create_wallet(request: web.Request) -> web.Response:
     parse_empty_object(await read_json(request))
-    wallet = await request.app[SERVICES].create_wallet()
-    location = request.app.router["wallet"].url_for(wallet_id=str(wallet.id))
-    return json_response(render_wallet(wallet), status=201, headers={"Location": str(location)})
+    idempotency = parse_idempotency(request, meaning="")
+    services = request.app[SERVICES]
+    if idempotency is None:
+        answer = Answer(await services.create_wallet())
+    else:
+        answer = await services.create_wallet_once(idempotency)
+    location = request.app.router["wallet"].url_for(wallet_id=str(answer.value.id))
+    headers = {"Location": str(location), **replay_headers(answer.replayed)}
+    return json_response(render_wallet(answer.value), status=201, headers=headers)
 
 
 @routes.get("/api/v1/wallets")
@@ -48,8 +58,13 @@ async def get_wallet(request: web.Request) -> web.Response:
 async def post_operation(request: web.Request) -> web.Response:
     wallet_id = parse_wallet_id(request)
     operation = parse_operation(await read_json(request))
-    applied = await request.app[SERVICES].apply_operation(wallet_id, operation)
-    return json_response(render_applied(applied))
+    idempotency = parse_idempotency(request, meaning=operation_meaning(operation))
+    services = request.app[SERVICES]
+    if idempotency is None:
+        answer = Answer((await services.apply_operation(wallet_id, operation)).operation)
+    else:
+        answer = await services.apply_operation_once(wallet_id, operation, idempotency)
+    return json_response(render_applied(answer.value), headers=replay_headers(answer.replayed))
 
 
 @routes.get("/api/v1/wallets/{wallet_id:[^/]+}/operations")

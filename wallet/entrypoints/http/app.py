@@ -17,7 +17,7 @@ from aiohttp.typedefs import Handler
 
 from wallet.config import Settings
 from wallet.container import Container
-from wallet.domain.errors import WalletError
+from wallet.domain.errors import Replayed, WalletError
 from wallet.entrypoints.http import api, health, openapi, pages
 from wallet.entrypoints.http.keys import CONTAINER, REQUEST_ID, SERVICES, SETTINGS
 from wallet.entrypoints.http.parsing import MAX_BODY_BYTES
@@ -97,6 +97,8 @@ async def _answer(request: web.Request, handler: Handler, request_id: str) -> we
         return await handler(request)
     except Problem as problem:
         return problem.response(request_id)
+    except Replayed as replay:  # the recorded refusal, with the request id it had then
+        return from_domain(replay, request.app[SETTINGS].retry_after).response(replay.request_id)
     except WalletError as error:
         return from_domain(error, request.app[SETTINGS].retry_after).response(request_id)
     except web.HTTPException as error:

@@ -14,8 +14,10 @@ from uuid import UUID
 from aiohttp import web
 
 from wallet.domain.errors import FieldError, InvalidAmount, ValidationFailed
+from wallet.domain.idempotency import HEADER, Idempotency, parse_key
 from wallet.domain.model import OperationRequest, OperationType
 from wallet.domain.money import MAX_LITERAL_LENGTH, Money
+from wallet.entrypoints.http.keys import REQUEST_ID
 from wallet.entrypoints.http.problems import PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, Problem
 
 MAX_BODY_BYTES = 65_536
@@ -69,6 +71,20 @@ def parse_page(request: web.Request) -> tuple[int, str | None]:
     if errors:
         raise ValidationFailed(errors, "; ".join(f"{e.field}: {e.message}" for e in errors))
     return limit, cursors[0] if cursors else None
+
+
+def parse_idempotency(request: web.Request, meaning: str) -> Idempotency | None:
+    """The request's Idempotency-Key, tied to what the request means; None without one."""
+    raw = request.headers.get(HEADER)
+    if raw is None:
+        return None
+    key = parse_key(raw)
+    return Idempotency.of(key, request.method, request.path.lower(), meaning, request[REQUEST_ID])
+
+
+def operation_meaning(operation: OperationRequest) -> str:
+    """What an operation body says, whatever its key order, spacing or number form."""
+    return f"{operation.type.value} {operation.amount.minor}"
 
 
 def parse_operation(body: object) -> OperationRequest:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 
 from wallet.domain import errors
-from wallet.entrypoints.http.render import json_response
+from wallet.entrypoints.http.render import REPLAYED_HEADER, json_response
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -59,6 +59,9 @@ _DOMAIN_KINDS: dict[type[errors.WalletError], ProblemKind] = {
     errors.BalanceLimitExceeded: BALANCE_LIMIT,
     errors.WalletNotFound: WALLET_NOT_FOUND,
     errors.StorageUnavailable: SERVICE_UNAVAILABLE,
+    errors.IdempotencyKeyInUse: IDEMPOTENCY_KEY_IN_USE,
+    errors.IdempotencyKeyTaken: IDEMPOTENCY_KEY_IN_USE,
+    errors.IdempotencyKeyReused: IDEMPOTENCY_KEY_REUSED,
 }
 
 _HTTP_KINDS: dict[int, ProblemKind] = {
@@ -103,6 +106,9 @@ def invalid(field_name: str, message: str) -> Problem:
 
 
 def from_domain(error: errors.WalletError, retry_after: int) -> Problem:
+    if isinstance(error, errors.Replayed):
+        original = from_domain(error.original, retry_after)
+        return replace(original, headers={**original.headers, REPLAYED_HEADER: "true"})
     kind = _DOMAIN_KINDS.get(type(error), INTERNAL_ERROR)
     if isinstance(error, errors.ValidationFailed):
         return Problem(kind, error.detail, tuple(error.errors))

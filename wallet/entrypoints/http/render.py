@@ -9,9 +9,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from wallet.domain.model import AppliedOperation, Operation, Page, Wallet
+from wallet.domain.model import Operation, Page, Wallet
 
 JsonObject = dict[str, Any]
+
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def replay_headers(replayed: bool) -> dict[str, str]:
+    return {REPLAYED_HEADER: "true"} if replayed else {}
 
 
 def json_response(
@@ -53,8 +60,9 @@ def render_operation(operation: Operation) -> JsonObject:
     }
 
 
-def render_applied(applied: AppliedOperation) -> JsonObject:
-    operation = render_operation(applied.operation)
+def render_applied(applied: Operation) -> JsonObject:
+    """An operation's answer: the wallet, its balance right after, and the ledger entry."""
+    operation = render_operation(applied)
     return {
         "walletId": operation["walletId"],
         "balance": operation["balanceAfter"],

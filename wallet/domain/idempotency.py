@@ -1,0 +1,89 @@
+"""Idempotency keys: one key names one request; its first outcome is kept and answered again."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from wallet.domain.batch import Decision
+from wallet.domain.errors import (
+    BalanceLimitExceeded,
+    FieldError,
+    InsufficientFunds,
+    ValidationFailed,
+    WalletError,
+)
+from wallet.domain.model import MAX_BALANCE, Operation, Wallet
+from wallet.domain.money import Money
+
+HEADER = "Idempotency-Key"
+_KEY = re.compile(r"[!-~]{1,255}", re.ASCII)
+
+
+def parse_key(raw: str) -> str:
+    """A key as the contract allows it: 1 to 255 visible ASCII characters."""
+    if not _KEY.fullmatch(raw):
+        message = "must be 1 to 255 visible ASCII characters (no spaces)"
+        raise ValidationFailed([FieldError(HEADER, message)], f"{HEADER}: {message}")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """A request made under a key: what it means (its fingerprint) and which request it was."""
+
+    key: str
+    fingerprint: bytes
+    request_id: str
+
+    @classmethod
+    def of(cls, key: str, method: str, path: str, meaning: str, request_id: str) -> Idempotency:
+        """``meaning`` is the body reduced to what it says, so ``5`` and ``"5.00"`` agree."""
+        digest = hashlib.sha256(f"{method} {path}\n{meaning}".encode()).digest()
+        return cls(key, digest, request_id)
+
+
+class Outcome(StrEnum):
+    CREATED = "CREATED"
+    APPLIED = "APPLIED"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    BALANCE_LIMIT_EXCEEDED = "BALANCE_LIMIT_EXCEEDED"
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What the first request under a key answered: enough to give the same answer again."""
+
+    fingerprint: bytes
+    request_id: str
+    outcome: Outcome
+    wallet: Wallet | None = None  # CREATED: the wallet as it was created
+    operation: Operation | None = None  # APPLIED
+    balance_before: Money | None = None  # refused: the balance the refusal saw
+    amount: Money | None = None  # refused: the amount asked for
+
+    def refusal(self) -> WalletError:
+        assert self.balance_before is not None
+        assert self.amount is not None
+        if self.outcome is Outcome.INSUFFICIENT_FUNDS:
+            return InsufficientFunds(self.balance_before, self.amount)
+        return BalanceLimitExceeded(self.balance_before, self.amount, MAX_BALANCE)
+
+
+def decided_outcome(decision: Decision) -> Outcome:
+    """What a decided operation of a batch records: applied, or refused and why."""
+    if decision.accepted:
+        return Outcome.APPLIED
+    if decision.request.delta_minor < 0:
+        return Outcome.INSUFFICIENT_FUNDS
+    return Outcome.BALANCE_LIMIT_EXCEEDED
+
+
+def refusal_outcome(error: WalletError) -> Outcome:
+    return (
+        Outcome.INSUFFICIENT_FUNDS
+        if isinstance(error, InsufficientFunds)
+        else (Outcome.BALANCE_LIMIT_EXCEEDED)
+    )
