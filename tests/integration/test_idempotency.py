@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from collections import Counter
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 import pytest
