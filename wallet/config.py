@@ -41,6 +41,8 @@ class Settings:
     cache_retry_interval: float = 1.0
     retry_after: int = 1
     shutdown_timeout: float = 10.0
+    idempotency_ttl_hours: float = 24.0
+    idempotency_cleanup_interval: float = 600.0
     group_commit: bool = True
     batch_max_size: int = 256
     migrate_on_start: bool = True
@@ -74,6 +76,15 @@ class Settings:
             migrate_on_start=read.flag("WALLET_MIGRATE_ON_START", default.migrate_on_start),
             shutdown_timeout=read.number(
                 "WALLET_SHUTDOWN_TIMEOUT", float, default.shutdown_timeout, 0
+            ),
+            idempotency_ttl_hours=read.number(
+                "WALLET_IDEMPOTENCY_TTL_HOURS", float, default.idempotency_ttl_hours, 24
+            ),
+            idempotency_cleanup_interval=read.number(
+                "WALLET_IDEMPOTENCY_CLEANUP_INTERVAL",
+                float,
+                default.idempotency_cleanup_interval,
+                1,
             ),
             group_commit=read.flag("WALLET_GROUP_COMMIT", default.group_commit),
             batch_max_size=read.number(

@@ -30,7 +30,7 @@ def run_audit(url: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 async def ledger_url(fresh_url: str, make_client: AppFactory) -> str:
-    """A fresh database with three wallets moved through the real service."""
+    """A fresh database with three wallets moved through the real service, under keys."""
     await ensure_database(fresh_url)
     await migrate(fresh_url)
     client = await make_client(database_url=fresh_url, redis_url="")
@@ -38,7 +38,9 @@ async def ledger_url(fresh_url: str, make_client: AppFactory) -> str:
         wallet_id = (await (await client.post("/api/v1/wallets")).json())["id"]
         for kind, amount in [("DEPOSIT", "10.00"), ("WITHDRAW", "2.50"), ("DEPOSIT", "0.01")]:
             body = {"operationType": kind, "amount": amount}
-            response = await client.post(f"/api/v1/wallets/{wallet_id}/operation", json=body)
+            headers = {"Idempotency-Key": f"{wallet_id}:{kind}:{amount}"}
+            path = f"/api/v1/wallets/{wallet_id}/operation"
+            response = await client.post(path, json=body, headers=headers)
             assert response.status == 200
     return fresh_url
 
@@ -61,6 +63,11 @@ DAMAGE = {
     ),
     "version differs from the number of operations": (
         f"UPDATE wallets SET version = version + 1 WHERE id = {FIRST_WALLET}"
+    ),
+    "an idempotency record names no wallet or ledger entry of its wallet": (
+        "INSERT INTO idempotency_keys (key, fingerprint, request_id, outcome, wallet_id,"
+        f" operation_id) SELECT 'orphan', '\\x00', 'r', 'APPLIED', {FIRST_WALLET},"
+        " gen_random_uuid()"
     ),
     "balanceAfter breaks the running total": (
         "INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after, created_at)"

@@ -43,7 +43,7 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 DOCUMENTED_PREFIXES = ("/api/v1/", "/health/")
 JSON = "application/json"
 REQUEST_ID = "openapi-test:42"
-API_HEADERS = {"X-Request-ID", "Location", "Retry-After", "Allow"}
+API_HEADERS = {"X-Request-ID", "Location", "Retry-After", "Allow", "Idempotent-Replayed"}
 
 WALLETS = "/api/v1/wallets"
 WALLET = "/api/v1/wallets/{walletId}"
@@ -67,7 +67,12 @@ CACHE_DOWN = "cache down"
 UNREACHABLE = {
     ("get", LIVE, 500): "the handler cannot fail; 500 is the error middleware's net for bugs",
     ("get", OPENAPI, 500): "the document is static; 500 is the error middleware's net for bugs",
+    ("post", WALLETS, 409): "needs two requests at once; tests/unit/test_idempotency.py and "
+    "tests/integration/test_idempotency.py race them",
+    ("post", OPERATION, 409): "needs two requests at once; tests/unit/test_idempotency.py and "
+    "tests/integration/test_idempotency.py race them",
 }
+KEY_USED = "a key used before"
 
 
 def as_json(value: object) -> bytes:
@@ -93,12 +98,66 @@ class Case:
     content_type: str = JSON
     chunked: bool = False
     given: frozenset[str] = frozenset()
+    key: str | None = None  # an Idempotency-Key to send
 
 
 TOO_LARGE = b"{" + b" " * MAX_BODY_BYTES + b"}"
 DEPOSIT = operation_body("DEPOSIT", "50.00")
 
+USED = frozenset({KEY_USED})
 CASES = [
+    # Idempotency-Key on both POSTs
+    Case("create with a key", "POST", WALLETS, 201, key="fresh-create"),
+    Case("create again with the same key", "POST", WALLETS, 201, key="used-create", given=USED),
+    Case(
+        "create with a key used to deposit",
+        "POST",
+        WALLETS,
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+        key="used-deposit",
+        given=USED,
+    ),
+    Case("create with a malformed key", "POST", WALLETS, 400, "VALIDATION_ERROR", key="a b"),
+    Case("deposit with a key", "POST", OPERATION, 200, body=DEPOSIT, key="fresh-deposit"),
+    Case(
+        "deposit again with the same key",
+        "POST",
+        OPERATION,
+        200,
+        body=operation_body("DEPOSIT", 1),
+        key="used-deposit",
+        given=USED,
+    ),
+    Case(
+        "deposit another amount with a used key",
+        "POST",
+        OPERATION,
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+        body=DEPOSIT,
+        key="used-deposit",
+        given=USED,
+    ),
+    Case(
+        "withdraw again after a recorded refusal",
+        "POST",
+        OPERATION,
+        400,
+        "INSUFFICIENT_FUNDS",
+        body=operation_body("WITHDRAW", 10**9),
+        key="used-withdraw",
+        given=USED,
+    ),
+    Case(
+        "deposit with a malformed key",
+        "POST",
+        OPERATION,
+        400,
+        "VALIDATION_ERROR",
+        body=DEPOSIT,
+        key="k" * 256,
+    ),
     # POST /api/v1/wallets
     Case("create without a body", "POST", WALLETS, 201),
     Case("create with {}", "POST", WALLETS, 201, body=b"{}"),
@@ -579,9 +638,23 @@ async def arrange(
     }
     if case.wallet == FULL:
         ids["full"] = await full_wallet(client, repository)
+    if KEY_USED in case.given:
+        await use_keys(client, wallet)
     repository.available = DATABASE_DOWN not in case.given
     cache.available = CACHE_DOWN not in case.given
     return ids
+
+
+async def use_keys(client: Client, wallet: str) -> None:
+    """Earlier requests under keys, made with the request id the cases send."""
+    headers = {"Content-Type": JSON, "X-Request-ID": REQUEST_ID}
+    for key, path, body, status in [
+        ("used-create", WALLETS, None, 201),
+        ("used-deposit", f"{WALLETS}/{wallet}/operation", operation_body("DEPOSIT", "1.00"), 200),
+        ("used-withdraw", f"{WALLETS}/{wallet}/operation", operation_body("WITHDRAW", 10**9), 400),
+    ]:
+        response = await client.post(path, data=body, headers={**headers, "Idempotency-Key": key})
+        assert response.status == status
 
 
 async def create_wallet(client: Client) -> str:
@@ -619,6 +692,8 @@ def query(case: Case, ids: dict[str, str]) -> list[tuple[str, str]]:
 async def send(client: Client, case: Case, ids: dict[str, str]) -> ClientResponse:
     path = case.template.replace("{walletId}", wallet_id(case, ids) or "")
     headers = {"X-Request-ID": REQUEST_ID}
+    if case.key is not None:
+        headers["Idempotency-Key"] = case.key
     data: Any = case.body
     if case.body is not None:
         headers["Content-Type"] = case.content_type

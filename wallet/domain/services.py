@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Generic, TypeVar
 from uuid import UUID, uuid4
 
@@ -121,6 +122,10 @@ class WalletService:
         before = self._decode(scope, cursor)
         operations = await self._repository.list_operations(wallet_id, limit + 1, before)
         return self._page(scope, operations, limit)
+
+    async def forget_expired_keys(self, age: timedelta) -> int:
+        """Drop idempotency records older than ``age`` (the contract keeps them 24 h)."""
+        return await self._repository.forget_keys_older_than(age)
 
     async def readiness(self) -> Readiness:
         return Readiness(database_ok=await self._repository.ping(), cache=await self._cache.state())

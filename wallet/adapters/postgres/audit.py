@@ -39,6 +39,14 @@ CHECKS: dict[str, str] = {
          WHERE balance_after <> running OR running < 0
          LIMIT $1
     """,
+    "an idempotency record names no wallet or ledger entry of its wallet": """
+        SELECT k.key, k.outcome, k.wallet_id, k.operation_id
+          FROM idempotency_keys k
+          LEFT JOIN wallets w ON w.id = k.wallet_id
+          LEFT JOIN operations o ON o.id = k.operation_id AND o.wallet_id = k.wallet_id
+         WHERE w.id IS NULL OR (k.outcome = 'APPLIED' AND o.id IS NULL)
+         LIMIT $1
+    """,
     "two operations of a wallet share a time, so their order is ambiguous": """
         SELECT wallet_id, created_at, count(*) AS entries
           FROM operations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import inspect
 import itertools
@@ -9,6 +11,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ from aiohttp.typedefs import Handler
 
 from wallet.config import Settings
 from wallet.container import Container
-from wallet.domain.errors import Replayed, WalletError
+from wallet.domain.errors import Replayed, StorageUnavailable, WalletError
 from wallet.entrypoints.http import api, health, openapi, pages
 from wallet.entrypoints.http.keys import CONTAINER, REQUEST_ID, SERVICES, SETTINGS
 from wallet.entrypoints.http.parsing import MAX_BODY_BYTES
@@ -67,9 +70,28 @@ async def _container_resources(app: web.Application) -> AsyncIterator[None]:
     await _settled(container.init_resources())
     try:
         app[SERVICES] = await _settled(container.wallet_service())
+        housekeeping = asyncio.create_task(_forget_expired_keys(app))
         yield
+        housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
     finally:
         await _settled(container.shutdown_resources())
+
+
+async def _forget_expired_keys(app: web.Application) -> None:
+    """Expire idempotency records now and then, a batch at a time, beside the requests."""
+    settings = app[SETTINGS]
+    age = timedelta(hours=settings.idempotency_ttl_hours)
+    while True:
+        try:
+            forgotten = await app[SERVICES].forget_expired_keys(age)
+        except StorageUnavailable:
+            log.warning("could not expire idempotency keys now; trying again later")
+        else:
+            if forgotten:
+                log.info("expired %d idempotency keys older than %s", forgotten, age)
+        await asyncio.sleep(settings.idempotency_cleanup_interval)
 
 
 async def _settled(value: Any) -> Any:

@@ -23,6 +23,8 @@ from wallet.entrypoints.http.parsing import (
 )
 from wallet.entrypoints.http.problems import (
     BALANCE_LIMIT,
+    IDEMPOTENCY_KEY_IN_USE,
+    IDEMPOTENCY_KEY_REUSED,
     INSUFFICIENT_FUNDS,
     INTERNAL_ERROR,
     METHOD_NOT_ALLOWED,
@@ -50,8 +52,8 @@ AMOUNT_STRING_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
 ZERO_STRING_PATTERN = r"^0+(\.0{1,2})?$"
 TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$"
 
-# The problem kinds this version can answer with; UNAUTHORIZED and the idempotency
-# problems of the contract wait for the features that raise them.
+# The problem kinds this version can answer with; UNAUTHORIZED of the contract waits
+# for the API keys that raise it.
 DOCUMENTED_PROBLEMS = (
     VALIDATION,
     INSUFFICIENT_FUNDS,
@@ -59,6 +61,8 @@ DOCUMENTED_PROBLEMS = (
     WALLET_NOT_FOUND,
     NOT_FOUND,
     METHOD_NOT_ALLOWED,
+    IDEMPOTENCY_KEY_IN_USE,
+    IDEMPOTENCY_KEY_REUSED,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,
     INTERNAL_ERROR,
@@ -320,9 +324,33 @@ HEADERS: dict[str, Json] = {
         "required": True,
         "schema": {"type": "string", "minLength": 1},
     },
+    "IdempotentReplayed": {
+        "description": (
+            "`true` when this is the recorded answer to an earlier request with the same "
+            "`Idempotency-Key`: nothing ran again."
+        ),
+        "required": False,
+        "schema": {"const": "true"},
+    },
 }
 
 PARAMETERS: dict[str, Json] = {
+    "IdempotencyKey": {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": (
+            "Makes the POST safe to retry: 1 to 255 visible ASCII characters, one key per "
+            "request (keys are global). The first request's outcome is recorded in the same "
+            "transaction as its effect and kept at least 24 hours; the same key with the same "
+            "request (same method, path and body meaning: key order, spacing and `5` vs "
+            '`"5.00"` do not matter) gets that answer again, status and body, with '
+            "`Idempotent-Replayed: true`, and nothing is applied twice, recorded refusals "
+            "included. The same key with another request is 422; while the first is still "
+            "running, 409. A request that fails validation runs nothing and is not recorded."
+        ),
+        "schema": {"type": "string", "pattern": r"^[!-~]{1,255}$"},
+    },
     "WalletId": {
         "name": "walletId",
         "in": "path",
@@ -407,10 +435,12 @@ RESPONSES: dict[str, Json] = {
     "OperationRefused": _problem(
         "`VALIDATION_ERROR`: the request is malformed. `INSUFFICIENT_FUNDS`: a withdrawal "
         "larger than the balance. `BALANCE_LIMIT_EXCEEDED`: a deposit past the maximum "
-        "balance. Nothing changed.",
+        "balance. Nothing changed. A refusal recorded under an `Idempotency-Key` is "
+        "answered again as it was, `requestId` included.",
         VALIDATION,
         INSUFFICIENT_FUNDS,
         BALANCE_LIMIT,
+        headers=("Idempotent-Replayed",),
     ),
     "WalletNotFound": _problem("No wallet has this id.", WALLET_NOT_FOUND),
     "MethodNotAllowed": _problem(
@@ -424,6 +454,14 @@ RESPONSES: dict[str, Json] = {
     "UnsupportedMediaType": _problem(
         "The request has a body whose `Content-Type` is not `application/json`; nothing changed.",
         UNSUPPORTED_MEDIA_TYPE,
+    ),
+    "IdempotencyKeyInUse": _problem(
+        "Another request with this `Idempotency-Key` is still running; retry later.",
+        IDEMPOTENCY_KEY_IN_USE,
+    ),
+    "IdempotencyKeyReused": _problem(
+        "This `Idempotency-Key` was used before for a different request; nothing ran.",
+        IDEMPOTENCY_KEY_REUSED,
     ),
     "InternalError": _problem(
         "A bug. The body holds no details; its `requestId` finds them in the log.",
@@ -448,6 +486,10 @@ WITH_BODY = {
 }
 WITH_DATABASE = {"503": _ref("responses", "ServiceUnavailable")}
 VALIDATED = {"400": _ref("responses", "ValidationError")}
+KEYED = {
+    "409": _ref("responses", "IdempotencyKeyInUse"),
+    "422": _ref("responses", "IdempotencyKeyReused"),
+}
 FINDS_WALLET = {"404": _ref("responses", "WalletNotFound")}
 
 # -- paths ---------------------------------------------------------------------------------
@@ -487,6 +529,7 @@ CREATED_WALLET = _json(
     "The new wallet, with a balance of 0.00.",
     "Wallet",
     "Location",
+    "Idempotent-Replayed",
     links={
         "GetWallet": _wallet_link("getWallet", "Read the new wallet."),
         "PostOperation": _wallet_link("postOperation", "Deposit into or withdraw from it."),
@@ -501,7 +544,8 @@ PATHS: dict[str, Json] = {
             "wallets",
             "Create a wallet",
             "Creates a wallet with a balance of 0.00. The body is absent or `{}`.",
-            {"201": CREATED_WALLET, **VALIDATED, **WITH_BODY, **WITH_DATABASE},
+            {"201": CREATED_WALLET, **VALIDATED, **KEYED, **WITH_BODY, **WITH_DATABASE},
+            parameters=("IdempotencyKey",),
             request_body={
                 "required": False,
                 "content": {
@@ -548,13 +592,18 @@ PATHS: dict[str, Json] = {
             "Applies one operation atomically and appends it to the wallet's ledger. "
             "A refused operation changes nothing.",
             {
-                "200": _json("The operation and the balance right after it.", "AppliedOperation"),
+                "200": _json(
+                    "The operation and the balance right after it.",
+                    "AppliedOperation",
+                    "Idempotent-Replayed",
+                ),
                 "400": _ref("responses", "OperationRefused"),
                 **FINDS_WALLET,
+                **KEYED,
                 **WITH_BODY,
                 **WITH_DATABASE,
             },
-            parameters=("WalletId",),
+            parameters=("WalletId", "IdempotencyKey"),
             request_body={
                 "required": True,
                 "content": {JSON: {"schema": _schema("OperationRequest")}},
