@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +25,7 @@ from wallet.domain.ports import BalanceCache, CacheState, WalletRepository
 WALLETS_SCOPE = "wallets"
 T = TypeVar("T", Wallet, Operation)
 V = TypeVar("V")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,26 +58,18 @@ class WalletService:
         self._new_id = new_id
         self._running: dict[str, bytes] = {}  # keys of requests running in this process
 
-    async def create_wallet(self) -> Wallet:
-        wallet = await self._repository.create(self._new_id())
+    async def create_wallet(self, idempotency: Idempotency | None = None) -> Wallet:
+        wallet = await self._repository.create(self._new_id(), idempotency)
         await self._cache.put(wallet)
         return wallet
 
     async def create_wallet_once(self, idempotency: Idempotency) -> Answer[Wallet]:
         """Create a wallet under a key: a repeat gets the wallet the first request created."""
-        async with self._claim(idempotency):
-            recorded = await self._repository.find_recorded(idempotency.key)
-            if recorded is None:
-                try:
-                    wallet = await self._repository.create(self._new_id(), idempotency)
-                except IdempotencyKeyTaken:
-                    recorded = await self._repository.find_recorded(idempotency.key)
-                else:
-                    await self._cache.put(wallet)
-                    return Answer(wallet)
-        replay = _replay(recorded, idempotency)
-        assert replay.wallet is not None
-        return Answer(replay.wallet, replayed=True)
+        result = await self._once(idempotency, lambda: self.create_wallet(idempotency))
+        if isinstance(result, Recorded):
+            assert result.wallet is not None
+            return Answer(result.wallet, replayed=True)
+        return Answer(result)
 
     async def get_wallet(self, wallet_id: UUID) -> Wallet:
         return await self._cache.read_through(wallet_id, self._repository.get)
@@ -86,9 +79,11 @@ class WalletService:
         wallets = await self._repository.list_wallets(limit + 1, after)
         return self._page(WALLETS_SCOPE, wallets, limit)
 
-    async def apply_operation(self, wallet_id: UUID, request: OperationRequest) -> AppliedOperation:
+    async def apply_operation(
+        self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
+    ) -> AppliedOperation:
         """Apply the operation, then refresh the cache so the writer reads its own write."""
-        applied = await self._repository.apply(wallet_id, request)
+        applied = await self._repository.apply(wallet_id, request, idempotency)
         await self._cache.put(applied.wallet)
         return applied
 
@@ -100,20 +95,14 @@ class WalletService:
         The outcome is recorded in the same transaction as the operation. A repeat
         of a refused operation gets the same refusal (raised as Replayed).
         """
-        async with self._claim(idempotency):
-            recorded = await self._repository.find_recorded(idempotency.key)
-            if recorded is None:
-                try:
-                    applied = await self._repository.apply(wallet_id, request, idempotency)
-                except IdempotencyKeyTaken:
-                    recorded = await self._repository.find_recorded(idempotency.key)
-                else:
-                    await self._cache.put(applied.wallet)
-                    return Answer(applied.operation)
-        replay = _replay(recorded, idempotency)
-        if replay.operation is None:
-            raise Replayed(replay.refusal(), replay.request_id)
-        return Answer(replay.operation, replayed=True)
+        result = await self._once(
+            idempotency, lambda: self.apply_operation(wallet_id, request, idempotency)
+        )
+        if not isinstance(result, Recorded):
+            return Answer(result.operation)
+        if result.operation is None:
+            raise Replayed(result.refusal(), result.request_id)
+        return Answer(result.operation, replayed=True)
 
     async def list_operations(
         self, wallet_id: UUID, limit: int, cursor: str | None
@@ -129,6 +118,20 @@ class WalletService:
 
     async def readiness(self) -> Readiness:
         return Readiness(database_ok=await self._repository.ping(), cache=await self._cache.state())
+
+    async def _once(
+        self, idempotency: Idempotency, run: Callable[[], Awaitable[R]]
+    ) -> R | Recorded:
+        """Run the request, unless its key is recorded: then the recorded answer, if it is
+        this request's (a recording that lands while this one runs counts too)."""
+        async with self._claim(idempotency):
+            recorded = await self._repository.find_recorded(idempotency.key)
+            if recorded is None:
+                try:
+                    return await run()
+                except IdempotencyKeyTaken:
+                    recorded = await self._repository.find_recorded(idempotency.key)
+        return _replay(recorded, idempotency)
 
     @asynccontextmanager
     async def _claim(self, idempotency: Idempotency) -> AsyncIterator[None]:
