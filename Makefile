@@ -33,6 +33,7 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict wallet
+	$(VENV)/bin/bandit -q -r wallet -s B101  # asserts state invariants and narrow types only
 
 format: $(INSTALLED)
 	$(VENV)/bin/ruff check --fix .

@@ -14,14 +14,14 @@ from wallet.config import Settings
 from wallet.domain.pagination import CursorCodec
 from wallet.domain.services import WalletService
 
-CURSOR_SECRET_NAME = "cursor"
+CURSOR_KEY_NAME = "cursor"
 
 
 async def _cursor_secret(settings: Settings, repository: PostgresWalletRepository) -> bytes:
     """The configured secret, else the one the migrations stored for every process."""
     if settings.cursor_secret:
         return settings.cursor_secret.encode("utf-8")
-    return await repository.load_secret(CURSOR_SECRET_NAME)
+    return await repository.load_secret(CURSOR_KEY_NAME)
 
 
 class Container(containers.DeclarativeContainer):

@@ -37,9 +37,7 @@ from wallet.domain.pagination import Position
 # only once every wallet stamped before it has committed: pages never skip a wallet.
 WALLET_LIST_LOCK = 0x77616C6C6574_01
 
-WALLET_COLUMNS = "id, balance, version, created_at, updated_at"
-
-CREATE_WALLET = f"""
+CREATE_WALLET = """
 WITH locked AS (
     SELECT pg_advisory_xact_lock_shared($2)
 ), stamped AS (
@@ -47,23 +45,23 @@ WITH locked AS (
 )
 INSERT INTO wallets (id, created_at, updated_at)
 SELECT $1, at, at FROM stamped
-RETURNING {WALLET_COLUMNS}
+RETURNING id, balance, version, created_at, updated_at
 """
 
-GET_WALLET = f"SELECT {WALLET_COLUMNS} FROM wallets WHERE id = $1"
+GET_WALLET = "SELECT id, balance, version, created_at, updated_at FROM wallets WHERE id = $1"
 
 WALLET_EXISTS = "SELECT EXISTS (SELECT 1 FROM wallets WHERE id = $1)"
 
 LOCK_WALLET_LIST = "SELECT pg_advisory_xact_lock($1)"
 
-LIST_WALLETS_FIRST = f"""
-SELECT {WALLET_COLUMNS} FROM wallets
+LIST_WALLETS_FIRST = """
+SELECT id, balance, version, created_at, updated_at FROM wallets
 ORDER BY created_at, id
 LIMIT $1
 """
 
-LIST_WALLETS_AFTER = f"""
-SELECT {WALLET_COLUMNS} FROM wallets
+LIST_WALLETS_AFTER = """
+SELECT id, balance, version, created_at, updated_at FROM wallets
 WHERE (created_at, id) > ($2, $3)
 ORDER BY created_at, id
 LIMIT $1
@@ -72,38 +70,36 @@ LIMIT $1
 # The guard in WHERE makes a refused operation change nothing; the ledger row is
 # written by the same statement, so both commit or neither. Each entry's time is
 # strictly after the previous one of its wallet, which keeps ledger order.
-APPLY_OPERATION = f"""
+APPLY_OPERATION = """
 WITH changed AS (
     UPDATE wallets
        SET balance = balance + $2,
            version = version + 1,
            updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')
      WHERE id = $1 AND balance + $2 BETWEEN 0 AND $3
-    RETURNING {WALLET_COLUMNS}
+    RETURNING id, balance, version, created_at, updated_at
 ), recorded AS (
     INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after, created_at)
     SELECT $4, id, $5, $6, balance, updated_at FROM changed
 )
-SELECT {WALLET_COLUMNS} FROM changed
+SELECT id, balance, version, created_at, updated_at FROM changed
 """
 
-OPERATION_COLUMNS = "id, wallet_id, operation_type, amount, balance_after, created_at"
-
-LIST_OPERATIONS_FIRST = f"""
-SELECT {OPERATION_COLUMNS} FROM operations
+LIST_OPERATIONS_FIRST = """
+SELECT id, wallet_id, operation_type, amount, balance_after, created_at FROM operations
 WHERE wallet_id = $1
 ORDER BY created_at DESC, id DESC
 LIMIT $2
 """
 
-LIST_OPERATIONS_BEFORE = f"""
-SELECT {OPERATION_COLUMNS} FROM operations
+LIST_OPERATIONS_BEFORE = """
+SELECT id, wallet_id, operation_type, amount, balance_after, created_at FROM operations
 WHERE wallet_id = $1 AND (created_at, id) < ($3, $4)
 ORDER BY created_at DESC, id DESC
 LIMIT $2
 """
 
-LOAD_SECRET = "SELECT value FROM service_secrets WHERE name = $1"
+LOAD_SERVICE_KEY = "SELECT value FROM service_secrets WHERE name = $1"
 
 RECORD_KEY = """
 INSERT INTO idempotency_keys
@@ -260,7 +256,7 @@ class PostgresWalletRepository:
     async def load_secret(self, name: str) -> bytes:
         """A secret made by the migrations, shared by every process of the service."""
         async with self._connection() as connection:
-            value = await connection.fetchval(LOAD_SECRET, name)
+            value = await connection.fetchval(LOAD_SERVICE_KEY, name)
         if value is None:
             raise LookupError(f"no service secret named {name!r}; run the migrations")
         return bytes(value)
