@@ -250,6 +250,34 @@
 
   function reportFailure(result) {
     setStatus("error", problemMessage(result.data, result.headers, result.status));
+    if (result.status === 401) {
+      askForApiKey();
+    }
+  }
+
+  /* ---------- API key (only when the service is configured with keys) ---------- */
+
+  function askForApiKey() {
+    els.apiKeyForm.hidden = false;
+    els.apiKey.focus();
+  }
+
+  function onApiKeySubmit(event) {
+    event.preventDefault();
+    const key = els.apiKey.value.trim();
+    if (!key) {
+      return;
+    }
+    try {
+      window.sessionStorage.setItem(API_KEY_STORAGE_KEY, key);
+    } catch (error) {
+      setStatus("error", "This browser does not allow keeping the key (session storage is off).");
+      return;
+    }
+    els.apiKey.value = "";
+    els.apiKeyForm.hidden = true;
+    setStatus("success", "API key saved for this tab.");
+    reloadWalletPage();
   }
 
   /* ---------- Formatting (display only; no arithmetic) ---------- */
@@ -782,6 +810,8 @@
       operationsBody: "operations-body",
       operationsEmpty: "operations-empty",
       operationsMore: "operations-more",
+      apiKeyForm: "api-key-form",
+      apiKey: "api-key",
     };
     Object.keys(ids).forEach(function (name) {
       els[name] = document.getElementById(ids[name]);
@@ -808,6 +838,7 @@
     });
     els.copyWalletId.addEventListener("click", copyWalletId);
     els.operationsMore.addEventListener("click", loadMoreOperations);
+    els.apiKeyForm.addEventListener("submit", onApiKeySubmit);
 
     showWalletPage(null, []);
     const walletId = walletIdFromAddress();

@@ -47,6 +47,7 @@ class Settings:
     batch_max_size: int = 256
     migrate_on_start: bool = True
     cursor_secret: str | None = field(default=None, repr=False)
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
     log_level: str = "INFO"
 
     @classmethod
@@ -91,6 +92,7 @@ class Settings:
                 "WALLET_BATCH_MAX_SIZE", int, default.batch_max_size, 1, 10_000
             ),
             cursor_secret=read.optional("WALLET_CURSOR_SECRET"),
+            api_keys=read.words("WALLET_API_KEYS"),
             log_level=read.text("WALLET_LOG_LEVEL", default.log_level).upper(),
         )
         if settings.db_pool_min_size > settings.db_pool_max_size:
@@ -112,6 +114,10 @@ class _Reader:
     def optional(self, name: str) -> str | None:
         value = self._env.get(name, "").strip()
         return value or None
+
+    def words(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list; blanks around and between items are dropped."""
+        return tuple(word.strip() for word in self._env.get(name, "").split(",") if word.strip())
 
     def blank_or_text(self, name: str) -> str | None:
         """None when unset; an empty string when set to blanks (meaning "off")."""

@@ -236,3 +236,10 @@ def test_overrides_change_only_what_they_name() -> None:
     changed = settings.with_overrides(port=9000)
     assert changed.port == 9000
     assert changed.with_overrides(port=settings.port) == settings
+
+
+def test_api_keys_are_a_comma_separated_list_and_off_by_default() -> None:
+    assert Settings.from_env({}).api_keys == ()
+    keys = Settings.from_env({"WALLET_API_KEYS": " one, two ,,three "}).api_keys
+    assert keys == ("one", "two", "three")
+    assert "one" not in repr(Settings.from_env({"WALLET_API_KEYS": "one"}))

@@ -25,6 +25,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from wallet.adapters.memory import InMemoryBalanceCache, InMemoryWalletRepository
+from wallet.config import Settings
 from wallet.container import Container
 from wallet.domain.model import OperationRequest, OperationType
 from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money
@@ -43,7 +44,15 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 DOCUMENTED_PREFIXES = ("/api/v1/", "/health/")
 JSON = "application/json"
 REQUEST_ID = "openapi-test:42"
-API_HEADERS = {"X-Request-ID", "Location", "Retry-After", "Allow", "Idempotent-Replayed"}
+API_HEADERS = {
+    "X-Request-ID",
+    "Location",
+    "Retry-After",
+    "Allow",
+    "Idempotent-Replayed",
+    "WWW-Authenticate",
+}
+API_KEY = "unit-test-api-key"
 
 WALLETS = "/api/v1/wallets"
 WALLET = "/api/v1/wallets/{walletId}"
@@ -421,6 +430,19 @@ CASES = [
 ]
 
 # With a repository that has a bug, every route that reaches it answers 500.
+# With WALLET_API_KEYS set, every /api/v1 operation refuses a request without a key.
+KEYED_CASES = [
+    Case(f"{method} {template} without a key", method, template, 401, "UNAUTHORIZED", body=body)
+    for method, template, body in [
+        ("POST", WALLETS, None),
+        ("GET", WALLETS, None),
+        ("GET", WALLET, None),
+        ("POST", OPERATION, DEPOSIT),
+        ("GET", OPERATIONS, None),
+        ("GET", OPENAPI, None),
+    ]
+]
+
 BROKEN_CASES = [
     Case("create", "POST", WALLETS, 500, "INTERNAL_ERROR"),
     Case("list wallets", "GET", WALLETS, 500, "INTERNAL_ERROR"),
@@ -785,8 +807,41 @@ async def test_a_bug_is_a_documented_500_without_details(
     assert logged, "the request id must find the bug's traceback in the log"
 
 
+@pytest.fixture
+async def keyed_client(aiohttp_client: Any, container: Container) -> Client:
+    """The app configured with API keys."""
+    keyed = Settings(database_url="postgresql://unused", redis_url="", api_keys=(API_KEY,))
+    container.settings.override(providers.Object(keyed))
+    client: Client = await aiohttp_client(create_app(container))
+    return client
+
+
+@pytest.mark.parametrize("case", KEYED_CASES, ids=[case.name for case in KEYED_CASES])
+async def test_with_api_keys_a_request_without_one_is_the_documented_401(
+    case: Case, keyed_client: Client
+) -> None:
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": JSON}
+    wallet = await (await keyed_client.post(WALLETS, headers=headers)).json()
+    ids = {"wallet": wallet["id"]}
+
+    await check_against_document(case, await send(keyed_client, case, ids))
+
+    for wrong in ("Bearer nope", f"Basic {API_KEY}", API_KEY, "Bearer"):
+        path = case.template.replace("{walletId}", ids["wallet"])
+        response = await keyed_client.request(
+            case.method, path, data=case.body, headers={**headers, "Authorization": wrong}
+        )
+        assert response.status == 401, wrong
+    allowed = await keyed_client.request(
+        case.method, case.template.replace("{walletId}", ids["wallet"]), data=case.body,
+        headers=headers,
+    )  # fmt: skip
+    assert allowed.status < 400
+    assert (await keyed_client.get(LIVE)).status == 200
+
+
 def test_every_documented_status_is_provoked() -> None:
-    provoked = set().union(*(claims(case) for case in CASES + BROKEN_CASES))
+    provoked = set().union(*(claims(case) for case in CASES + BROKEN_CASES + KEYED_CASES))
     assert not provoked & UNREACHABLE.keys()
     assert documented_statuses() - provoked == set(UNREACHABLE)
     assert provoked <= documented_statuses()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hmac
 import inspect
 import itertools
 import logging
@@ -24,10 +25,17 @@ from wallet.domain.errors import Replayed, StorageUnavailable, WalletError
 from wallet.entrypoints.http import api, health, openapi, pages
 from wallet.entrypoints.http.keys import CONTAINER, REQUEST_ID, SERVICES, SETTINGS
 from wallet.entrypoints.http.parsing import MAX_BODY_BYTES
-from wallet.entrypoints.http.problems import Problem, from_domain, from_http, internal_error
+from wallet.entrypoints.http.problems import (
+    Problem,
+    from_domain,
+    from_http,
+    internal_error,
+    unauthorised,
+)
 
 log = logging.getLogger(__name__)
 
+API_PREFIX = "/api/v1/"
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
 
 CONTENT_SECURITY_POLICY = (
@@ -108,7 +116,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else _new_request_id()
     request[REQUEST_ID] = request_id
-    response = await _answer(request, handler, request_id)
+    if _needs_key(request) and not _authorised(request):
+        response: web.StreamResponse = unauthorised().response(request_id)
+    else:
+        response = await _answer(request, handler, request_id)
     response.headers.update(SECURITY_HEADERS)
     response.headers["X-Request-ID"] = request_id
     return response
@@ -132,6 +143,23 @@ async def _answer(request: web.Request, handler: Handler, request_id: str) -> we
             "unhandled error in %s %s (request %s)", request.method, request.path, request_id
         )
         return internal_error().response(request_id)
+
+
+def _needs_key(request: web.Request) -> bool:
+    """With API keys configured, everything under /api/v1 needs one; health stays open."""
+    return bool(request.app[SETTINGS].api_keys) and (request.path + "/").startswith(API_PREFIX)
+
+
+def _authorised(request: web.Request) -> bool:
+    """A Bearer token equal to one of the keys, compared in constant time against all."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    given = token.strip().encode()
+    matched = False
+    for key in request.app[SETTINGS].api_keys:
+        matched |= hmac.compare_digest(given, key.encode())
+    return matched
 
 
 def _new_request_id() -> str:

@@ -32,6 +32,7 @@ from wallet.entrypoints.http.problems import (
     PAYLOAD_TOO_LARGE,
     PROBLEM_CONTENT_TYPE,
     SERVICE_UNAVAILABLE,
+    UNAUTHORIZED,
     UNSUPPORTED_MEDIA_TYPE,
     VALIDATION,
     WALLET_NOT_FOUND,
@@ -52,10 +53,10 @@ AMOUNT_STRING_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
 ZERO_STRING_PATTERN = r"^0+(\.0{1,2})?$"
 TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$"
 
-# The problem kinds this version can answer with; UNAUTHORIZED of the contract waits
-# for the API keys that raise it.
+# The problem kinds this version can answer with.
 DOCUMENTED_PROBLEMS = (
     VALIDATION,
+    UNAUTHORIZED,
     INSUFFICIENT_FUNDS,
     BALANCE_LIMIT,
     WALLET_NOT_FOUND,
@@ -324,6 +325,11 @@ HEADERS: dict[str, Json] = {
         "required": True,
         "schema": {"type": "string", "minLength": 1},
     },
+    "WWWAuthenticate": {
+        "description": "How to authenticate: `Bearer`.",
+        "required": True,
+        "schema": {"const": "Bearer"},
+    },
     "IdempotentReplayed": {
         "description": (
             "`true` when this is the recorded answer to an earlier request with the same "
@@ -455,6 +461,12 @@ RESPONSES: dict[str, Json] = {
         "The request has a body whose `Content-Type` is not `application/json`; nothing changed.",
         UNSUPPORTED_MEDIA_TYPE,
     ),
+    "Unauthorized": _problem(
+        "Only when the service is configured with API keys (`WALLET_API_KEYS`): the request "
+        "has no `Authorization: Bearer <key>` with a valid key.",
+        UNAUTHORIZED,
+        headers=("WWW-Authenticate",),
+    ),
     "IdempotencyKeyInUse": _problem(
         "Another request with this `Idempotency-Key` is still running; retry later.",
         IDEMPOTENCY_KEY_IN_USE,
@@ -486,6 +498,7 @@ WITH_BODY = {
 }
 WITH_DATABASE = {"503": _ref("responses", "ServiceUnavailable")}
 VALIDATED = {"400": _ref("responses", "ValidationError")}
+KEYS_CONFIGURED = {"401": _ref("responses", "Unauthorized")}
 KEYED = {
     "409": _ref("responses", "IdempotencyKeyInUse"),
     "422": _ref("responses", "IdempotencyKeyReused"),
@@ -512,6 +525,9 @@ def _operation(
         "parameters": [_ref("parameters", name) for name in (*parameters, "RequestId")],
         "responses": dict(sorted({**responses, **ANY_ROUTE}.items())),
     }
+    if tag != "health":
+        operation["responses"] = dict(sorted({**operation["responses"], **KEYS_CONFIGURED}.items()))
+        operation["security"] = [{}, {"apiKey": []}]
     if request_body is not None:
         operation["requestBody"] = request_body
     return operation
@@ -696,6 +712,17 @@ def _build() -> Json:
             "responses": RESPONSES,
             "parameters": PARAMETERS,
             "headers": HEADERS,
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": (
+                        "Only when the service is configured with `WALLET_API_KEYS`: every "
+                        "`/api/v1` request then needs `Authorization: Bearer <key>`; the "
+                        "health endpoints stay open."
+                    ),
+                }
+            },
         },
     }
 

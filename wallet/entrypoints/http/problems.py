@@ -132,6 +132,11 @@ def from_http(error: web.HTTPException) -> Problem:
     return Problem(kind, detail, headers=headers)
 
 
+def unauthorised() -> Problem:
+    detail = "Send a valid API key as Authorization: Bearer <key>"
+    return Problem(UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
 def internal_error() -> Problem:
     return Problem(
         INTERNAL_ERROR, "An unexpected error occurred; the request id finds it in the log"
