@@ -56,6 +56,9 @@ def create_app(container: Container) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[problems],
+        # Lines and headers up to the body limit reach the app and get its problem answers;
+        # past that, aiohttp refuses the request itself, with a plain-text 400.
+        handler_args={"max_line_size": MAX_BODY_BYTES, "max_field_size": MAX_BODY_BYTES},
     )
     app[CONTAINER] = container
     app[SETTINGS] = settings
