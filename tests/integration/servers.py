@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -180,3 +181,48 @@ class ServiceProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of our own (initdb on a temporary directory), to stop and start.
+
+    As root it runs as the ``postgres`` user, since PostgreSQL refuses to run as root.
+    """
+
+    BIN = Path(os.environ.get("WALLET_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+    def __init__(self) -> None:
+        if not (self.BIN / "initdb").exists():
+            raise RuntimeError(f"PostgreSQL server binaries not found in {self.BIN}")
+        self.directory = Path(tempfile.mkdtemp(prefix="wallet-pg-"))
+        self.port = free_port()
+        self._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as_postgres:
+            shutil.chown(self.directory, "postgres", "postgres")
+        directory = str(self.directory)
+        self._run("initdb", "-D", directory, "-A", "trust", "-U", "postgres", "-E", "UTF8")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+        self._run("pg_ctl", "-D", str(self.directory), "-o", options, "-l",
+                  str(self.directory / "server.log"), "-w", "start")  # fmt: skip
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.directory), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run(
+            [*self._as_postgres, str(self.BIN / program), *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )

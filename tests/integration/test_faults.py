@@ -1,4 +1,4 @@
-"""Breaking real things: a crash mid-load, an exhausted pool, a stop under load.
+"""Breaking real things: a crash mid-load, PostgreSQL down, an exhausted pool, a stop under load.
 
 Each test ends by auditing the database: nothing acknowledged is lost, nothing
 partial exists. Run them alone with ``pytest -m faults``.
@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 
 from tests.integration.conftest import AppFactory
-from tests.integration.servers import ServiceProcess
+from tests.integration.servers import PrivatePostgres, ServiceProcess
 from wallet.adapters.postgres.audit import audit
 from wallet.adapters.postgres.migrate import ensure_database, migrate
 from wallet.entrypoints.http.keys import CONTAINER
@@ -177,3 +177,66 @@ async def test_an_exhausted_pool_answers_in_bounded_time_and_recovers(
     assert (await client.get(f"/api/v1/wallets/{wallets[0]}")).status == 200
     report = await audit(database)
     assert report.clean, report.findings
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres()
+    server.start()
+    yield server
+    server.remove()
+
+
+async def test_postgres_down_under_load_answers_503_in_time_and_recovers_losing_nothing(
+    private_postgres: PrivatePostgres, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    service = ServiceProcess(
+        {
+            "WALLET_DATABASE_URL": private_postgres.url,
+            "WALLET_REDIS_URL": "",
+            "WALLET_WORKERS": "2",
+            "WALLET_DB_TIMEOUT": "1",
+        },
+        tmp_path / "service.log",
+    )
+    service.start()
+    try:
+        wallets = await new_wallets(session, service.url, 3)
+        results: list[tuple[float, float, Any]] = []  # (sent, answered, result)
+        stop_sending = asyncio.Event()
+
+        async def client() -> None:
+            while not stop_sending.is_set():
+                sent = time.monotonic()
+                result = await deposit(session, service.url, random.choice(wallets))
+                results.append((sent, time.monotonic(), result))
+
+        clients = [asyncio.create_task(client()) for _ in range(16)]
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(private_postgres.stop)
+        down_from = time.monotonic()
+        await asyncio.sleep(2.0)
+        down_until = time.monotonic()
+        await asyncio.to_thread(private_postgres.start)
+        back_at = time.monotonic()
+        await asyncio.sleep(5.0)
+        stop_sending.set()
+        await asyncio.gather(*clients)
+
+        during = [
+            r for sent, answered, r in results if down_from + 0.5 < sent and answered < down_until
+        ]
+        assert during, "no request was sent while the database was down"
+        assert all(r == 503 for r in during), Counter(map(str, during))
+        slowest = max(answered - sent for sent, answered, _ in results)
+        assert slowest < 1 + 2, "a request waited past the database timeout"
+        recovered = [
+            answered for sent, answered, r in results if isinstance(r, dict) and sent > back_at
+        ]
+        assert recovered, "no request succeeded after the database came back"
+        assert min(recovered) - back_at < 5, "no recovery within 5 s"
+        assert not [r for _, _, r in results if isinstance(r, int) and r != 503]
+        assert not [r for _, _, r in results if isinstance(r, aiohttp.ClientError)]
+        await assert_acknowledged_are_kept(private_postgres.url, [r for _, _, r in results])
+    finally:
+        service.stop()
