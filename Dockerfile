@@ -30,11 +30,11 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 
 CMD ["python", "-m", "wallet", "serve", "--host", "0.0.0.0", "--port", "5000"]
 
-# ---- test: runtime dependencies + dev extras + a redis-server binary ----
+# ---- test: runtime dependencies + dev extras + redis-server and PostgreSQL binaries (fault tests) ----
 FROM base AS test
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends redis-server \
+    && apt-get install -y --no-install-recommends redis-server postgresql \
     && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir '.[dev]'
 
