@@ -1,4 +1,4 @@
-"""Breaking real things: a crash mid-load, PostgreSQL down, an exhausted pool, a stop under load.
+"""Breaking real things under load: a crash, PostgreSQL or Redis down, a tiny pool, a stop.
 
 Each test ends by auditing the database: nothing acknowledged is lost, nothing
 partial exists. Run them alone with ``pytest -m faults``.
@@ -12,6 +12,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import asyncpg
 import pytest
 
 from tests.integration.conftest import AppFactory
-from tests.integration.servers import PrivatePostgres, ServiceProcess
+from tests.integration.servers import PrivatePostgres, PrivateRedis, ServiceProcess
 from wallet.adapters.postgres.audit import audit
 from wallet.adapters.postgres.migrate import ensure_database, migrate
 from wallet.entrypoints.http.keys import CONTAINER
@@ -240,3 +241,59 @@ async def test_postgres_down_under_load_answers_503_in_time_and_recovers_losing_
         await assert_acknowledged_are_kept(private_postgres.url, [r for _, _, r in results])
     finally:
         service.stop()
+
+
+async def test_redis_down_under_load_breaks_nothing_and_serves_no_stale_balance(
+    database: str, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Each client owns a wallet and reads back every write it made: never an older balance."""
+    cache = PrivateRedis(tmp_path / "redis", persistent=True)
+    cache.directory.mkdir()
+    cache.start()
+    service = ServiceProcess(
+        {
+            "WALLET_DATABASE_URL": database,
+            "WALLET_REDIS_URL": cache.url,
+            "WALLET_WORKERS": "2",
+            "WALLET_CACHE_RETRY_INTERVAL": "0.2",
+        },
+        tmp_path / "service.log",
+    )
+    service.start()
+    stale: list[tuple[str, Decimal, Decimal]] = []
+    statuses: Counter[str] = Counter()
+    stop_sending = asyncio.Event()
+
+    async def client(wallet_id: str) -> None:
+        while not stop_sending.is_set():
+            result = await deposit(session, service.url, wallet_id)
+            statuses["deposit " + (str(result) if not isinstance(result, dict) else "200")] += 1
+            if not isinstance(result, dict):
+                continue
+            written = Decimal(result["balance"])
+            async with session.get(f"{service.url}/api/v1/wallets/{wallet_id}") as response:
+                statuses[f"read {response.status}"] += 1
+                if response.status == 200:
+                    read = Decimal((await response.json())["balance"])
+                    if read < written:
+                        stale.append((wallet_id, written, read))
+
+    try:
+        wallets = await new_wallets(session, service.url, 12)
+        clients = [asyncio.create_task(client(wallet_id)) for wallet_id in wallets]
+        await asyncio.sleep(1.0)
+        cache.stop()
+        await asyncio.sleep(2.0)
+        cache.start()
+        await asyncio.sleep(2.0)
+        stop_sending.set()
+        await asyncio.gather(*clients)
+    finally:
+        service.stop()
+        cache.stop()
+
+    assert stale == [], "a client read a balance older than its own write"
+    assert set(statuses) == {"deposit 200", "read 200"}, statuses
+    assert statuses["deposit 200"] > 100
+    report = await audit(database)
+    assert report.clean, report.findings
