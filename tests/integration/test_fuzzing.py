@@ -81,6 +81,5 @@ async def test_schemathesis_finds_nothing_the_document_forbids(
     )
 
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "No issues found" in result.stdout
     report = await audit(database)
     assert report.clean, report.findings

@@ -755,8 +755,12 @@ def test_document_returns_a_copy_the_caller_may_change() -> None:
 
 
 def is_page(path: str) -> bool:
-    """The wallet page and its assets: HTML for browsers, outside the API document."""
-    return path == "/" or path == pages.STATIC_URL or path.startswith(pages.STATIC_URL + "/")
+    """The wallet page, its assets and the metrics: for browsers and Prometheus, not the API."""
+    return (
+        path in ("/", "/metrics")
+        or path == pages.STATIC_URL
+        or path.startswith(pages.STATIC_URL + "/")
+    )
 
 
 def camel_case(name: str) -> str:

@@ -28,6 +28,7 @@ from wallet.domain.model import AppliedOperation, Operation, OperationRequest, W
 from wallet.domain.money import Money
 from wallet.domain.pagination import Position
 from wallet.domain.ports import WalletRepository
+from wallet.metrics import BATCH_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ class GroupCommitRepository:
         return batch
 
     async def _commit(self, batch: _Batch) -> None:
+        BATCH_SIZE.observe(sum(len(waiting) for waiting in batch.queued.values()))
         try:
             outcome = await self._store.apply_runs(list(batch.runs.values()))
         except Exception as error:  # an outage, or a bug: every caller in the batch gets it

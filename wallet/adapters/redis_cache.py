@@ -30,6 +30,7 @@ from wallet.adapters.coalesce import Coalescer
 from wallet.domain.model import Wallet
 from wallet.domain.money import Money
 from wallet.domain.ports import CacheState, WalletLoader
+from wallet.metrics import CACHE_ERRORS, CACHE_LOOKUPS
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,10 @@ class RedisBalanceCache:
         entry = entries[wallet_id]
         if entry:
             self.hits += 1
+            CACHE_LOOKUPS.labels("hit").inc()
             return _decode(wallet_id, entry)
         self.misses += 1
+        CACHE_LOOKUPS.labels("miss").inc()
         wallet = await load(wallet_id)
         if await self._usable():
             await self._store([wallet], expected_generation=generation)
@@ -207,6 +210,7 @@ class RedisBalanceCache:
     def _failed(self, action: str, error: BaseException) -> None:
         """Count the failure and stop using Redis for a while; log once per episode."""
         self.errors += 1
+        CACHE_ERRORS.inc()
         already_down = self._must_invalidate
         self._must_invalidate = True
         self._suspended_until = time.monotonic() + self._retry_interval

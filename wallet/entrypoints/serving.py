@@ -6,8 +6,11 @@ import asyncio
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
+import shutil
 import signal
 import sys
+import tempfile
 from types import FrameType
 
 import uvloop
@@ -16,6 +19,7 @@ from aiohttp import web
 from wallet.config import Settings
 from wallet.container import Container
 from wallet.entrypoints.http.app import create_app
+from wallet.metrics import MULTIPROCESS_DIR, forget_process
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,8 @@ def run_workers(settings: Settings) -> None:
     A stop signal to this process is passed on to every worker; when any worker
     exits on its own, the others are stopped too and the exit status says so.
     """
+    metrics_dir = tempfile.mkdtemp(prefix="wallet-metrics-")
+    os.environ[MULTIPROCESS_DIR] = metrics_dir  # the workers inherit it: they share metrics
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(target=run_worker, args=(settings, True), name=f"wallet-worker-{n}")
@@ -91,6 +97,9 @@ def run_workers(settings: Settings) -> None:
     stop(signal.SIGTERM, None)
     for worker in workers:
         worker.join()
+        if worker.pid is not None:
+            forget_process(worker.pid)
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     failed = [f"{w.name} (exit {w.exitcode})" for w in workers if w.exitcode != 0]
     if unexpected or failed:
         sys.exit(f"wallet: workers stopped unexpectedly or with an error: {', '.join(failed)}")

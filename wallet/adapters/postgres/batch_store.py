@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from wallet.adapters.group_commit import BatchOutcome, Run, RunApplied
+from wallet.adapters.postgres.pool import connection_from
 from wallet.adapters.postgres.repository import UNAVAILABLE
 from wallet.domain.errors import StorageUnavailable
 from wallet.domain.idempotency import decided_outcome
 
 if TYPE_CHECKING:
-    from wallet.adapters.postgres.repository import Connection
+    from wallet.adapters.postgres.pool import Connection
 
 # $1..$5 describe each wallet's run, $6..$11 each accepted operation, $12 lists the
 # wallets with an accepted operation (found through the primary key). A run with
@@ -94,7 +95,7 @@ class PostgresBatchStore:
     async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
         keyed = any(key is not None for run in runs for key in run.idempotencies)
         try:
-            async with asyncio.timeout(self._timeout), self._pool.acquire() as connection:
+            async with asyncio.timeout(self._timeout), connection_from(self._pool) as connection:
                 try:
                     async with _atomic(connection, keyed):
                         rows = await connection.fetch(APPLY_RUNS, *_arrays(runs))

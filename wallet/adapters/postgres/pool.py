@@ -5,8 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
+
+from wallet.metrics import waiting_for_connection
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +55,14 @@ async def open_pool(
         except TimeoutError:
             log.warning("connections still busy after %.0f s; terminating them", CLOSE_TIMEOUT)
             pool.terminate()
+
+
+@asynccontextmanager
+async def connection_from(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
+    """A connection of the pool, counted among the waiting until the pool hands it over."""
+    with waiting_for_connection():
+        connection = await pool.acquire()
+    try:
+        yield connection
+    finally:
+        await pool.release(connection)

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
 import asyncpg
 
+from wallet.adapters.postgres.pool import connection_from
 from wallet.domain.errors import (
     BalanceLimitExceeded,
     IdempotencyKeyTaken,
@@ -142,14 +143,15 @@ UNAVAILABLE = (
     asyncpg.QueryCanceledError,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
+    # A connection left half-way through a query when the server went away; seen while a
+    # stopped PostgreSQL comes back. The pool drops such a connection on release.
+    asyncpg.InternalClientError,
 )
 
 REFUSAL_RETRIES = 3
 
 if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
-
-    Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+    from wallet.adapters.postgres.pool import Connection
 
 
 class PostgresWalletRepository:
@@ -278,7 +280,7 @@ class PostgresWalletRepository:
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Connection]:
         try:
-            async with asyncio.timeout(self._timeout), self._pool.acquire() as connection:
+            async with asyncio.timeout(self._timeout), connection_from(self._pool) as connection:
                 yield connection
         except UNAVAILABLE as error:
             raise StorageUnavailable("the database is unavailable") from error

@@ -23,6 +23,7 @@ from wallet.entrypoints.http.render import (
     render_wallet_page,
     replay_headers,
 )
+from wallet.metrics import counted_operation
 
 routes = web.RouteTableDef()
 
@@ -60,10 +61,12 @@ async def post_operation(request: web.Request) -> web.Response:
     operation = parse_operation(await read_json(request))
     idempotency = parse_idempotency(request, meaning=operation_meaning(operation))
     services = request.app[SERVICES]
-    if idempotency is None:
-        answer = Answer((await services.apply_operation(wallet_id, operation)).operation)
-    else:
-        answer = await services.apply_operation_once(wallet_id, operation, idempotency)
+    with counted_operation(operation.type.value) as outcome:
+        if idempotency is None:
+            answer = Answer((await services.apply_operation(wallet_id, operation)).operation)
+        else:
+            answer = await services.apply_operation_once(wallet_id, operation, idempotency)
+        outcome.replayed = answer.replayed
     return json_response(render_applied(answer.value), headers=replay_headers(answer.replayed))
 
 

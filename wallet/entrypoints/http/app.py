@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hmac
 import inspect
@@ -32,10 +31,21 @@ from wallet.entrypoints.http.problems import (
     internal_error,
     unauthorised,
 )
+from wallet.entrypoints.http.render import REPLAYED_HEADER
+from wallet.metrics import (
+    CONTENT_TYPE as METRICS_CONTENT_TYPE,
+)
+from wallet.metrics import (
+    DB_POOL_CONNECTIONS,
+    IDEMPOTENT_REPLAYS,
+    exposition,
+    timed_request,
+)
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1/"
+POOL_WATCH_INTERVAL = 1.0
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
 
 CONTENT_SECURITY_POLICY = (
@@ -66,6 +76,7 @@ def create_app(container: Container) -> web.Application:
     app.add_routes(api.routes)
     app.add_routes(health.routes)
     app.add_routes(openapi.routes)
+    app.router.add_get("/metrics", metrics)
     pages.setup(app, project_root())
     return app
 
@@ -81,13 +92,30 @@ async def _container_resources(app: web.Application) -> AsyncIterator[None]:
     await _settled(container.init_resources())
     try:
         app[SERVICES] = await _settled(container.wallet_service())
-        housekeeping = asyncio.create_task(_forget_expired_keys(app))
+        housekeeping = [asyncio.create_task(_forget_expired_keys(app))]
+        pool = await _settled(container.db_pool())
+        if pool is not None:
+            housekeeping.append(asyncio.create_task(_watch_pool(pool)))
         yield
-        housekeeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await housekeeping
+        for task in housekeeping:
+            task.cancel()
+        await asyncio.gather(*housekeeping, return_exceptions=True)
     finally:
         await _settled(container.shutdown_resources())
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics; with several workers, summed over all of them."""
+    return web.Response(body=exposition(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+async def _watch_pool(pool: Any) -> None:
+    """Keep the pool gauges current (a scrape may land on another worker)."""
+    while True:
+        size, idle = pool.get_size(), pool.get_idle_size()
+        DB_POOL_CONNECTIONS.labels("in_use").set(size - idle)
+        DB_POOL_CONNECTIONS.labels("idle").set(idle)
+        await asyncio.sleep(POOL_WATCH_INTERVAL)
 
 
 async def _forget_expired_keys(app: web.Application) -> None:
@@ -119,10 +147,16 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else _new_request_id()
     request[REQUEST_ID] = request_id
-    if _needs_key(request) and not _authorised(request):
-        response: web.StreamResponse = unauthorised().response(request_id)
-    else:
-        response = await _answer(request, handler, request_id)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    with timed_request(route, request.method) as status:
+        if _needs_key(request) and not _authorised(request):
+            response: web.StreamResponse = unauthorised().response(request_id)
+        else:
+            response = await _answer(request, handler, request_id)
+        status[0] = response.status
+    if REPLAYED_HEADER in response.headers:
+        IDEMPOTENT_REPLAYS.inc()
     response.headers.update(SECURITY_HEADERS)
     response.headers["X-Request-ID"] = request_id
     return response

@@ -1,0 +1,55 @@
+"""/metrics: Prometheus text with the service's own counters moving as requests are answered."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+Client = TestClient[web.Request, web.Application]
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus' text format (0 when it is absent)."""
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-z_]+)(?:\{(.*)\})? (\S+)", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+        if found == labels:
+            return float(match.group(3))
+    return 0.0
+
+
+async def scrape(client: Client) -> str:
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.content_type == "text/plain"
+    return await response.text()
+
+
+async def test_requests_operations_and_replays_are_counted(client: Client) -> None:
+    before = await scrape(client)
+    wallet = (await (await client.post("/api/v1/wallets")).json())["id"]
+    path = f"/api/v1/wallets/{wallet}/operation"
+    deposit = {"operationType": "DEPOSIT", "amount": "5"}
+    for _ in range(2):
+        await client.post(path, json=deposit, headers={"Idempotency-Key": f"m-{wallet}"})
+    await client.post(path, json={"operationType": "WITHDRAW", "amount": "50"})
+    await client.get("/no/such/route")
+
+    after = await scrape(client)
+
+    def grew(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    route = "/api/v1/wallets/{wallet_id}/operation"
+    assert grew("wallet_http_requests_total", route=route, method="POST", status="200") == 2
+    assert grew("wallet_http_requests_total", route=route, method="POST", status="400") == 1
+    assert grew("wallet_http_requests_total", route="unmatched", method="GET", status="404") == 1
+    assert grew("wallet_operations_total", type="DEPOSIT", outcome="applied") == 1
+    assert grew("wallet_operations_total", type="DEPOSIT", outcome="replayed") == 1
+    assert grew("wallet_operations_total", type="WITHDRAW", outcome="insufficient_funds") == 1
+    assert grew("wallet_idempotent_replays_total") == 1
+    assert grew("wallet_http_request_duration_seconds_count", route=route, method="POST") == 3
