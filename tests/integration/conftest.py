@@ -18,7 +18,7 @@ import redis.asyncio as redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from wallet.adapters.postgres.migrate import migrate, with_database
+from wallet.adapters.postgres.migrate import ensure_database, migrate, with_database
 from wallet.config import Settings
 from wallet.container import Container
 from wallet.entrypoints.http.app import create_app
@@ -72,6 +72,14 @@ async def fresh_url(server_url: str) -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def migrated_url(fresh_url: str) -> str:
+    """A database of its own, created and migrated, for a test that must not share one."""
+    await ensure_database(fresh_url)
+    await migrate(fresh_url)
+    return fresh_url
 
 
 @pytest.fixture

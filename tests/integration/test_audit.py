@@ -13,7 +13,6 @@ import pytest
 
 from tests.integration.conftest import AppFactory
 from wallet.adapters.postgres.audit import audit
-from wallet.adapters.postgres.migrate import ensure_database, migrate
 
 
 def run_audit(url: str) -> subprocess.CompletedProcess[str]:
@@ -29,11 +28,9 @@ def run_audit(url: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-async def ledger_url(fresh_url: str, make_client: AppFactory) -> str:
+async def ledger_url(migrated_url: str, make_client: AppFactory) -> str:
     """A fresh database with three wallets moved through the real service, under keys."""
-    await ensure_database(fresh_url)
-    await migrate(fresh_url)
-    client = await make_client(database_url=fresh_url, redis_url="")
+    client = await make_client(database_url=migrated_url, redis_url="")
     for _ in range(3):
         wallet_id = (await (await client.post("/api/v1/wallets")).json())["id"]
         for kind, amount in [("DEPOSIT", "10.00"), ("WITHDRAW", "2.50"), ("DEPOSIT", "0.01")]:
@@ -42,7 +39,7 @@ async def ledger_url(fresh_url: str, make_client: AppFactory) -> str:
             path = f"/api/v1/wallets/{wallet_id}/operation"
             response = await client.post(path, json=body, headers=headers)
             assert response.status == 200
-    return fresh_url
+    return migrated_url
 
 
 async def test_a_sound_ledger_passes(ledger_url: str) -> None:

@@ -23,23 +23,15 @@ import pytest
 from tests.integration.conftest import AppFactory
 from tests.integration.servers import PrivatePostgres, PrivateRedis, ServiceProcess
 from wallet.adapters.postgres.audit import audit
-from wallet.adapters.postgres.migrate import ensure_database, migrate
 from wallet.entrypoints.http.keys import CONTAINER
 
 pytestmark = pytest.mark.faults
 
 
 @pytest.fixture
-async def database(fresh_url: str) -> str:
-    await ensure_database(fresh_url)
-    await migrate(fresh_url)
-    return fresh_url
-
-
-@pytest.fixture
-def service(database: str, redis_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
+def service(migrated_url: str, redis_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
     env = {
-        "WALLET_DATABASE_URL": database,
+        "WALLET_DATABASE_URL": migrated_url,
         "WALLET_REDIS_URL": redis_url,
         "WALLET_WORKERS": "2",
         "WALLET_SHUTDOWN_TIMEOUT": "5",
@@ -79,9 +71,9 @@ async def deposit(session: aiohttp.ClientSession, url: str, wallet_id: str) -> A
         return error
 
 
-async def assert_acknowledged_are_kept(database: str, results: list[Any]) -> int:
+async def assert_acknowledged_are_kept(database_url: str, results: list[Any]) -> int:
     acknowledged = [r["operation"]["id"] for r in results if isinstance(r, dict)]
-    connection = await asyncpg.connect(database)
+    connection = await asyncpg.connect(database_url)
     try:
         found = await connection.fetchval(
             "SELECT count(*) FROM operations WHERE id = ANY($1::uuid[])", acknowledged
@@ -89,13 +81,13 @@ async def assert_acknowledged_are_kept(database: str, results: list[Any]) -> int
     finally:
         await connection.close()
     assert found == len(acknowledged), "an acknowledged operation is missing from the ledger"
-    report = await audit(database)
+    report = await audit(database_url)
     assert report.clean, report.findings
     return len(acknowledged)
 
 
 async def test_a_crash_with_hundreds_of_operations_in_flight_loses_nothing_acknowledged(
-    service: ServiceProcess, database: str, session: aiohttp.ClientSession
+    service: ServiceProcess, migrated_url: str, session: aiohttp.ClientSession
 ) -> None:
     wallets = await new_wallets(session, service.url, 4)
     in_flight = [
@@ -115,14 +107,14 @@ async def test_a_crash_with_hundreds_of_operations_in_flight_loses_nothing_ackno
     assert unanswered >= 200, "the crash should have caught hundreds of requests in flight"
     assert not [r for r in results if isinstance(r, int)], "no request should fail with a status"
     service.start()
-    acknowledged = await assert_acknowledged_are_kept(database, results)
+    acknowledged = await assert_acknowledged_are_kept(migrated_url, results)
     assert acknowledged >= 50
     async with session.get(f"{service.url}/api/v1/wallets/{wallets[0]}") as response:
         assert response.status == 200
 
 
 async def test_sigterm_under_load_finishes_in_flight_requests_and_exits_in_time(
-    service: ServiceProcess, database: str, session: aiohttp.ClientSession
+    service: ServiceProcess, migrated_url: str, session: aiohttp.ClientSession
 ) -> None:
     wallets = await new_wallets(session, service.url, 2)
     stop_sending = asyncio.Event()
@@ -146,14 +138,18 @@ async def test_sigterm_under_load_finishes_in_flight_requests_and_exits_in_time(
     statuses = Counter(type(r).__name__ if not isinstance(r, dict) else "ok" for r in results)
     assert statuses["ok"] > 100, statuses
     assert not [r for r in results if isinstance(r, int) and r >= 500 and r != 503], statuses
-    await assert_acknowledged_are_kept(database, results)
+    await assert_acknowledged_are_kept(migrated_url, results)
 
 
 async def test_an_exhausted_pool_answers_in_bounded_time_and_recovers(
-    make_client: AppFactory, database: str
+    make_client: AppFactory, migrated_url: str
 ) -> None:
     client = await make_client(
-        database_url=database, redis_url="", db_pool_min_size=1, db_pool_max_size=2, db_timeout=1.0
+        database_url=migrated_url,
+        redis_url="",
+        db_pool_min_size=1,
+        db_pool_max_size=2,
+        db_timeout=1.0,
     )
     wallets = [(await (await client.post("/api/v1/wallets")).json())["id"] for _ in range(5)]
 
@@ -176,7 +172,7 @@ async def test_an_exhausted_pool_answers_in_bounded_time_and_recovers(
     await asyncio.sleep(0.1)
     assert pool.get_idle_size() == pool.get_size(), "a connection was not returned to the pool"
     assert (await client.get(f"/api/v1/wallets/{wallets[0]}")).status == 200
-    report = await audit(database)
+    report = await audit(migrated_url)
     assert report.clean, report.findings
 
 
@@ -244,7 +240,7 @@ async def test_postgres_down_under_load_answers_503_in_time_and_recovers_losing_
 
 
 async def test_redis_down_under_load_breaks_nothing_and_serves_no_stale_balance(
-    database: str, session: aiohttp.ClientSession, tmp_path: Path
+    migrated_url: str, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     """Each client owns a wallet and reads back every write it made: never an older balance."""
     cache = PrivateRedis(tmp_path / "redis", persistent=True)
@@ -252,7 +248,7 @@ async def test_redis_down_under_load_breaks_nothing_and_serves_no_stale_balance(
     cache.start()
     service = ServiceProcess(
         {
-            "WALLET_DATABASE_URL": database,
+            "WALLET_DATABASE_URL": migrated_url,
             "WALLET_REDIS_URL": cache.url,
             "WALLET_WORKERS": "2",
             "WALLET_CACHE_RETRY_INTERVAL": "0.2",
@@ -295,5 +291,5 @@ async def test_redis_down_under_load_breaks_nothing_and_serves_no_stale_balance(
     assert stale == [], "a client read a balance older than its own write"
     assert set(statuses) == {"deposit 200", "read 200"}, statuses
     assert statuses["deposit 200"] > 100
-    report = await audit(database)
+    report = await audit(migrated_url)
     assert report.clean, report.findings

@@ -20,7 +20,6 @@ import pytest
 
 from tests.integration.servers import ServiceProcess
 from wallet.adapters.postgres.audit import audit
-from wallet.adapters.postgres.migrate import ensure_database, migrate
 
 pytestmark = pytest.mark.fuzz
 
@@ -38,15 +37,12 @@ BUDGET_SECONDS = 30
 
 
 @pytest.fixture
-async def database(fresh_url: str) -> str:
-    await ensure_database(fresh_url)
-    await migrate(fresh_url)
-    return fresh_url
-
-
-@pytest.fixture
-def service(database: str, redis_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
-    env = {"WALLET_DATABASE_URL": database, "WALLET_REDIS_URL": redis_url, "WALLET_WORKERS": "1"}
+def service(migrated_url: str, redis_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
+    env = {
+        "WALLET_DATABASE_URL": migrated_url,
+        "WALLET_REDIS_URL": redis_url,
+        "WALLET_WORKERS": "1",
+    }
     process = ServiceProcess(env, tmp_path / "service.log")
     process.start()
     yield process
@@ -54,7 +50,7 @@ def service(database: str, redis_url: str, tmp_path: Path) -> Iterator[ServicePr
 
 
 async def test_schemathesis_finds_nothing_the_document_forbids(
-    service: ServiceProcess, database: str
+    service: ServiceProcess, migrated_url: str
 ) -> None:
     executable = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert executable, "schemathesis is a dev dependency: pip install -e '.[dev]'"
@@ -81,5 +77,5 @@ async def test_schemathesis_finds_nothing_the_document_forbids(
     )
 
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    report = await audit(database)
+    report = await audit(migrated_url)
     assert report.clean, report.findings
