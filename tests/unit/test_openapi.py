@@ -758,6 +758,7 @@ def is_page(path: str) -> bool:
     """The wallet page, its assets and the metrics: for browsers and Prometheus, not the API."""
     return (
         path in ("/", "/metrics")
+        or path.startswith("/api/docs")
         or path == pages.STATIC_URL
         or path.startswith(pages.STATIC_URL + "/")
     )

@@ -21,7 +21,7 @@ from aiohttp.typedefs import Handler
 from wallet.config import Settings
 from wallet.container import Container
 from wallet.domain.errors import Replayed, StorageUnavailable, WalletError
-from wallet.entrypoints.http import api, health, openapi, pages
+from wallet.entrypoints.http import api, docs, health, openapi, pages
 from wallet.entrypoints.http.keys import CONTAINER, REQUEST_ID, SERVICES, SETTINGS
 from wallet.entrypoints.http.parsing import MAX_BODY_BYTES
 from wallet.entrypoints.http.problems import (
@@ -78,6 +78,7 @@ def create_app(container: Container) -> web.Application:
     app.add_routes(openapi.routes)
     app.router.add_get("/metrics", metrics)
     pages.setup(app, project_root())
+    docs.setup(app)
     return app
 
 
