@@ -25,7 +25,7 @@ from prometheus_client import (
 from wallet.domain.errors import WalletError
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 HTTP_REQUESTS = Counter(
     "wallet_http_requests_total",

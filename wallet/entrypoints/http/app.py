@@ -1,4 +1,4 @@
-"""The aiohttp application: routes, middlewares and the container's lifetime."""
+"""The aiohttp application: routes, the error middleware and the container's lifetime."""
 
 from __future__ import annotations
 
@@ -33,10 +33,8 @@ from wallet.entrypoints.http.problems import (
 )
 from wallet.entrypoints.http.render import REPLAYED_HEADER
 from wallet.metrics import (
-    CONTENT_TYPE as METRICS_CONTENT_TYPE,
-)
-from wallet.metrics import (
     DB_POOL_CONNECTIONS,
+    EXPOSITION_CONTENT_TYPE,
     IDEMPOTENT_REPLAYS,
     exposition,
     timed_request,
@@ -107,7 +105,7 @@ async def _container_resources(app: web.Application) -> AsyncIterator[None]:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus metrics; with several workers, summed over all of them."""
-    return web.Response(body=exposition(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+    return web.Response(body=exposition(), headers={"Content-Type": EXPOSITION_CONTENT_TYPE})
 
 
 async def _watch_pool(pool: Any) -> None:
