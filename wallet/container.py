@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 from dependency_injector import containers, providers
 
 from wallet.adapters.group_commit import GroupCommitRepository
@@ -15,6 +18,11 @@ from wallet.domain.pagination import CursorCodec
 from wallet.domain.services import WalletService
 
 CURSOR_KEY_NAME = "cursor"
+
+
+async def resolved(value: Any) -> Any:
+    """dependency-injector answers with an awaitable only when an async resource is involved."""
+    return await value if inspect.isawaitable(value) else value
 
 
 async def _cursor_secret(settings: Settings, repository: PostgresWalletRepository) -> bytes:

@@ -7,7 +7,6 @@ partial exists. Run them alone with ``pytest -m faults``.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import random
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ import pytest
 from tests.integration.conftest import AppFactory
 from tests.integration.servers import PrivatePostgres, PrivateRedis, ServiceProcess
 from wallet.adapters.postgres.audit import audit
+from wallet.container import resolved
 from wallet.entrypoints.http.keys import CONTAINER
 
 pytestmark = pytest.mark.faults
@@ -167,8 +167,7 @@ async def test_an_exhausted_pool_answers_in_bounded_time_and_recovers(
 
     assert set(statuses) <= {200, 503}, statuses
     assert statuses[200] > 0
-    pool: Any = client.server.app[CONTAINER].db_pool()
-    pool = await pool if inspect.isawaitable(pool) else pool
+    pool = await resolved(client.server.app[CONTAINER].db_pool())
     await asyncio.sleep(0.1)
     assert pool.get_idle_size() == pool.get_size(), "a connection was not returned to the pool"
     assert (await client.get(f"/api/v1/wallets/{wallets[0]}")).status == 200

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -18,6 +16,7 @@ import redis.asyncio as redis
 from tests.integration.conftest import AppFactory, Client
 from tests.integration.servers import PrivateRedis
 from wallet.adapters.redis_cache import RedisBalanceCache
+from wallet.container import resolved
 from wallet.entrypoints.http.keys import CONTAINER
 
 RETRY_INTERVAL = 0.2
@@ -40,8 +39,7 @@ def persistent_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 
 async def cache_of(client: Client) -> RedisBalanceCache:
-    provided: Any = client.server.app[CONTAINER].balance_cache()
-    cache = await provided if inspect.isawaitable(provided) else provided
+    cache = await resolved(client.server.app[CONTAINER].balance_cache())
     assert isinstance(cache, RedisBalanceCache)
     return cache
 
@@ -96,8 +94,7 @@ async def test_an_older_version_never_replaces_a_newer_one(
     wallet_id = await new_wallet(client)
     cache = await cache_of(client)
     services = client.server.app[CONTAINER]
-    repository: Any = services.wallet_repository()
-    repository = await repository if inspect.isawaitable(repository) else repository
+    repository = await resolved(services.wallet_repository())
     old = await repository.get(uuid.UUID(wallet_id))
     await deposit(client, wallet_id, "1.00")
 

@@ -114,8 +114,8 @@ RETURNING key
 FIND_RECORDED = """
 SELECT k.fingerprint, k.request_id, k.outcome, k.wallet_id, k.balance_before, k.amount,
        w.created_at AS wallet_created_at,
-       o.id AS operation_id, o.operation_type, o.amount AS operation_amount, o.balance_after,
-       o.created_at AS operation_created_at
+       o.id AS op_id, o.wallet_id AS op_wallet_id, o.operation_type AS op_operation_type,
+       o.amount AS op_amount, o.balance_after AS op_balance_after, o.created_at AS op_created_at
   FROM idempotency_keys k
   LEFT JOIN wallets w ON k.outcome = 'CREATED' AND w.id = k.wallet_id
   LEFT JOIN operations o ON o.id = k.operation_id
@@ -333,14 +333,7 @@ def _recorded(row: asyncpg.Record) -> Recorded:
         created = row["wallet_created_at"]
         wallet = Wallet(row["wallet_id"], Money.zero(), 0, created, created)
     elif outcome is Outcome.APPLIED:
-        operation = Operation(
-            id=row["operation_id"],
-            wallet_id=row["wallet_id"],
-            type=OperationType(row["operation_type"]),
-            amount=Money(row["operation_amount"]),
-            balance_after=Money(row["balance_after"]),
-            created_at=row["operation_created_at"],
-        )
+        operation = _operation(row, prefix="op_")
     else:
         before, amount = Money(row["balance_before"]), Money(row["amount"])
     return Recorded(
@@ -373,12 +366,13 @@ def _applied(
     return AppliedOperation(wallet, operation)
 
 
-def _operation(row: asyncpg.Record) -> Operation:
+def _operation(row: asyncpg.Record, prefix: str = "") -> Operation:
+    """A ledger entry from its columns (named with ``prefix`` when joined beside others)."""
     return Operation(
-        id=row["id"],
-        wallet_id=row["wallet_id"],
-        type=OperationType(row["operation_type"]),
-        amount=Money(row["amount"]),
-        balance_after=Money(row["balance_after"]),
-        created_at=row["created_at"],
+        id=row[prefix + "id"],
+        wallet_id=row[prefix + "wallet_id"],
+        type=OperationType(row[prefix + "operation_type"]),
+        amount=Money(row[prefix + "amount"]),
+        balance_after=Money(row[prefix + "balance_after"]),
+        created_at=row[prefix + "created_at"],
     )

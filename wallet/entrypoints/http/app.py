@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
-import inspect
 import itertools
 import logging
 import re
@@ -19,7 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from wallet.config import Settings
-from wallet.container import Container
+from wallet.container import Container, resolved
 from wallet.domain.errors import Replayed, StorageUnavailable, WalletError
 from wallet.entrypoints.http import api, docs, health, openapi, pages
 from wallet.entrypoints.http.keys import CONTAINER, REQUEST_ID, SERVICES, SETTINGS
@@ -88,11 +87,11 @@ def project_root() -> Path:
 async def _container_resources(app: web.Application) -> AsyncIterator[None]:
     """Open the pools on startup, close them on shutdown."""
     container = app[CONTAINER]
-    await _settled(container.init_resources())
+    await resolved(container.init_resources())
     try:
-        app[SERVICES] = await _settled(container.wallet_service())
+        app[SERVICES] = await resolved(container.wallet_service())
         housekeeping = [asyncio.create_task(_forget_expired_keys(app))]
-        pool = await _settled(container.db_pool())
+        pool = await resolved(container.db_pool())
         if pool is not None:
             housekeeping.append(asyncio.create_task(_watch_pool(pool)))
         yield
@@ -100,7 +99,7 @@ async def _container_resources(app: web.Application) -> AsyncIterator[None]:
             task.cancel()
         await asyncio.gather(*housekeeping, return_exceptions=True)
     finally:
-        await _settled(container.shutdown_resources())
+        await resolved(container.shutdown_resources())
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -130,11 +129,6 @@ async def _forget_expired_keys(app: web.Application) -> None:
             if forgotten:
                 log.info("expired %d idempotency keys older than %s", forgotten, age)
         await asyncio.sleep(settings.idempotency_cleanup_interval)
-
-
-async def _settled(value: Any) -> Any:
-    """dependency-injector answers with an awaitable only when an async resource is involved."""
-    return await value if inspect.isawaitable(value) else value
 
 
 @web.middleware
