@@ -45,11 +45,7 @@ class Run:
     wallet_id: UUID
     plan: BatchPlan
     operation_ids: list[UUID]
-    idempotencies: list[Idempotency | None] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if not self.idempotencies:
-            self.idempotencies = [None] * len(self.operation_ids)
+    idempotencies: list[Idempotency | None]
 
 
 @dataclass(frozen=True, slots=True)
