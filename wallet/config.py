@@ -13,6 +13,8 @@ T = TypeVar("T")
 _TRUE = {"1", "true", "yes", "on"}
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _FALSE = {"0", "false", "no", "off"}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("auto", "json", "human")
 
 
 class SettingsError(ValueError):
@@ -49,6 +51,8 @@ class Settings:
     cursor_secret: str | None = field(default=None, repr=False)
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     log_level: str = "INFO"
+    log_format: str = "auto"  # json, human, or auto: JSON unless stderr is a terminal
+    log_requests: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -93,7 +97,9 @@ class Settings:
             ),
             cursor_secret=read.optional("WALLET_CURSOR_SECRET"),
             api_keys=read.words("WALLET_API_KEYS"),
-            log_level=read.text("WALLET_LOG_LEVEL", default.log_level).upper(),
+            log_level=read.choice("WALLET_LOG_LEVEL", default.log_level, LOG_LEVELS, upper=True),
+            log_format=read.choice("WALLET_LOG_FORMAT", default.log_format, LOG_FORMATS),
+            log_requests=read.flag("WALLET_LOG_REQUESTS", default.log_requests),
         )
         if settings.db_pool_min_size > settings.db_pool_max_size:
             raise SettingsError("WALLET_DB_POOL_MIN_SIZE must not exceed WALLET_DB_POOL_MAX_SIZE")
@@ -126,6 +132,13 @@ class _Reader:
 
     def text(self, name: str, default: str) -> str:
         return self.optional(name) or default
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...], upper: bool = False) -> str:
+        raw = self.text(name, default)
+        value = raw.upper() if upper else raw.lower()
+        if value not in allowed:
+            raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+        return value
 
     def flag(self, name: str, default: bool) -> bool:
         value = self._env.get(name, "").strip().lower()

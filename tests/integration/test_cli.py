@@ -30,9 +30,14 @@ def get(url: str) -> tuple[int, dict[str, object]]:
 def serve(database_url: str, redis_url: str) -> Iterator[object]:
     started: list[subprocess.Popen[str]] = []
 
-    def start(*args: str) -> tuple[subprocess.Popen[str], int]:
+    def start(*args: str, **settings: str) -> tuple[subprocess.Popen[str], int]:
         port = free_port()
-        env = {**os.environ, "WALLET_DATABASE_URL": database_url, "WALLET_REDIS_URL": redis_url}
+        env = {
+            **os.environ,
+            "WALLET_DATABASE_URL": database_url,
+            "WALLET_REDIS_URL": redis_url,
+            **settings,
+        }
         process = subprocess.Popen(
             [sys.executable, "-m", "wallet", "serve", "--port", str(port), *args],
             env=env,
@@ -111,3 +116,20 @@ def test_serve_with_workers_runs_that_many_processes_on_one_port(serve: object) 
     assert listeners_on(port) == 3
     for _ in range(20):
         assert get(f"http://127.0.0.1:{port}/health/live")[0] == 200
+
+
+def test_serve_logs_json_lines_with_one_line_per_request(serve: object) -> None:
+    process, port = serve("--workers", "2", WALLET_LOG_FORMAT="json")  # type: ignore[operator]
+    assert json.loads(wait_for_log_line(process, "listening on"))["level"] == "INFO"
+    wait_until_live(port)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/health/ready", headers={"X-Request-ID": "cli-log-test"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+    line = wait_for_log_line(process, "cli-log-test")
+    entry = json.loads(line)
+    assert entry["logger"] == "wallet.access"
+    assert (entry["route"], entry["status"], entry["method"]) == ("/health/ready", 200, "GET")
+    assert entry["duration_ms"] >= 0

@@ -22,6 +22,8 @@ EVERYTHING = {
     "WALLET_MIGRATE_ON_START": "false",
     "WALLET_CURSOR_SECRET": "a-cursor-secret-of-enough-length",
     "WALLET_LOG_LEVEL": "debug",
+    "WALLET_LOG_FORMAT": "Human",
+    "WALLET_LOG_REQUESTS": "off",
 }
 
 
@@ -47,6 +49,8 @@ def test_an_empty_environment_gives_the_defaults() -> None:
     assert settings.migrate_on_start is True
     assert settings.cursor_secret is None
     assert settings.log_level == "INFO"
+    assert settings.log_format == "auto"
+    assert settings.log_requests is True
 
 
 def test_other_variables_are_ignored() -> None:
@@ -71,6 +75,8 @@ def test_every_variable_is_read() -> None:
         migrate_on_start=False,
         cursor_secret="a-cursor-secret-of-enough-length",
         log_level="DEBUG",
+        log_format="human",
+        log_requests=False,
     )
     assert settings.cache_enabled
 
@@ -243,3 +249,12 @@ def test_api_keys_are_a_comma_separated_list_and_off_by_default() -> None:
     keys = Settings.from_env({"WALLET_API_KEYS": " one, two ,,three "}).api_keys
     assert keys == ("one", "two", "three")
     assert "k3y-s3cr3t" not in repr(Settings.from_env({"WALLET_API_KEYS": "k3y-s3cr3t"}))
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"), [("WALLET_LOG_LEVEL", "verbose"), ("WALLET_LOG_FORMAT", "xml")]
+)
+def test_log_settings_outside_their_choices_are_refused(name: str, raw: str) -> None:
+    message = refusal({name: raw})
+    assert name in message
+    assert repr(raw) in message

@@ -808,7 +808,8 @@ async def test_a_bug_is_a_documented_500_without_details(
     text = json.dumps(body)
     for leak in ("Traceback", "RuntimeError", BUG_MESSAGE, ".py"):
         assert leak not in text
-    logged = [r for r in caplog.records if REQUEST_ID in r.getMessage() and r.exc_info]
+    logged = [r for r in caplog.records if getattr(r, "request_id", None) == REQUEST_ID]
+    assert all(r.exc_info for r in logged)
     assert logged, "the request id must find the bug's traceback in the log"
 
 

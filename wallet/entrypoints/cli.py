@@ -15,7 +15,8 @@ from wallet.adapters.postgres.audit import audit
 from wallet.adapters.postgres.embedded import LOCAL_HOST, answers, local_or_embedded_url
 from wallet.adapters.postgres.migrate import ensure_database, migrate
 from wallet.config import Settings, SettingsError
-from wallet.entrypoints.serving import configure_logging, run_worker, run_workers
+from wallet.entrypoints.logs import configure_logging
+from wallet.entrypoints.serving import run_worker, run_workers
 
 log = logging.getLogger("wallet")
 
@@ -30,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = Settings.from_env()
     except SettingsError as error:
         parser.exit(2, f"wallet: {error}\n")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     with contextlib.suppress(KeyboardInterrupt):
         args.run(args, settings)
 

@@ -19,6 +19,7 @@ from aiohttp import web
 from wallet.config import Settings
 from wallet.container import Container
 from wallet.entrypoints.http.app import create_app
+from wallet.entrypoints.logs import ACCESS_LOGGER, RequestLogger, configure_logging
 from wallet.metrics import MULTIPROCESS_DIR, forget_process
 
 log = logging.getLogger(__name__)
@@ -26,23 +27,20 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s",
-        force=True,
-    )
-
-
 def run_worker(settings: Settings, reuse_port: bool = False) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully (however often the signal comes)."""
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     uvloop.run(_serve(settings, reuse_port))
 
 
 async def _serve(settings: Settings, reuse_port: bool) -> None:
     app = create_app(Container(settings=settings))
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout)
+    runner = web.AppRunner(
+        app,
+        access_log=logging.getLogger(ACCESS_LOGGER) if settings.log_requests else None,
+        access_log_class=RequestLogger,
+        shutdown_timeout=settings.shutdown_timeout,
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)

@@ -31,6 +31,7 @@ from wallet.entrypoints.http.problems import (
     unauthorised,
 )
 from wallet.entrypoints.http.render import REPLAYED_HEADER
+from wallet.entrypoints.logs import route_of
 from wallet.metrics import (
     DB_POOL_CONNECTIONS,
     EXPOSITION_CONTENT_TYPE,
@@ -140,9 +141,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else _new_request_id()
     request[REQUEST_ID] = request_id
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    with timed_request(route, request.method) as status:
+    with timed_request(route_of(request), request.method) as status:
         if _needs_key(request) and not _authorised(request):
             response: web.StreamResponse = unauthorised().response(request_id)
         else:
@@ -170,7 +169,10 @@ async def _answer(request: web.Request, handler: Handler, request_id: str) -> we
         return from_http(error).response(request_id)
     except Exception:
         log.exception(
-            "unhandled error in %s %s (request %s)", request.method, request.path, request_id
+            "unhandled error in %s %s",
+            request.method,
+            request.path,
+            extra={"request_id": request_id, "route": route_of(request)},
         )
         return internal_error().response(request_id)
 

@@ -1,0 +1,110 @@
+"""Log records as one JSON object per line (for collectors) or as readable text (for people).
+
+Every request gets one ``wallet.access`` line after its response is sent, written by
+aiohttp's access-log hook, so logging never delays an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
+
+from wallet.entrypoints.http.keys import REQUEST_ID
+
+ACCESS_LOGGER: Final = "wallet.access"
+
+# The attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD_ATTRIBUTES: Final = frozenset(
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__
+) | {"message", "asctime", "taskName"}
+
+
+def configure_logging(level: str, log_format: str = "auto") -> None:
+    """Send every record to stderr in the chosen format; "auto" is JSON unless a terminal."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if _wants_json(log_format) else HumanFormatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def _wants_json(log_format: str) -> bool:
+    if log_format == "auto":
+        return not sys.stderr.isatty()
+    return log_format == "json"
+
+
+def extras(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields a caller attached with ``extra=``."""
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRIBUTES}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, extras, traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        entry.update(extras(record))
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+class HumanFormatter(logging.Formatter):
+    """The message, then its extras as ``key=value``, then any traceback."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        fields = " ".join(f"{key}={value}" for key, value in extras(record).items())
+        line = super().formatMessage(record)
+        return f"{line} {fields}" if fields else line
+
+
+class RequestLogger(AbstractAccessLogger):
+    """One line per request: id, method, route template, path, status and duration.
+
+    Server errors log at ERROR so an alert on the level catches them; the traceback
+    was logged by the error middleware under the same request id.
+    """
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        status = response.status
+        self.logger.log(
+            logging.ERROR if status >= 500 else logging.INFO,
+            "%s %s %d",
+            request.method,
+            request.path,
+            status,
+            extra={
+                "request_id": request.get(REQUEST_ID),
+                "method": request.method,
+                "route": route_of(request),
+                "path": request.path,
+                "status": status,
+                "duration_ms": round(time * 1000, 3),
+                "remote": request.remote,
+            },
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.ERROR)
+
+
+def route_of(request: BaseRequest) -> str:
+    """The route's template (``/api/v1/wallets/{wallet_id}``), never the raw path's ids."""
+    match_info = getattr(request, "match_info", None)
+    resource = match_info.route.resource if match_info is not None else None
+    return resource.canonical if resource is not None else "unmatched"
