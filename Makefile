@@ -54,3 +54,32 @@ bench: $(INSTALLED) ## ours vs seed vs bare aiohttp vs pgbench, one table of rat
 
 bench-smoke: $(INSTALLED) ## ours only, 5 s each of hot, mixed, spread; fails on any non-2xx or lost update
 	$(PY) perf/bench.py --smoke
+
+# Locust against a service that is already running (perf/locustfile.py), headless. Writes
+# artifacts/loadtest/: report.html, locust_*.csv (full history) and locust.png (throughput
+# and latency over time). Fails when any request failed (locust exits 1); the report and
+# plot are written anyway. E.g. `make loadtest LOADTEST_USERS=200 LOADTEST_CLASSES=HotWalletUser`.
+LOADTEST_HOST ?= http://127.0.0.1:5000
+LOADTEST_USERS ?= 50
+LOADTEST_SPAWN_RATE ?= 10
+LOADTEST_RUN_TIME ?= 60s
+LOADTEST_CLASSES ?=
+LOADTEST_ARGS ?=
+LOADTEST_DIR ?= artifacts/loadtest
+
+.PHONY: loadtest
+
+loadtest: $(INSTALLED) ## locust against LOADTEST_HOST; HTML, CSVs and a PNG plot in artifacts/loadtest/
+	@$(PY) -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' \
+		'$(LOADTEST_HOST)/health/ready' 2>/dev/null \
+		|| { echo 'loadtest: $(LOADTEST_HOST)/health/ready does not answer 200; start the service (make run)' >&2; exit 2; }
+	mkdir -p $(LOADTEST_DIR)
+	status=0; \
+	$(VENV)/bin/locust -f perf/locustfile.py --headless --host '$(LOADTEST_HOST)' \
+		--users $(LOADTEST_USERS) --spawn-rate $(LOADTEST_SPAWN_RATE) --run-time $(LOADTEST_RUN_TIME) \
+		--html $(LOADTEST_DIR)/report.html --csv $(LOADTEST_DIR)/locust --csv-full-history \
+		--only-summary $(LOADTEST_ARGS) $(LOADTEST_CLASSES) || status=$$?; \
+	$(PY) perf/plot_loadtest.py $(LOADTEST_DIR)/locust_stats_history.csv $(LOADTEST_DIR)/locust.png \
+		--title '$(or $(LOADTEST_CLASSES),all user classes), $(LOADTEST_USERS) users, $(LOADTEST_RUN_TIME)' \
+		|| [ $$status -ne 0 ] || status=1; \
+	exit $$status
