@@ -7,10 +7,12 @@ scrape of any worker reports the sum over all of them.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import (
     REGISTRY,
@@ -21,10 +23,14 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics import MetricWrapperBase
 
 from wallet.domain.errors import WalletError
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# A client may send any token as a method; the rest are counted as OTHER, so that no
+# client can grow the number of series without bound.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 HTTP_REQUESTS = Counter(
@@ -81,9 +87,9 @@ def counted_operation(kind: str) -> Iterator[OperationOutcome]:
     try:
         yield outcome
     except WalletError as error:
-        OPERATIONS.labels(kind, error.code.lower()).inc()
+        series(OPERATIONS, kind, error.code.lower()).inc()
         raise
-    OPERATIONS.labels(kind, "replayed" if outcome.replayed else "applied").inc()
+    series(OPERATIONS, kind, "replayed" if outcome.replayed else "applied").inc()
 
 
 @contextmanager
@@ -99,12 +105,19 @@ def waiting_for_connection() -> Iterator[None]:
 def timed_request(route: str, method: str) -> Iterator[list[int]]:
     """Time one request; the caller puts the status it answered in the yielded list."""
     status = [500]
+    method = method if method in HTTP_METHODS else "OTHER"
     started = time.perf_counter()
     try:
         yield status
     finally:
-        HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
-        HTTP_REQUESTS.labels(route, method, str(status[0])).inc()
+        series(HTTP_DURATION, route, method).observe(time.perf_counter() - started)
+        series(HTTP_REQUESTS, route, method, str(status[0])).inc()
+
+
+@functools.lru_cache(maxsize=4096)
+def series(metric: MetricWrapperBase, *labels: str) -> Any:
+    """The child of ``metric`` for these label values, found once (``labels()`` locks)."""
+    return metric.labels(*labels)
 
 
 def exposition() -> bytes:

@@ -53,3 +53,14 @@ async def test_requests_operations_and_replays_are_counted(client: Client) -> No
     assert grew("wallet_operations_total", type="WITHDRAW", outcome="insufficient_funds") == 1
     assert grew("wallet_idempotent_replays_total") == 1
     assert grew("wallet_http_request_duration_seconds_count", route=route, method="POST") == 3
+
+
+async def test_rare_methods_share_one_series(client: Client) -> None:
+    before = await scrape(client)
+    for method in ("PURGE", "PROPFIND", "MKCOL"):
+        assert (await client.request(method, "/api/v1/wallets")).status == 405
+    after = await scrape(client)
+    labels = {"route": "unmatched", "method": "OTHER", "status": "405"}
+    grown = sample(after, "wallet_http_requests_total", **labels)
+    assert grown - sample(before, "wallet_http_requests_total", **labels) == 3
+    assert "PROPFIND" not in after

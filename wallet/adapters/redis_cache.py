@@ -30,7 +30,7 @@ from wallet.adapters.coalesce import Coalescer
 from wallet.domain.model import Wallet
 from wallet.domain.money import Money
 from wallet.domain.ports import CacheState, WalletLoader
-from wallet.metrics import CACHE_ERRORS, CACHE_LOOKUPS
+from wallet.metrics import CACHE_ERRORS, CACHE_LOOKUPS, series
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +130,10 @@ class RedisBalanceCache:
         entry = entries[wallet_id]
         if entry:
             self.hits += 1
-            CACHE_LOOKUPS.labels("hit").inc()
+            series(CACHE_LOOKUPS, "hit").inc()
             return _decode(wallet_id, entry)
         self.misses += 1
-        CACHE_LOOKUPS.labels("miss").inc()
+        series(CACHE_LOOKUPS, "miss").inc()
         wallet = await load(wallet_id)
         if await self._usable():
             await self._store([wallet], expected_generation=generation)

@@ -27,6 +27,9 @@ _STANDARD_ATTRIBUTES: Final = frozenset(
 
 def configure_logging(level: str, log_format: str = "auto") -> None:
     """Send every record to stderr in the chosen format; "auto" is JSON unless a terminal."""
+    # Neither format shows thread or process names; not looking them up saves time per record.
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if _wants_json(log_format) else HumanFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
@@ -81,22 +84,31 @@ class RequestLogger(AbstractAccessLogger):
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         status = response.status
-        self.logger.log(
-            logging.ERROR if status >= 500 else logging.INFO,
+        level = logging.ERROR if status >= 500 else logging.INFO
+        if not self.logger.isEnabledFor(level):
+            return
+        fields = {
+            "request_id": request.get(REQUEST_ID),
+            "method": request.method,
+            "route": route_of(request),
+            "path": request.path,
+            "status": status,
+            "duration_ms": round(time * 1000, 3),
+            "remote": request.remote,
+        }
+        # Made and handled directly: Logger.log would also walk the stack for a caller
+        # that is always this line, on every request.
+        record = self.logger.makeRecord(
+            self.logger.name,
+            level,
+            __file__,
+            0,
             "%s %s %d",
-            request.method,
-            request.path,
-            status,
-            extra={
-                "request_id": request.get(REQUEST_ID),
-                "method": request.method,
-                "route": route_of(request),
-                "path": request.path,
-                "status": status,
-                "duration_ms": round(time * 1000, 3),
-                "remote": request.remote,
-            },
+            (request.method, request.path, status),
+            None,
+            extra=fields,
         )
+        self.logger.handle(record)
 
     @property
     def enabled(self) -> bool:
