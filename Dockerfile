@@ -30,11 +30,13 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 
 CMD ["python", "-m", "wallet", "serve", "--host", "0.0.0.0", "--port", "5000"]
 
-# ---- test: runtime dependencies + dev extras + redis-server and PostgreSQL binaries (fault tests) ----
+# ---- test: runtime dependencies + dev extras + redis-server and PostgreSQL binaries (fault
+# tests) + Debian's chromium, which the browser tests drive through Playwright (never a
+# downloaded browser) ----
 FROM base AS test
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends redis-server postgresql \
+    && apt-get install -y --no-install-recommends redis-server postgresql chromium \
     && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir '.[dev]'
 

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run migrate test test-unit test-integration test-faults lint format clean
+.PHONY: install run migrate test test-unit test-integration test-browser test-faults lint format clean
 
 $(INSTALLED): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test-unit: $(INSTALLED)
 
 test-integration: $(INSTALLED)
 	$(PY) -m pytest tests/integration
+
+test-browser: $(INSTALLED) ## the page in headless Debian chromium; screenshots in artifacts/screenshots/
+	$(PY) -m pytest tests/browser
 
 test-faults: $(INSTALLED)
 	$(PY) -m pytest -m faults

@@ -24,6 +24,7 @@
     selectToken: 0, // guards against a slow answer for a wallet no longer selected
     operationsNextCursor: null,
     operationIds: new Set(),
+    ledger: [], // the operations in the table, newest first; the chart draws them
     pendingKey: null, // {signature, key}: reused only to retry a POST whose outcome is unknown
     clickedOperation: null,
   };
@@ -396,10 +397,18 @@
     });
   }
 
+  /** While a page loads the buttons stay as they were (clicks are ignored), so focus stays. */
   function updatePager() {
-    els.walletsPrev.disabled = state.walletsLoading || state.walletCursorStack.length === 0;
-    els.walletsNext.disabled = state.walletsLoading || !state.walletNextCursor;
+    const focused = document.activeElement;
+    els.walletsPrev.disabled = state.walletCursorStack.length === 0;
+    els.walletsNext.disabled = !state.walletNextCursor;
     els.walletsPage.textContent = "Page " + (state.walletCursorStack.length + 1);
+    // A button disabled under the keyboard focus drops it; hand it to the other one.
+    if (focused === els.walletsNext && els.walletsNext.disabled && !els.walletsPrev.disabled) {
+      els.walletsPrev.focus();
+    } else if (focused === els.walletsPrev && els.walletsPrev.disabled && !els.walletsNext.disabled) {
+      els.walletsNext.focus();
+    }
   }
 
   /** Show the wallet page at `cursor`; `stack` becomes the Previous history on success. */
@@ -495,25 +504,34 @@
   }
 
   function addOperations(operations, where) {
-    const rows = operations
-      .filter(function (operation) {
-        return operation && !state.operationIds.has(operation.id);
-      })
-      .map(function (operation) {
-        state.operationIds.add(operation.id);
-        return operationRow(operation);
-      });
+    const added = operations.filter(function (operation) {
+      return operation && !state.operationIds.has(operation.id);
+    });
+    const rows = added.map(function (operation) {
+      state.operationIds.add(operation.id);
+      return operationRow(operation);
+    });
     if (where === "start") {
       els.operationsBody.prepend.apply(els.operationsBody, rows);
+      state.ledger = added.concat(state.ledger);
     } else {
       els.operationsBody.append.apply(els.operationsBody, rows);
+      state.ledger = state.ledger.concat(added);
     }
     els.operationsEmpty.hidden = state.operationIds.size > 0;
+    drawChart();
     return rows;
+  }
+
+  /** The chart shows exactly the operations of the table, so the two never disagree. */
+  function drawChart() {
+    els.chartSection.hidden = state.ledger.length === 0;
+    window.BalanceChart.render(els.chart, state.ledger);
   }
 
   function resetOperations(page) {
     state.operationIds = new Set();
+    state.ledger = [];
     els.operationsBody.replaceChildren();
     addOperations(Array.isArray(page.items) ? page.items : [], "end");
     setOperationsCursor(page.nextCursor);
@@ -567,14 +585,14 @@
   async function loadMoreOperations() {
     const walletId = state.selectedId;
     const cursor = state.operationsNextCursor;
-    if (!walletId || !cursor) {
+    if (!walletId || !cursor || isBusy(els.operationsMore)) {
       return;
     }
     const token = state.selectToken;
-    els.operationsMore.disabled = true;
+    setBusy(els.operationsMore, true);
     els.operations.setAttribute("aria-busy", "true");
     const result = await api("GET", operationsPath(walletId, cursor));
-    els.operationsMore.disabled = false;
+    setBusy(els.operationsMore, false);
     els.operations.setAttribute("aria-busy", "false");
     if (token !== state.selectToken || walletId !== state.selectedId) {
       return;
@@ -600,9 +618,30 @@
 
   /* ---------- Actions ---------- */
 
+  /**
+   * A button whose request is running is aria-disabled, not disabled: a disabled button
+   * drops the keyboard focus to the page, and a keyboard user would have to find their
+   * place again. Its handler ignores activations while it is busy.
+   */
+  function setBusy(button, busy) {
+    if (busy) {
+      button.setAttribute("aria-disabled", "true");
+      button.setAttribute("aria-busy", "true");
+    } else {
+      button.removeAttribute("aria-disabled");
+      button.removeAttribute("aria-busy");
+    }
+  }
+
+  function isBusy(button) {
+    return button.getAttribute("aria-disabled") === "true";
+  }
+
   async function createWallet() {
-    els.createWallet.disabled = true;
-    els.createWallet.setAttribute("aria-busy", "true");
+    if (isBusy(els.createWallet)) {
+      return;
+    }
+    setBusy(els.createWallet, true);
     try {
       const result = await idempotentPost("/wallets", undefined);
       if (!result.ok) {
@@ -616,14 +655,13 @@
       setStatus("success", "Created wallet " + wallet.id + " — balance " + wallet.balance);
       await reloadWalletPage();
     } finally {
-      els.createWallet.disabled = false;
-      els.createWallet.removeAttribute("aria-busy");
+      setBusy(els.createWallet, false);
     }
   }
 
   function setOperationBusy(busy) {
-    els.deposit.disabled = busy;
-    els.withdraw.disabled = busy;
+    setBusy(els.deposit, busy);
+    setBusy(els.withdraw, busy);
     els.operationForm.setAttribute("aria-busy", busy ? "true" : "false");
   }
 
@@ -663,6 +701,9 @@
 
   async function submitOperation(operationType) {
     const walletId = state.selectedId;
+    if (isBusy(els.deposit)) {
+      return; // one operation at a time from this form
+    }
     if (!walletId) {
       setStatus("error", "Select a wallet first.");
       return;
@@ -736,7 +777,10 @@
       els.openWalletId.focus();
       return;
     }
-    els.openWallet.disabled = true;
+    if (isBusy(els.openWallet)) {
+      return;
+    }
+    setBusy(els.openWallet, true);
     try {
       if (await openWallet(walletId)) {
         els.openWalletId.value = "";
@@ -744,7 +788,7 @@
         scrollDetailsIntoViewOnPhones();
       }
     } finally {
-      els.openWallet.disabled = false;
+      setBusy(els.openWallet, false);
     }
   }
 
@@ -810,6 +854,8 @@
       operationsBody: "operations-body",
       operationsEmpty: "operations-empty",
       operationsMore: "operations-more",
+      chartSection: "chart-section",
+      chart: "balance-chart",
       apiKeyForm: "api-key-form",
       apiKey: "api-key",
     };

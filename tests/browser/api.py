@@ -1,0 +1,27 @@
+"""Set-up through the JSON API, for tests whose subject is the page, not the set-up."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+
+def post(url: str, body: dict[str, Any] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {} if body is None else {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def create_wallets(base_url: str, count: int) -> list[str]:
+    """Create ``count`` wallets, oldest first, and return their ids."""
+    return [post(f"{base_url}/api/v1/wallets")["id"] for _ in range(count)]
+
+
+def deposit(base_url: str, wallet_id: str, amount: str) -> None:
+    post(
+        f"{base_url}/api/v1/wallets/{wallet_id}/operation",
+        {"operationType": "DEPOSIT", "amount": amount},
+    )

@@ -1,0 +1,138 @@
+"""The wallet page's everyday flows, judged by what the page shows."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.browser import api
+from tests.browser.wallet_page import DESKTOP, WALLETS_PER_PAGE, OpenPage, WalletPage
+from tests.integration.servers import ServiceProcess
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def test_creating_a_wallet_shows_it_with_a_zero_balance(wallet_page: WalletPage) -> None:
+    wallet_id = wallet_page.create_wallet()
+
+    assert UUID.match(wallet_id)
+    expect(wallet_page.status).to_have_text(f"Created wallet {wallet_id} — balance 0.00")
+    expect(wallet_page.balance).to_have_text("0.00")
+    expect(wallet_page.wallets).to_have_count(1)
+    expect(wallet_page.wallets.first).to_contain_text(wallet_id)
+    expect(wallet_page.page.get_by_text("No operations yet.")).to_be_visible()
+
+
+def test_a_deposit_raises_the_balance_and_says_so(wallet_page: WalletPage) -> None:
+    wallet_page.create_wallet()
+
+    wallet_page.deposit("150.5")
+
+    expect(wallet_page.status).to_have_text("Deposited 150.50 — balance 150.50")
+    expect(wallet_page.balance).to_have_text("150.50")
+    expect(wallet_page.wallets.first).to_contain_text("150.50")
+    expect(wallet_page.amount).to_have_value("")
+
+
+def test_a_withdrawal_lowers_the_balance_and_says_so(wallet_page: WalletPage) -> None:
+    wallet_page.create_wallet()
+    wallet_page.deposit("100")
+
+    wallet_page.withdraw("0.10")
+
+    expect(wallet_page.status).to_have_text("Withdrew 0.10 — balance 99.90")
+    expect(wallet_page.balance).to_have_text("99.90")
+
+
+def test_withdrawing_more_than_the_balance_is_refused_with_a_clear_message(
+    wallet_page: WalletPage,
+) -> None:
+    wallet_page.create_wallet()
+    wallet_page.deposit("10")
+
+    wallet_page.withdraw("25")
+
+    expect(wallet_page.status).to_have_text("Insufficient funds: Balance 10.00 is less than 25.00")
+    expect(wallet_page.status).to_have_attribute("data-kind", "error")
+    expect(wallet_page.balance).to_have_text("10.00")
+    expect(wallet_page.operation_rows).to_have_count(1)
+    expect(wallet_page.amount).to_have_value("25")  # kept, so it can be corrected
+
+
+def test_an_amount_the_service_would_refuse_is_explained_before_sending(
+    wallet_page: WalletPage,
+) -> None:
+    wallet_page.create_wallet()
+    wallet_page.amount.fill("1.005")
+
+    wallet_page.deposit_button.click()
+
+    expect(wallet_page.status).to_contain_text("at most two decimals")
+    expect(wallet_page.amount).to_have_attribute("aria-invalid", "true")
+    expect(wallet_page.balance).to_have_text("0.00")
+
+
+def test_the_history_lists_every_operation_newest_first_and_survives_a_reload(
+    wallet_page: WalletPage,
+) -> None:
+    wallet_id = wallet_page.create_wallet()
+    wallet_page.deposit("100")
+    wallet_page.withdraw("30")
+    wallet_page.deposit("5.50")
+    expected = [
+        ["DEPOSIT", "5.50", "75.50"],
+        ["WITHDRAW", "30.00", "70.00"],
+        ["DEPOSIT", "100.00", "100.00"],
+    ]
+    expect(wallet_page.operation_rows).to_have_count(3)
+    assert wallet_page.ledger() == expected
+
+    wallet_page.page.reload()  # the address keeps the wallet: the history now comes from the API
+
+    expect(wallet_page.wallet_id).to_have_text(wallet_id)
+    expect(wallet_page.operation_rows).to_have_count(3)
+    assert wallet_page.ledger() == expected
+    expect(wallet_page.balance).to_have_text("75.50")
+
+
+def test_older_operations_load_on_demand(service: ServiceProcess, open_page: OpenPage) -> None:
+    [wallet_id] = api.create_wallets(service.url, 1)
+    for cents in range(1, 13):
+        api.deposit(service.url, wallet_id, f"0.{cents:02d}")
+
+    wallet_page = open_page(DESKTOP, path=f"/#wallet={wallet_id}")
+    expect(wallet_page.operation_rows).to_have_count(10)
+    wallet_page.page.get_by_role("button", name="More").click()
+
+    expect(wallet_page.operation_rows).to_have_count(12)
+    assert wallet_page.ledger()[-1] == ["DEPOSIT", "0.01", "0.01"]
+    assert wallet_page.ledger()[0] == ["DEPOSIT", "0.12", "0.78"]
+
+
+def test_paging_through_wallets_forward_and_back(
+    service: ServiceProcess, open_page: OpenPage
+) -> None:
+    ids = api.create_wallets(service.url, WALLETS_PER_PAGE + 2)
+    wallet_page = open_page(DESKTOP)
+
+    expect(wallet_page.wallets).to_have_count(WALLETS_PER_PAGE)
+    expect(wallet_page.wallets).to_contain_text(ids[:WALLETS_PER_PAGE])
+    expect(wallet_page.page_number).to_have_text("Page 1")
+    expect(wallet_page.previous_button).to_be_disabled()
+
+    wallet_page.next_button.click()
+    expect(wallet_page.page_number).to_have_text("Page 2")
+    expect(wallet_page.wallets).to_have_count(2)
+    expect(wallet_page.wallets).to_contain_text(ids[WALLETS_PER_PAGE:])
+    expect(wallet_page.next_button).to_be_disabled()
+
+    wallet_page.wallets.last.click()
+    expect(wallet_page.wallet_id).to_have_text(ids[-1])
+    expect(wallet_page.wallets.last).to_have_attribute("aria-current", "true")
+
+    wallet_page.previous_button.click()
+    expect(wallet_page.page_number).to_have_text("Page 1")
+    expect(wallet_page.wallets).to_contain_text(ids[:WALLETS_PER_PAGE])
+    expect(wallet_page.previous_button).to_be_disabled()
+    expect(wallet_page.next_button).to_be_enabled()

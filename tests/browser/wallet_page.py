@@ -1,0 +1,131 @@
+"""The wallet page as a person sees it: controls found by their labels and roles."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Response,
+    ViewportSize,
+    expect,
+)
+
+PHONE = ViewportSize(width=390, height=844)
+DESKTOP = ViewportSize(width=1280, height=800)
+MAX_TAB_STOPS = 60
+WALLETS_PER_PAGE = 10  # WALLETS_PAGE_SIZE in static/app.js
+
+FOCUS_IS_VISIBLE = """() => {
+  const element = document.activeElement;
+  const style = getComputedStyle(element);
+  return element.matches(":focus-visible") && style.outlineStyle !== "none"
+    && parseFloat(style.outlineWidth) >= 2;
+}"""
+
+
+def is_operation_post(response: Response) -> bool:
+    return response.request.method == "POST" and response.url.endswith("/operation")
+
+
+class WalletPage:
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.status = page.get_by_role("status")
+        self.create_button = page.get_by_role("button", name="Create wallet")
+        self.amount = page.get_by_label("Amount")
+        self.deposit_button = page.get_by_role("button", name="Deposit", exact=True)
+        self.withdraw_button = page.get_by_role("button", name="Withdraw", exact=True)
+        self.wallet_id = page.get_by_test_id("wallet-id")
+        self.balance = page.get_by_test_id("wallet-balance")
+        self.operations = page.get_by_role("table", name="Operations on this wallet")
+        self.operation_rows = self.operations.locator("tbody tr")
+        self.chart = page.get_by_role("img", name="Balance over time")
+        self.chart_points = self.chart.locator("circle")
+        self.wallets = page.get_by_role("list", name="Wallets, oldest first").get_by_role("button")
+        self.previous_button = page.get_by_role("button", name="Previous")
+        self.next_button = page.get_by_role("button", name="Next")
+        self.page_number = page.get_by_text(re.compile(r"^Page [0-9]+$"))
+
+    def create_wallet(self) -> str:
+        """Click "Create wallet" and return the new wallet's id, as the details show it."""
+        before = self.wallet_id.text_content() or ""
+        self.create_button.click()
+        expect(self.status).to_contain_text("Created wallet")
+        expect(self.wallet_id).not_to_have_text(before)
+        return self.wallet_id.inner_text()
+
+    def deposit(self, amount: str) -> None:
+        self._operate(self.deposit_button, amount)
+
+    def withdraw(self, amount: str) -> None:
+        self._operate(self.withdraw_button, amount)
+
+    def _operate(self, button: Locator, amount: str) -> None:
+        """Type the amount, press the button, wait until the page has shown the answer."""
+        self.amount.fill(amount)
+        with self.page.expect_response(is_operation_post):
+            button.click()
+        expect(self.page.locator("#operation-form")).to_have_attribute("aria-busy", "false")
+
+    def ledger(self) -> list[list[str]]:
+        """The table's rows, newest first, as (type, amount, balance after)."""
+        return [row.locator("td").all_inner_texts()[1:] for row in self.operation_rows.all()]
+
+    def tab_to(self, target: Locator, key: str = "Tab") -> None:
+        """Press Tab until ``target`` has the focus; every stop on the way must show it."""
+        for _ in range(MAX_TAB_STOPS):
+            self.page.keyboard.press(key)
+            active = self.page.evaluate("() => document.activeElement.outerHTML.slice(0, 120)")
+            assert self.page.evaluate(FOCUS_IS_VISIBLE), f"focus is not visible on {active}"
+            if target.evaluate("element => element === document.activeElement"):
+                return
+        raise AssertionError(f"{key} never reached {target} in {MAX_TAB_STOPS} presses")
+
+
+class OpenPage:
+    """Opens the page as often as a test needs, each in its own context, and collects errors.
+
+    Errors are uncaught exceptions and console errors (a CSP violation is one); a
+    refused API request's "Failed to load resource" line is the page working as meant.
+    """
+
+    def __init__(self, browser: Browser, base_url: str) -> None:
+        self.browser = browser
+        self.base_url = base_url
+        self.errors: list[str] = []
+        self._pages: list[Page] = []
+
+    def __call__(
+        self,
+        viewport: ViewportSize,
+        color_scheme: Literal["light", "dark"] = "light",
+        path: str = "/",
+    ) -> WalletPage:
+        context = self.browser.new_context(
+            base_url=self.base_url,
+            viewport=viewport,
+            color_scheme=color_scheme,
+            locale="en-GB",
+            timezone_id="UTC",
+            reduced_motion="reduce",
+        )
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
+        page.on("console", self._console)
+        self._pages.append(page)
+        page.goto(path)
+        return WalletPage(page)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.errors.append(f"console: {message.text}")
+
+    def close(self) -> None:
+        for page in self._pages:
+            page.context.close()
