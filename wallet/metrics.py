@@ -101,17 +101,28 @@ def waiting_for_connection() -> Iterator[None]:
         DB_POOL_WAITING.dec()
 
 
+class RequestTiming:
+    """One request's status (set by the caller) and, once answered, its duration."""
+
+    __slots__ = ("seconds", "status")
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.seconds = 0.0
+
+
 @contextmanager
-def timed_request(route: str, method: str) -> Iterator[list[int]]:
-    """Time one request; the caller puts the status it answered in the yielded list."""
-    status = [500]
+def timed_request(route: str, method: str) -> Iterator[RequestTiming]:
+    """Time one request and count it under its route, method and status."""
+    timing = RequestTiming()
     method = method if method in HTTP_METHODS else "OTHER"
     started = time.perf_counter()
     try:
-        yield status
+        yield timing
     finally:
-        series(HTTP_DURATION, route, method).observe(time.perf_counter() - started)
-        series(HTTP_REQUESTS, route, method, str(status[0])).inc()
+        timing.seconds = time.perf_counter() - started
+        series(HTTP_DURATION, route, method).observe(timing.seconds)
+        series(HTTP_REQUESTS, route, method, str(timing.status)).inc()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -21,7 +21,7 @@ from wallet.config import Settings
 from wallet.container import Container, resolved
 from wallet.domain.errors import Replayed, StorageUnavailable, WalletError
 from wallet.entrypoints.http import api, docs, health, openapi, pages
-from wallet.entrypoints.http.keys import CONTAINER, REQUEST_ID, SERVICES, SETTINGS
+from wallet.entrypoints.http.keys import ANSWERED_IN, CONTAINER, REQUEST_ID, SERVICES, SETTINGS
 from wallet.entrypoints.http.parsing import MAX_BODY_BYTES
 from wallet.entrypoints.http.problems import (
     Problem,
@@ -141,12 +141,13 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else _new_request_id()
     request[REQUEST_ID] = request_id
-    with timed_request(route_of(request), request.method) as status:
+    with timed_request(route_of(request), request.method) as timing:
         if _needs_key(request) and not _authorised(request):
             response: web.StreamResponse = unauthorised().response(request_id)
         else:
             response = await _answer(request, handler, request_id)
-        status[0] = response.status
+        timing.status = response.status
+    request[ANSWERED_IN] = timing.seconds
     if REPLAYED_HEADER in response.headers:
         IDEMPOTENT_REPLAYS.inc()
     response.headers.update(SECURITY_HEADERS)

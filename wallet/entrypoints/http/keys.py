@@ -12,3 +12,4 @@ CONTAINER = web.AppKey("container", Container)
 SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", WalletService)
 REQUEST_ID = web.RequestKey("request_id", str)
+ANSWERED_IN = web.RequestKey("answered_in", float)  # seconds from the middleware to the answer
