@@ -25,8 +25,10 @@ Run headless against a local service::
 With the compose stack, ``docker compose up --build locust`` and open
 http://localhost:8089 (``--class-picker`` lets the web UI choose classes).
 
-Environment: LOCUST_RATE_PER_USER (FixedRateUser, requests/s, default 10) and
-LOCUST_MAX_WAIT (seconds between tasks of the other classes, default 0.1).
+Environment: LOCUST_RATE_PER_USER (FixedRateUser, requests/s, default 10),
+LOCUST_MAX_WAIT (seconds between tasks of the other classes, default 0.1) and
+LOCUST_API_KEY (sent as ``Authorization: Bearer <key>`` on every request, for a
+service with WALLET_API_KEYS; unset or empty, no header).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ OPERATIONS_NAME = "/api/v1/wallets/[id]/operations"
 
 RATE_PER_USER = float(os.environ.get("LOCUST_RATE_PER_USER", "10"))
 MAX_WAIT = float(os.environ.get("LOCUST_MAX_WAIT", "0.1"))
+API_KEY = os.environ.get("LOCUST_API_KEY", "").strip()
 
 
 def _json(response: ResponseContextManager) -> dict[str, Any]:
@@ -118,6 +121,11 @@ class WalletUser(HttpUser):
     abstract = True
     wait_time = between(0, MAX_WAIT)
     wallet_id: str = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if API_KEY:  # here, not in on_start: a subclass's on_start may not call ours
+            self.client.headers["Authorization"] = f"Bearer {API_KEY}"
 
     def on_start(self) -> None:
         wallet_id = create_wallet(self.client)

@@ -38,6 +38,7 @@ class Settings:
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
     db_timeout: float = 2.0
+    db_pgbouncer: bool = False  # behind PgBouncer's transaction pooling
     redis_timeout: float = 0.05
     cache_ttl: float = 300.0
     cache_retry_interval: float = 1.0
@@ -72,6 +73,7 @@ class Settings:
                 "WALLET_DB_POOL_MAX_SIZE", int, default.db_pool_max_size, 1
             ),
             db_timeout=read.number("WALLET_DB_TIMEOUT", float, default.db_timeout, 0.01),
+            db_pgbouncer=read.flag("WALLET_DB_PGBOUNCER", default.db_pgbouncer),
             redis_timeout=read.number("WALLET_REDIS_TIMEOUT", float, default.redis_timeout, 0.001),
             cache_ttl=read.number("WALLET_CACHE_TTL", float, default.cache_ttl, 1),
             cache_retry_interval=read.number(

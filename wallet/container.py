@@ -43,6 +43,7 @@ class Container(containers.DeclarativeContainer):
         min_size=settings.provided.db_pool_min_size,
         max_size=settings.provided.db_pool_max_size,
         connect_timeout=settings.provided.db_timeout,
+        pgbouncer=settings.provided.db_pgbouncer,
     )
     redis_client = providers.Resource(
         open_redis,

@@ -187,3 +187,27 @@ def test_dockerignore_keeps_what_the_image_needs() -> None:
     }
     assert {".venv", ".git"} <= ignored
     assert not ignored & NEEDED_IN_IMAGE
+
+
+def image_tag(image: str) -> str:
+    """The tag of ``name:tag`` (a registry's ``host:port/`` is not one); empty when untagged."""
+    name, _, tag = image.rpartition(":")
+    return tag if name and "/" not in tag else ""
+
+
+def version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+@pytest.mark.parametrize("name", ["postgres", "redis", "locust"])
+def test_every_image_is_pinned_to_a_tag(services: dict[str, Any], name: str) -> None:
+    assert image_tag(services[name]["image"]) not in {"", "latest"}
+
+
+def test_locust_runs_an_exact_release_the_dev_extra_allows(services: dict[str, Any]) -> None:
+    """An exact release, so a rebuilt stack loads the service the same way; none too old."""
+    tag = image_tag(services["locust"]["image"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+", tag), f"locust's image tag {tag!r} is not a release"
+    minimum = re.search(r"^\s*locust>=([\d.]+)\s*$", (ROOT / "setup.cfg").read_text(), re.M)
+    assert minimum is not None, "setup.cfg's dev extra names no locust>=…"
+    assert version(tag) >= version(minimum.group(1))

@@ -15,6 +15,7 @@ EVERYTHING = {
     "WALLET_DB_POOL_MIN_SIZE": "2",
     "WALLET_DB_POOL_MAX_SIZE": "20",
     "WALLET_DB_TIMEOUT": "1.5",
+    "WALLET_DB_PGBOUNCER": "true",
     "WALLET_REDIS_TIMEOUT": "0.2",
     "WALLET_CACHE_TTL": "60",
     "WALLET_CACHE_RETRY_INTERVAL": "0.5",
@@ -42,6 +43,7 @@ def test_an_empty_environment_gives_the_defaults() -> None:
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 5000, 0)
     assert (settings.db_pool_min_size, settings.db_pool_max_size) == (1, 10)
     assert settings.db_timeout == 2.0
+    assert settings.db_pgbouncer is False
     assert settings.redis_timeout == 0.05
     assert settings.cache_ttl == 300.0
     assert settings.cache_retry_interval == 1.0
@@ -68,6 +70,7 @@ def test_every_variable_is_read() -> None:
         db_pool_min_size=2,
         db_pool_max_size=20,
         db_timeout=1.5,
+        db_pgbouncer=True,
         redis_timeout=0.2,
         cache_ttl=60.0,
         cache_retry_interval=0.5,
@@ -130,6 +133,15 @@ def test_false_flags(raw: str) -> None:
 @pytest.mark.parametrize("raw", ["maybe", "2", "y", "enabled", "tru"])
 def test_an_unknown_flag_is_refused_by_name(raw: str) -> None:
     assert "WALLET_MIGRATE_ON_START" in refusal({"WALLET_MIGRATE_ON_START": raw})
+
+
+@pytest.mark.parametrize(("raw", "value"), [("1", True), ("on", True), ("0", False), ("", False)])
+def test_the_pgbouncer_flag_is_read(raw: str, value: bool) -> None:
+    assert Settings.from_env({"WALLET_DB_PGBOUNCER": raw}).db_pgbouncer is value
+
+
+def test_an_unknown_pgbouncer_flag_is_refused_by_name() -> None:
+    assert "WALLET_DB_PGBOUNCER" in refusal({"WALLET_DB_PGBOUNCER": "transaction"})
 
 
 INTEGERS = ["WALLET_PORT", "WALLET_WORKERS", "WALLET_DB_POOL_MAX_SIZE", "WALLET_RETRY_AFTER"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from wallet.adapters.postgres.audit import audit
 from wallet.adapters.postgres.embedded import LOCAL_HOST, answers, local_or_embedded_url
-from wallet.adapters.postgres.migrate import ensure_database, migrate
+from wallet.adapters.postgres.migrate import prepare_database
 from wallet.config import Settings, SettingsError
 from wallet.entrypoints.logs import configure_logging
 from wallet.entrypoints.serving import run_worker, run_workers
@@ -114,14 +114,4 @@ def _resolved(settings: Settings) -> Settings:
 
 def _run_migrations(settings: Settings) -> None:
     assert settings.database_url is not None
-
-    async def run(url: str) -> list[str]:
-        await ensure_database(url)
-        return await migrate(url)
-
-    applied = asyncio.run(run(settings.database_url))
-    log.info(
-        "database is up to date (%d migration%s applied now)",
-        len(applied),
-        "s"[: len(applied) != 1],
-    )
+    asyncio.run(prepare_database(settings.database_url))

@@ -33,14 +33,18 @@ def run_worker(settings: Settings, reuse_port: bool = False) -> None:
     uvloop.run(_serve(settings, reuse_port))
 
 
-async def _serve(settings: Settings, reuse_port: bool) -> None:
-    app = create_app(Container(settings=settings))
-    runner = web.AppRunner(
+def app_runner(app: web.Application, settings: Settings) -> web.AppRunner:
+    """The app's server as ``serve`` and gunicorn both run it: our request log, our grace."""
+    return web.AppRunner(
         app,
         access_log=logging.getLogger(ACCESS_LOGGER) if settings.log_requests else None,
         access_log_class=RequestLogger,
         shutdown_timeout=settings.shutdown_timeout,
     )
+
+
+async def _serve(settings: Settings, reuse_port: bool) -> None:
+    runner = app_runner(create_app(Container(settings=settings)), settings)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)

@@ -46,6 +46,18 @@ def available_migrations() -> list[Migration]:
     return sorted(found, key=lambda migration: migration.version)
 
 
+async def prepare_database(dsn: str) -> list[str]:
+    """Create the database if missing and migrate it; what runs before the service serves."""
+    await ensure_database(dsn)
+    applied = await migrate(dsn)
+    log.info(
+        "database is up to date (%d migration%s applied now)",
+        len(applied),
+        "s"[: len(applied) != 1],
+    )
+    return applied
+
+
 async def migrate(dsn: str, connect_timeout: float = 30.0) -> list[str]:
     """Apply every pending migration, each in its own transaction; return their names.
 
