@@ -7,12 +7,14 @@ import random
 import uuid
 
 import asyncpg
+import pytest
 
 from tests.integration.ledger import assert_ledger_consistent
-from wallet.adapters.group_commit import GroupCommitRepository
+from wallet.adapters.group_commit import LOCK_AFTER_REPLANS, GroupCommitRepository, _Queued
 from wallet.adapters.postgres.batch_store import PostgresBatchStore
 from wallet.adapters.postgres.repository import PostgresWalletRepository
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletNotFound
+from wallet.domain.idempotency import Idempotency
 from wallet.domain.model import AppliedOperation, OperationRequest, OperationType
 from wallet.domain.money import Money
 
@@ -81,3 +83,64 @@ async def test_batches_across_many_wallets_and_the_balance_bounds(pool: asyncpg.
     for wallet in wallets[1:]:
         await assert_ledger_consistent(pool, wallet.id)
         assert (await group.get(wallet.id)).balance == Money(12)
+
+
+async def test_wallets_two_coordinators_keep_moving_still_answer_every_operation(
+    pool: asyncpg.Pool,
+) -> None:
+    """Balances near zero, withdrawals that flip with every cent: runs keep going stale.
+
+    Each coordinator's plans are overturned by the other's commits; a run that has
+    gone stale too often is decided under its row lock, so nobody gets a 503.
+    """
+    coordinators = [coordinator(pool), coordinator(pool)]
+    wallets = [(await coordinators[0].create(uuid.uuid4())).id for _ in range(2)]
+    rng = random.Random(5)
+    results: list[object] = []
+
+    async def client(group: GroupCommitRepository) -> None:
+        for _ in range(150):
+            kind = rng.choice([DEPOSIT, WITHDRAW])
+            request = OperationRequest(kind, Money(rng.randint(1, 3)))
+            try:
+                results.append(await group.apply(rng.choice(wallets), request))
+            except InsufficientFunds as refused:
+                results.append(refused)
+            except Exception as error:  # anything else is the failure sought
+                results.append(error)
+
+    await asyncio.gather(*(client(group) for group in coordinators for _ in range(32)))
+
+    unexpected = [r for r in results if not isinstance(r, AppliedOperation | InsufficientFunds)]
+    assert unexpected == []
+    assert len(results) == 2 * 32 * 150
+    for wallet_id in wallets:
+        await assert_ledger_consistent(pool, wallet_id)
+
+
+async def test_runs_decided_under_lock_apply_and_record_their_keys(pool: asyncpg.Pool) -> None:
+    group = coordinator(pool)
+    wallet = await group.create(uuid.uuid4())
+    key = Idempotency.of(f"locked-{wallet.id}", "POST", "/op", "DEPOSIT 5", "req-1")
+    requests = [
+        (OperationRequest(DEPOSIT, Money(5)), key),
+        (OperationRequest(WITHDRAW, Money(9)), None),
+    ]
+    loop = asyncio.get_running_loop()
+    queued = [
+        _Queued(wallet.id, request, idempotency, loop.create_future(), LOCK_AFTER_REPLANS)
+        for request, idempotency in requests
+    ]
+    group._queue.extend(queued)
+
+    await group._flush_while_queued()
+
+    deposited = queued[0].outcome.result()
+    assert deposited.operation.balance_after == Money(5)
+    with pytest.raises(InsufficientFunds):
+        queued[1].outcome.result()
+    recorded = await group.find_recorded(key.key)
+    assert recorded is not None
+    assert recorded.operation is not None
+    assert recorded.operation.id == deposited.operation.id
+    await assert_ledger_consistent(pool, wallet.id)

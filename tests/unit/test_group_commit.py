@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 
 import pytest
 
-from wallet.adapters.group_commit import GroupCommitRepository
+from wallet.adapters.group_commit import (
+    LOCK_AFTER_REPLANS,
+    BatchOutcome,
+    GroupCommitRepository,
+    Run,
+    _Queued,
+)
 from wallet.adapters.ids import random_uuids
 from wallet.adapters.memory import InMemoryBatchStore, InMemoryWalletRepository
 from wallet.domain.errors import InsufficientFunds, StorageUnavailable, WalletNotFound
@@ -126,6 +133,56 @@ async def test_a_balance_moved_elsewhere_is_replanned_from_the_real_balance(
     assert isinstance(accepted, AppliedOperation)
     assert (await repository.get(wallet.id)).balance == Money(30)
     assert_ledger_chain(repository, wallet.id)
+
+
+class MovedElsewhereStore(InMemoryBatchStore):
+    """Before each optimistic batch, another process moves the wallet by a cent, back and
+    forth, so that every plan made from the balance last seen has just gone stale."""
+
+    def __init__(self, repository: InMemoryWalletRepository, wallet_id: uuid.UUID) -> None:
+        super().__init__(repository)
+        self.wallet_id = wallet_id
+        self.moves: int | None = None  # None: not moving yet
+
+    async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
+        if self.moves is not None:
+            kind = WITHDRAW if self.moves % 2 == 0 else DEPOSIT
+            await self._repository.apply(self.wallet_id, op(kind, 1))
+            self.moves += 1
+        return await super().apply_runs(runs)
+
+
+async def test_a_wallet_that_keeps_moving_is_decided_under_its_lock(
+    repository: InMemoryWalletRepository,
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    await repository.apply(wallet.id, op(DEPOSIT, 99))
+    store = MovedElsewhereStore(repository, wallet.id)
+    group = batched(repository, store)
+    await group.apply(wallet.id, op(DEPOSIT, 1))  # it has seen the balance: 1.00
+    store.moves = 0  # from now on: 0.99 before the next batch, 1.00 before the one after...
+
+    outcome = await group.apply(wallet.id, op(WITHDRAW, 100))  # allowed only from 1.00
+
+    assert len(store.batches) == 1 + LOCK_AFTER_REPLANS  # the first, then each try went stale
+    assert [[run.wallet_id for run in runs] for runs in store.locked_batches] == [[wallet.id]]
+    assert isinstance(outcome, AppliedOperation)
+    assert outcome.operation.balance_after == Money(0)
+    assert_ledger_chain(repository, wallet.id)
+
+
+async def test_a_missing_wallet_decided_under_lock_is_not_found(
+    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+) -> None:
+    """No wallet is ever deleted, but a run decided under lock must not rely on that."""
+    group = batched(repository, store)
+    outcome: asyncio.Future[AppliedOperation] = asyncio.get_running_loop().create_future()
+    waiting = _Queued(uuid.uuid4(), op(DEPOSIT, 1), None, outcome, LOCK_AFTER_REPLANS)
+    group._queue.append(waiting)
+    await group._flush_while_queued()
+    with pytest.raises(WalletNotFound):
+        outcome.result()
+    assert store.locked_batches == [[]]
 
 
 async def test_batches_span_wallets_and_respect_the_size_bound(

@@ -6,7 +6,9 @@ with the domain's rules (``plan_batch``) from the balance this process last saw,
 and the store applies it only where the wallet's balance still lies in the range
 where those decisions hold. A wallet found outside it (another process moved it,
 or its balance was not known yet) is re-planned from its real balance and goes
-first into the next batch, ahead of that wallet's later operations.
+first into the next batch, ahead of that wallet's later operations. A wallet whose
+runs keep going stale (processes taking turns moving it) is decided under its row
+lock instead: slower, but it cannot go stale, so every operation gets an answer.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 
 _MICROSECOND = timedelta(microseconds=1)
 KNOWN_BALANCES = 100_000
-MAX_REPLANS = 8
+LOCK_AFTER_REPLANS = 2  # optimistic tries before a run is decided under its row lock
 
 
 @dataclass(slots=True)
@@ -66,7 +68,18 @@ class BatchOutcome:
     taken: frozenset[str] = frozenset()  # keys recorded already: then nothing was applied
 
 
+Planner = Callable[[Mapping[UUID, int]], list[Run]]
+"""Plans runs from the balances read under their locks (wallets not found are left out)."""
+
+
 class BatchStore(Protocol):
+    async def apply_runs_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
+        """Lock the wallets, plan their runs from the balances read, apply them; one transaction.
+
+        As ``apply_runs``, except that every run planned is applied: its balance
+        cannot move between the read and the write.
+        """
+
     async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
         """Apply every run whose wallet's balance lies in its plan's range, atomically.
 
@@ -92,6 +105,7 @@ class _Queued:
 class _Batch:
     runs: dict[UUID, Run] = field(default_factory=dict)
     queued: dict[UUID, list[_Queued]] = field(default_factory=dict)
+    contended: dict[UUID, list[_Queued]] = field(default_factory=dict)  # to decide under lock
 
 
 class GroupCommitRepository:
@@ -153,6 +167,8 @@ class GroupCommitRepository:
     async def _flush_while_queued(self) -> None:
         while self._queue:
             batch = self._next_batch()
+            if batch.contended:
+                await self._commit_locked(batch.contended)
             if batch.runs:
                 await self._commit(batch)
 
@@ -165,17 +181,35 @@ class GroupCommitRepository:
             if not queued.outcome.done():
                 batch.queued.setdefault(queued.wallet_id, []).append(queued)
                 taken += 1
-        for wallet_id, waiting in batch.queued.items():
-            start = Money(self._known.get(wallet_id, 0))
-            plan = plan_batch(start, [w.request for w in waiting])
-            keys = [w.idempotency for w in waiting]
-            batch.runs[wallet_id] = Run(wallet_id, plan, random_uuids(len(waiting)), keys)
+        for wallet_id, waiting in list(batch.queued.items()):
+            if any(w.replans >= LOCK_AFTER_REPLANS for w in waiting):
+                batch.contended[wallet_id] = batch.queued.pop(wallet_id)
+            else:
+                batch.runs[wallet_id] = _run(wallet_id, self._known.get(wallet_id, 0), waiting)
         return batch
 
+    async def _commit_locked(self, contended: dict[UUID, list[_Queued]]) -> None:
+        """Decide and apply these wallets' runs under their row locks, in one transaction."""
+        batch = _Batch(queued=contended)
+
+        def plan(balances: Mapping[UUID, int]) -> list[Run]:
+            batch.runs = {
+                wallet_id: _run(wallet_id, balances[wallet_id], waiting)
+                for wallet_id, waiting in contended.items()
+                if wallet_id in balances
+            }
+            return list(batch.runs.values())
+
+        await self._settle_batch(batch, self._store.apply_runs_locked(list(contended), plan))
+
     async def _commit(self, batch: _Batch) -> None:
+        await self._settle_batch(batch, self._store.apply_runs(list(batch.runs.values())))
+
+    async def _settle_batch(self, batch: _Batch, applying: Awaitable[BatchOutcome]) -> None:
+        """Await the store; give each operation its outcome, or queue it again."""
         BATCH_SIZE.observe(sum(len(waiting) for waiting in batch.queued.values()))
         try:
-            outcome = await self._store.apply_runs(list(batch.runs.values()))
+            outcome = await applying
         except Exception as error:  # an outage, or a bug: every caller in the batch gets it
             self._fail(batch, error)
             return
@@ -185,7 +219,7 @@ class GroupCommitRepository:
         for applied in outcome.applied:
             self._settle(batch.runs[applied.wallet_id], batch.queued[applied.wallet_id], applied)
         settled = {applied.wallet_id for applied in outcome.applied}
-        stale = [wallet_id for wallet_id in reversed(batch.runs) if wallet_id not in settled]
+        stale = [wallet_id for wallet_id in reversed(batch.queued) if wallet_id not in settled]
         for wallet_id in stale:
             self._replan_later(wallet_id, batch.queued[wallet_id], outcome.balances.get(wallet_id))
 
@@ -225,11 +259,7 @@ class GroupCommitRepository:
         self._remember(wallet_id, balance)
         for waiting in reversed(queued):
             waiting.replans += 1
-            if waiting.replans > MAX_REPLANS:
-                busy = StorageUnavailable("the wallet changed too often to decide; try again")
-                _refuse(waiting, busy)
-            else:
-                self._queue.appendleft(waiting)
+            self._queue.appendleft(waiting)
 
     def _retry_without(self, batch: _Batch, taken: frozenset[str]) -> None:
         """Nothing was applied: refuse the operations whose key is taken, requeue the rest."""
@@ -253,6 +283,13 @@ class GroupCommitRepository:
         self._known.move_to_end(wallet_id)
         if len(self._known) > KNOWN_BALANCES:
             self._known.popitem(last=False)
+
+
+def _run(wallet_id: UUID, start: int, waiting: list[_Queued]) -> Run:
+    """The wallet's queued operations decided from ``start``, with fresh entry ids."""
+    plan = plan_batch(Money(start), [w.request for w in waiting])
+    keys = [w.idempotency for w in waiting]
+    return Run(wallet_id, plan, random_uuids(len(waiting)), keys)
 
 
 def _succeed(waiting: _Queued, result: AppliedOperation) -> None:

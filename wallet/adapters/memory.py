@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from wallet.adapters.group_commit import BatchOutcome, Run, RunApplied
+from wallet.adapters.group_commit import BatchOutcome, Planner, Run, RunApplied
 from wallet.domain.errors import (
     BalanceLimitExceeded,
     IdempotencyKeyTaken,
@@ -155,6 +155,7 @@ class InMemoryBatchStore:
         self._repository = repository
         self.available = True
         self.batches: list[list[Run]] = []
+        self.locked_batches: list[list[Run]] = []
 
     async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
         await asyncio.sleep(0)  # a round trip, during which more operations queue
@@ -177,6 +178,19 @@ class InMemoryBatchStore:
             if run.wallet_id in wallets and run not in settled
         }
         return BatchOutcome([self._apply(wallets[run.wallet_id], run) for run in settled], balances)
+
+    async def apply_runs_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
+        await asyncio.sleep(0)
+        if not self.available:
+            raise StorageUnavailable("the in-memory store is switched off")
+        wallets = self._repository._wallets
+        runs = plan({i: wallets[i].balance.minor for i in wallet_ids if i in wallets})
+        self.locked_batches.append(runs)
+        recorded = self._repository._recorded
+        taken = {k.key for run in runs for k in run.idempotencies if k and k.key in recorded}
+        if taken:
+            return BatchOutcome([], {}, frozenset(taken))
+        return BatchOutcome([self._apply(wallets[run.wallet_id], run) for run in runs], {})
 
     def _apply(self, wallet: Wallet, run: Run) -> RunApplied:
         """Append the run's accepted entries a microsecond apart, as the SQL store does."""

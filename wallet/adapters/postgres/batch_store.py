@@ -7,10 +7,11 @@ import contextlib
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 import asyncpg
 
-from wallet.adapters.group_commit import BatchOutcome, Run, RunApplied
+from wallet.adapters.group_commit import BatchOutcome, Planner, Run, RunApplied
 from wallet.adapters.postgres.pool import connection_from
 from wallet.adapters.postgres.repository import UNAVAILABLE
 from wallet.domain.errors import StorageUnavailable
@@ -83,6 +84,9 @@ SELECT id AS wallet_id, start_balance, version, created_at, updated_at,
 """
 
 READ_BALANCES = "SELECT id, balance FROM wallets WHERE id = ANY($1::uuid[])"
+LOCK_BALANCES = """
+SELECT id, balance FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+"""
 
 
 class PostgresBatchStore:
@@ -98,8 +102,7 @@ class PostgresBatchStore:
             async with asyncio.timeout(self._timeout), connection_from(self._pool) as connection:
                 try:
                     async with _atomic(connection, keyed):
-                        rows = await connection.fetch(APPLY_RUNS, *_arrays(runs))
-                        _check_keys_recorded(runs, rows)
+                        rows = await _apply(connection, runs)
                 except _KeysTaken as taken:
                     return BatchOutcome([], {}, taken.keys)
                 applied = [RunApplied(*row[:5]) for row in rows]
@@ -110,6 +113,27 @@ class PostgresBatchStore:
         except UNAVAILABLE as error:
             raise StorageUnavailable("the database is unavailable") from error
         return BatchOutcome(applied, balances)
+
+    async def apply_runs_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
+        try:
+            async with asyncio.timeout(self._timeout), connection_from(self._pool) as connection:
+                try:
+                    async with connection.transaction():
+                        locked = await connection.fetch(LOCK_BALANCES, list(wallet_ids))
+                        runs = plan({row["id"]: row["balance"] for row in locked})
+                        rows = await _apply(connection, runs) if runs else []
+                except _KeysTaken as taken:
+                    return BatchOutcome([], {}, taken.keys)
+        except UNAVAILABLE as error:
+            raise StorageUnavailable("the database is unavailable") from error
+        return BatchOutcome([RunApplied(*row[:5]) for row in rows], {})
+
+
+async def _apply(connection: Connection, runs: Sequence[Run]) -> list[asyncpg.Record]:
+    """The batch statement's rows: one per run applied or found still valid."""
+    rows: list[asyncpg.Record] = await connection.fetch(APPLY_RUNS, *_arrays(runs))
+    _check_keys_recorded(runs, rows)
+    return rows
 
 
 class _KeysTaken(Exception):
