@@ -13,6 +13,7 @@ from uuid import UUID
 
 from aiohttp import web
 
+from wallet.adapters.ids import parse_uuid
 from wallet.domain.errors import FieldError, InvalidAmount, ValidationFailed
 from wallet.domain.idempotency import HEADER, Idempotency, parse_key
 from wallet.domain.model import OperationRequest, OperationType
@@ -48,7 +49,7 @@ def parse_wallet_id(request: web.Request) -> UUID:
     raw = request.match_info["wallet_id"]
     if not _UUID.fullmatch(raw):
         _fail("walletId", "must be a UUID like 3f1c2d4e-5b6a-4c8d-9e0f-1a2b3c4d5e6f")
-    return UUID(raw)
+    return parse_uuid(raw)
 
 
 def parse_page(request: web.Request) -> tuple[int, str | None]:
