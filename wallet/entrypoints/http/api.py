@@ -26,6 +26,36 @@ from wallet.entrypoints.http.render import (
 from wallet.metrics import counted_operation
 
 routes = web.RouteTableDef()
+# aiohttp tries the routes under one path prefix in this order: the busiest come first.
+
+
+@routes.post("/api/v1/wallets/{wallet_id:[^/]+}/operation")
+async def post_operation(request: web.Request) -> web.Response:
+    wallet_id = parse_wallet_id(request)
+    operation = parse_operation(await read_json(request))
+    idempotency = parse_idempotency(request, meaning=operation_meaning(operation))
+    services = request.app[SERVICES]
+    with counted_operation(operation.type.value) as outcome:
+        if idempotency is None:
+            answer = Answer((await services.apply_operation(wallet_id, operation)).operation)
+        else:
+            answer = await services.apply_operation_once(wallet_id, operation, idempotency)
+        outcome.replayed = answer.replayed
+    return json_response(render_applied(answer.value), headers=replay_headers(answer.replayed))
+
+
+@routes.get("/api/v1/wallets/{wallet_id:[^/]+}", name="wallet")
+async def get_wallet(request: web.Request) -> web.Response:
+    wallet = await request.app[SERVICES].get_wallet(parse_wallet_id(request))
+    return json_response(render_wallet(wallet))
+
+
+@routes.get("/api/v1/wallets/{wallet_id:[^/]+}/operations")
+async def list_operations(request: web.Request) -> web.Response:
+    wallet_id = parse_wallet_id(request)
+    limit, cursor = parse_page(request)
+    page = await request.app[SERVICES].list_operations(wallet_id, limit, cursor)
+    return json_response(render_operation_page(page))
 
 
 @routes.post("/api/v1/wallets")
@@ -47,32 +77,3 @@ async def list_wallets(request: web.Request) -> web.Response:
     limit, cursor = parse_page(request)
     page = await request.app[SERVICES].list_wallets(limit, cursor)
     return json_response(render_wallet_page(page))
-
-
-@routes.get("/api/v1/wallets/{wallet_id:[^/]+}", name="wallet")
-async def get_wallet(request: web.Request) -> web.Response:
-    wallet = await request.app[SERVICES].get_wallet(parse_wallet_id(request))
-    return json_response(render_wallet(wallet))
-
-
-@routes.post("/api/v1/wallets/{wallet_id:[^/]+}/operation")
-async def post_operation(request: web.Request) -> web.Response:
-    wallet_id = parse_wallet_id(request)
-    operation = parse_operation(await read_json(request))
-    idempotency = parse_idempotency(request, meaning=operation_meaning(operation))
-    services = request.app[SERVICES]
-    with counted_operation(operation.type.value) as outcome:
-        if idempotency is None:
-            answer = Answer((await services.apply_operation(wallet_id, operation)).operation)
-        else:
-            answer = await services.apply_operation_once(wallet_id, operation, idempotency)
-        outcome.replayed = answer.replayed
-    return json_response(render_applied(answer.value), headers=replay_headers(answer.replayed))
-
-
-@routes.get("/api/v1/wallets/{wallet_id:[^/]+}/operations")
-async def list_operations(request: web.Request) -> web.Response:
-    wallet_id = parse_wallet_id(request)
-    limit, cursor = parse_page(request)
-    page = await request.app[SERVICES].list_operations(wallet_id, limit, cursor)
-    return json_response(render_operation_page(page))
