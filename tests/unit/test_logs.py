@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from wallet.container import Container
 from wallet.entrypoints.http.app import create_app
 from wallet.entrypoints.logs import (
     ACCESS_LOGGER,
+    BufferedStreamHandler,
     HumanFormatter,
     JsonFormatter,
     RequestLogger,
@@ -110,8 +112,48 @@ def test_auto_is_json_unless_stderr_is_a_terminal(
     monkeypatch.setattr(sys, "stderr", stderr)
     configure_logging("INFO", "auto")
     logging.getLogger("wallet.test").info("which")
+    logging.getLogger().handlers[0].flush()
     line = stderr.getvalue().strip()
     assert line.startswith("{") is is_json
+
+
+def test_info_lines_are_written_in_bulk_and_warnings_at_once() -> None:
+    stream = io.StringIO()
+    handler = BufferedStreamHandler(stream, interval=0.01)
+    logger = logging.getLogger("wallet.test.buffered")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        logger.warning("first")
+        assert stream.getvalue() == "first\n"
+        logger.info("second")
+        logger.info("third")
+        for _ in range(500):  # the flushing thread writes them within its interval
+            if stream.getvalue() != "first\n":
+                break
+            time.sleep(0.01)
+        assert stream.getvalue() == "first\nsecond\nthird\n"
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def test_a_full_buffer_and_closing_write_everything() -> None:
+    stream = io.StringIO()
+    handler = BufferedStreamHandler(stream, interval=3600, capacity=3)
+    logger = logging.getLogger("wallet.test.capacity")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        for n in range(4):
+            logger.info("line %d", n)
+        assert stream.getvalue() == "line 0\nline 1\nline 2\n"
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    assert stream.getvalue().endswith("line 3\n")
 
 
 # -- the access line, from the real app ---------------------------------------------------
