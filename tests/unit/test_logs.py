@@ -191,7 +191,8 @@ async def test_each_request_logs_one_line_with_its_route_template_status_and_id(
     wallet_id = (await created.json())["id"]
     missing = await client.get(f"/api/v1/wallets/{wallet_id[:-1]}0")
 
-    first, second = await access_records(caplog, 2)
+    by_id = {r.request_id: r for r in await access_records(caplog, 2)}  # type: ignore[attr-defined]
+    first, second = by_id["create-1"], by_id[missing.headers["X-Request-ID"]]
     assert (first.request_id, first.route, first.status) == (  # type: ignore[attr-defined]
         "create-1",
         "/api/v1/wallets",
