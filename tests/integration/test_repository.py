@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 
 import asyncpg
 import pytest
 
+from tests.integration.ledger import assert_ledger_consistent
 from wallet.adapters.postgres.repository import (
     CREATE_WALLET,
     WALLET_LIST_LOCK,
     PostgresWalletRepository,
 )
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletNotFound
-from wallet.domain.model import MAX_BALANCE, OperationRequest, OperationType
+from wallet.domain.model import MAX_BALANCE, AppliedOperation, OperationRequest, OperationType
 from wallet.domain.money import Money
 from wallet.domain.pagination import Position
 
@@ -175,3 +177,33 @@ async def test_listing_waits_for_wallets_stamped_but_not_yet_committed(
 
     ids = [wallet.id for wallet in page]
     assert ids.index(slow_id) < ids.index(fast.id)
+
+
+async def test_operations_on_a_wallet_that_keeps_moving_are_all_decided(
+    pool: asyncpg.Pool,
+) -> None:
+    """Without group commit: balances near zero, withdrawals that flip with every cent.
+
+    A refusal seen by the one-statement apply is checked again under the row lock, so
+    the balance moving meanwhile never ends in anything but an answer.
+    """
+    repository = PostgresWalletRepository(pool, timeout=10.0)
+    wallet = await repository.create(uuid.uuid4())
+    rng = random.Random(3)
+    outcomes: list[object] = []
+
+    async def client() -> None:
+        for _ in range(40):
+            kind = rng.choice([DEPOSIT, WITHDRAW])
+            request = OperationRequest(kind, Money(rng.randint(1, 3)))
+            try:
+                outcomes.append(await repository.apply(wallet.id, request))
+            except Exception as error:  # a refusal is expected; anything else fails below
+                outcomes.append(error)
+
+    await asyncio.gather(*(client() for _ in range(32)))
+
+    unexpected = [o for o in outcomes if not isinstance(o, AppliedOperation | InsufficientFunds)]
+    assert unexpected == []
+    assert any(isinstance(o, InsufficientFunds) for o in outcomes)
+    await assert_ledger_consistent(pool, wallet.id)

@@ -50,6 +50,7 @@ RETURNING id, balance, version, created_at, updated_at
 """
 
 GET_WALLET = "SELECT id, balance, version, created_at, updated_at FROM wallets WHERE id = $1"
+LOCK_WALLET = "SELECT balance FROM wallets WHERE id = $1 FOR UPDATE"
 
 WALLET_EXISTS = "SELECT EXISTS (SELECT 1 FROM wallets WHERE id = $1)"
 
@@ -148,8 +149,6 @@ UNAVAILABLE = (
     asyncpg.InternalClientError,
 )
 
-REFUSAL_RETRIES = 3
-
 if TYPE_CHECKING:
     from wallet.adapters.postgres.pool import Connection
 
@@ -189,33 +188,37 @@ class PostgresWalletRepository:
     ) -> AppliedOperation:
         """Apply, or record and then raise the refusal (recorded under the key too)."""
         operation_id = uuid4()
-        async with self._connection() as connection, _atomic(connection, idempotency):
-            for _ in range(REFUSAL_RETRIES):
-                row = await connection.fetchrow(
-                    APPLY_OPERATION,
-                    wallet_id,
-                    request.delta_minor,
-                    MAX_BALANCE.minor,
-                    operation_id,
-                    request.type.value,
-                    request.amount.minor,
-                )
+        arguments = (
+            wallet_id,
+            request.delta_minor,
+            MAX_BALANCE.minor,
+            operation_id,
+            request.type.value,
+            request.amount.minor,
+        )
+        async with self._connection() as connection:
+            async with _atomic(connection, idempotency):
+                row = await connection.fetchrow(APPLY_OPERATION, *arguments)
                 if row is not None:
                     await _record(connection, idempotency, Outcome.APPLIED, wallet_id, operation_id)
                     return _applied(row, operation_id, request)
+            # Refused when it ran, but the balance may have moved since: decide again
+            # under the wallet's row lock, where the answer cannot change any more.
+            async with connection.transaction():
                 refusal = await self._refusal(connection, wallet_id, request)
-                if refusal is not None:
-                    await _record(
-                        connection,
-                        idempotency,
-                        refusal_outcome(refusal.error),
-                        wallet_id,
-                        balance_before=refusal.balance_before,
-                        amount=request.amount.minor,
-                    )
-                    break
-            else:
-                raise StorageUnavailable("the wallet changed too often to decide; try again")
+                if refusal is None:
+                    row = await connection.fetchrow(APPLY_OPERATION, *arguments)
+                    assert row is not None, "allowed under the row lock"
+                    await _record(connection, idempotency, Outcome.APPLIED, wallet_id, operation_id)
+                    return _applied(row, operation_id, request)
+                await _record(
+                    connection,
+                    idempotency,
+                    refusal_outcome(refusal.error),
+                    wallet_id,
+                    balance_before=refusal.balance_before,
+                    amount=request.amount.minor,
+                )
         raise refusal.error  # after the transaction: the refusal itself stays recorded
 
     async def find_recorded(self, key: str) -> Recorded | None:
@@ -266,9 +269,9 @@ class PostgresWalletRepository:
     async def _refusal(
         self, connection: Connection, wallet_id: UUID, request: OperationRequest
     ) -> _Refusal | None:
-        """Why the operation was refused, or None when the balance has moved since so
-        that it would now pass (the caller then tries again). Raises WalletNotFound."""
-        row = await connection.fetchrow(GET_WALLET, wallet_id)
+        """Why the operation is refused, or None when the balance now lets it pass; the
+        wallet stays locked until the caller's transaction ends. Raises WalletNotFound."""
+        row = await connection.fetchrow(LOCK_WALLET, wallet_id)
         if row is None:
             raise WalletNotFound(wallet_id)
         try:
