@@ -278,6 +278,18 @@ CASES = [
         body=DEPOSIT,
     ),
     Case(
+        "operate on an empty id",
+        "POST",
+        OPERATION,
+        400,
+        "VALIDATION_ERROR",
+        wallet="",
+        body=DEPOSIT,
+    ),
+    Case(
+        "list the operations of an empty id", "GET", OPERATIONS, 400, "VALIDATION_ERROR", wallet=""
+    ),
+    Case(
         "operate with a misspelt field",
         "POST",
         OPERATION,

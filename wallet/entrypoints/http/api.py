@@ -29,7 +29,7 @@ routes = web.RouteTableDef()
 # aiohttp tries the routes under one path prefix in this order: the busiest come first.
 
 
-@routes.post("/api/v1/wallets/{wallet_id:[^/]+}/operation")
+@routes.post("/api/v1/wallets/{wallet_id:[^/]*}/operation")  # an empty id is malformed: 400
 async def post_operation(request: web.Request) -> web.Response:
     wallet_id = parse_wallet_id(request)
     operation = parse_operation(await read_json(request))
@@ -50,7 +50,7 @@ async def get_wallet(request: web.Request) -> web.Response:
     return json_response(render_wallet(wallet))
 
 
-@routes.get("/api/v1/wallets/{wallet_id:[^/]+}/operations")
+@routes.get("/api/v1/wallets/{wallet_id:[^/]*}/operations")
 async def list_operations(request: web.Request) -> web.Response:
     wallet_id = parse_wallet_id(request)
     limit, cursor = parse_page(request)
