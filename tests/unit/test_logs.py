@@ -9,6 +9,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from wallet.entrypoints.logs import (
     JsonFormatter,
     RequestLogger,
     configure_logging,
+    utc_timestamp,
 )
 
 Client = TestClient[web.Request, web.Application]
@@ -252,3 +254,11 @@ async def test_above_info_requests_are_not_logged_but_server_errors_are(
     assert (await client.post("/api/v1/wallets")).status == 500
     (record,) = await access_records(caplog, 1)
     assert record.status == 500  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "created", [0.0, 1700000000.001, 1700000000.0005, 1700000000.9999996, 1764272355.123456]
+)
+def test_timestamps_read_as_datetime_writes_them(created: float) -> None:
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert utc_timestamp(created) == expected

@@ -6,10 +6,12 @@ aiohttp's access-log hook, so logging never delays an answer.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any, Final, TextIO
 
 import orjson
@@ -21,9 +23,8 @@ from wallet.entrypoints.http.keys import ANSWERED_IN, REQUEST_ID
 ACCESS_LOGGER: Final = "wallet.access"
 
 # The attributes every LogRecord has; anything else on a record came from ``extra=``.
-_STANDARD_ATTRIBUTES: Final = frozenset(
-    logging.LogRecord("", 0, "", 0, "", None, None).__dict__
-) | {"message", "asctime", "taskName"}
+_RECORD_ATTRIBUTES: Final = tuple(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
+_STANDARD_ATTRIBUTES: Final = frozenset(_RECORD_ATTRIBUTES) | {"message", "asctime", "taskName"}
 
 
 def configure_logging(level: str, log_format: str = "auto") -> None:
@@ -87,8 +88,27 @@ def _wants_json(log_format: str) -> bool:
 
 
 def extras(record: logging.LogRecord) -> dict[str, Any]:
-    """The fields a caller attached with ``extra=``."""
-    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRIBUTES}
+    """The fields a caller attached with ``extra=``.
+
+    A record's own attributes come first in its ``__dict__`` (its constructor sets
+    them before ``extra`` is applied), so only what follows them is looked at.
+    """
+    attributes = islice(record.__dict__.items(), len(_RECORD_ATTRIBUTES), None)
+    return {key: value for key, value in attributes if key not in _STANDARD_ATTRIBUTES}
+
+
+def utc_timestamp(created: float) -> str:
+    """``created`` as RFC 3339 in UTC to the millisecond; the second's text is reused."""
+    second = int(created)
+    microseconds = round((created - second) * 1_000_000)  # as datetime rounds them
+    if microseconds == 1_000_000:
+        second, microseconds = second + 1, 0
+    return f"{_second_text(second)}.{microseconds // 1000:03d}+00:00"
+
+
+@functools.lru_cache(maxsize=4)
+def _second_text(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class JsonFormatter(logging.Formatter):
@@ -96,7 +116,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": utc_timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
