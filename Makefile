@@ -20,7 +20,16 @@ run: $(INSTALLED) ## create the database if missing, migrate and serve on :5000
 migrate: $(INSTALLED)
 	$(PY) -m wallet migrate
 
-test: $(INSTALLED) ## every test: unit, then integration against PostgreSQL and Redis
+# The browser tests drive Debian's chromium (never a downloaded browser): installed here
+# when missing, on a machine with apt.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null \
+		|| { echo "the browser tests need chromium at $(CHROMIUM); install it" >&2; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+test: $(INSTALLED) $(CHROMIUM) ## every test: unit, integration (PostgreSQL, Redis), the page in chromium
 	$(PY) -m pytest
 
 test-unit: $(INSTALLED)
@@ -29,7 +38,7 @@ test-unit: $(INSTALLED)
 test-integration: $(INSTALLED)
 	$(PY) -m pytest tests/integration
 
-test-browser: $(INSTALLED) ## the page in headless Debian chromium; screenshots in artifacts/screenshots/
+test-browser: $(INSTALLED) $(CHROMIUM) ## the page in headless Debian chromium; screenshots in artifacts/screenshots/
 	$(PY) -m pytest tests/browser
 
 test-faults: $(INSTALLED)
