@@ -158,9 +158,7 @@ class InMemoryBatchStore:
         self.locked_batches: list[list[Run]] = []
 
     async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
-        await asyncio.sleep(0)  # a round trip, during which more operations queue
-        if not self.available:
-            raise StorageUnavailable("the in-memory store is switched off")
+        await self._round_trip()
         self.batches.append(list(runs))
         wallets = self._repository._wallets
         settled = [
@@ -168,10 +166,8 @@ class InMemoryBatchStore:
             for run in runs
             if run.wallet_id in wallets and run.plan.holds_for(wallets[run.wallet_id].balance.minor)
         ]
-        recorded = self._repository._recorded
-        taken = {k.key for run in settled for k in run.idempotencies if k and k.key in recorded}
-        if taken:
-            return BatchOutcome([], {}, frozenset(taken))
+        if taken := self._taken_keys(settled):
+            return BatchOutcome([], {}, taken)
         balances = {
             run.wallet_id: wallets[run.wallet_id].balance.minor
             for run in runs
@@ -180,17 +176,26 @@ class InMemoryBatchStore:
         return BatchOutcome([self._apply(wallets[run.wallet_id], run) for run in settled], balances)
 
     async def apply_runs_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
-        await asyncio.sleep(0)
-        if not self.available:
-            raise StorageUnavailable("the in-memory store is switched off")
+        await self._round_trip()
         wallets = self._repository._wallets
         runs = plan({i: wallets[i].balance.minor for i in wallet_ids if i in wallets})
         self.locked_batches.append(runs)
-        recorded = self._repository._recorded
-        taken = {k.key for run in runs for k in run.idempotencies if k and k.key in recorded}
-        if taken:
-            return BatchOutcome([], {}, frozenset(taken))
+        if taken := self._taken_keys(runs):
+            return BatchOutcome([], {}, taken)
         return BatchOutcome([self._apply(wallets[run.wallet_id], run) for run in runs], {})
+
+    async def _round_trip(self) -> None:
+        """A round trip, during which more operations queue; or an outage."""
+        await asyncio.sleep(0)
+        if not self.available:
+            raise StorageUnavailable("the in-memory store is switched off")
+
+    def _taken_keys(self, runs: Sequence[Run]) -> frozenset[str]:
+        """The runs' keys recorded already (the SQL store then applies nothing)."""
+        recorded = self._repository._recorded
+        return frozenset(
+            k.key for run in runs for k in run.idempotencies if k and k.key in recorded
+        )
 
     def _apply(self, wallet: Wallet, run: Run) -> RunApplied:
         """Append the run's accepted entries a microsecond apart, as the SQL store does."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -12,9 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from wallet.adapters.group_commit import BatchOutcome, Planner, Run, RunApplied
-from wallet.adapters.postgres.pool import connection_from
-from wallet.adapters.postgres.repository import UNAVAILABLE
-from wallet.domain.errors import StorageUnavailable
+from wallet.adapters.postgres.repository import bounded_connection
 from wallet.domain.idempotency import decided_outcome
 
 if TYPE_CHECKING:
@@ -98,34 +95,27 @@ class PostgresBatchStore:
 
     async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
         keyed = any(key is not None for run in runs for key in run.idempotencies)
-        try:
-            async with asyncio.timeout(self._timeout), connection_from(self._pool) as connection:
-                try:
-                    async with _atomic(connection, keyed):
-                        rows = await _apply(connection, runs)
-                except _KeysTaken as taken:
-                    return BatchOutcome([], {}, taken.keys)
-                applied = [RunApplied(*row[:5]) for row in rows]
-                done = {run.wallet_id for run in applied}
-                stale = [run.wallet_id for run in runs if run.wallet_id not in done]
-                found = await connection.fetch(READ_BALANCES, stale) if stale else []
-                balances = {row["id"]: row["balance"] for row in found}
-        except UNAVAILABLE as error:
-            raise StorageUnavailable("the database is unavailable") from error
-        return BatchOutcome(applied, balances)
+        async with bounded_connection(self._pool, self._timeout) as connection:
+            try:
+                async with _atomic(connection, keyed):
+                    rows = await _apply(connection, runs)
+            except _KeysTaken as taken:
+                return BatchOutcome([], {}, taken.keys)
+            applied = [RunApplied(*row[:5]) for row in rows]
+            done = {run.wallet_id for run in applied}
+            stale = [run.wallet_id for run in runs if run.wallet_id not in done]
+            found = await connection.fetch(READ_BALANCES, stale) if stale else []
+        return BatchOutcome(applied, {row["id"]: row["balance"] for row in found})
 
     async def apply_runs_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
-        try:
-            async with asyncio.timeout(self._timeout), connection_from(self._pool) as connection:
-                try:
-                    async with connection.transaction():
-                        locked = await connection.fetch(LOCK_BALANCES, list(wallet_ids))
-                        runs = plan({row["id"]: row["balance"] for row in locked})
-                        rows = await _apply(connection, runs) if runs else []
-                except _KeysTaken as taken:
-                    return BatchOutcome([], {}, taken.keys)
-        except UNAVAILABLE as error:
-            raise StorageUnavailable("the database is unavailable") from error
+        async with bounded_connection(self._pool, self._timeout) as connection:
+            try:
+                async with connection.transaction():
+                    locked = await connection.fetch(LOCK_BALANCES, list(wallet_ids))
+                    runs = plan({row["id"]: row["balance"] for row in locked})
+                    rows = await _apply(connection, runs) if runs else []
+            except _KeysTaken as taken:
+                return BatchOutcome([], {}, taken.keys)
         return BatchOutcome([RunApplied(*row[:5]) for row in rows], {})
 
 

@@ -280,13 +280,19 @@ class PostgresWalletRepository:
             return _Refusal(error, row["balance"])
         return None
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Connection]:
-        try:
-            async with asyncio.timeout(self._timeout), connection_from(self._pool) as connection:
-                yield connection
-        except UNAVAILABLE as error:
-            raise StorageUnavailable("the database is unavailable") from error
+    def _connection(self) -> AbstractAsyncContextManager[Connection]:
+        return bounded_connection(self._pool, self._timeout)
+
+
+@asynccontextmanager
+async def bounded_connection(pool: asyncpg.Pool, seconds: float) -> AsyncIterator[Connection]:
+    """A pooled connection for at most ``seconds``; a database failure inside
+    becomes StorageUnavailable."""
+    try:
+        async with asyncio.timeout(seconds), connection_from(pool) as connection:
+            yield connection
+    except UNAVAILABLE as error:
+        raise StorageUnavailable("the database is unavailable") from error
 
 
 @dataclass(frozen=True, slots=True)
