@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,8 +23,6 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.metrics import MetricWrapperBase
-
-from wallet.domain.errors import WalletError
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # A client may send any token as a method; the rest are counted as OTHER, so that no
@@ -74,22 +71,9 @@ DB_POOL_WAITING = Gauge(
 )
 
 
-class OperationOutcome:
-    """What became of one operation request, filled in by the handler that ran it."""
-
-    replayed = False
-
-
-@contextmanager
-def counted_operation(kind: str) -> Iterator[OperationOutcome]:
-    """Count the operation by its outcome: applied, replayed, or the code that refused it."""
-    outcome = OperationOutcome()
-    try:
-        yield outcome
-    except WalletError as error:
-        series(OPERATIONS, kind, error.code.lower()).inc()
-        raise
-    series(OPERATIONS, kind, "replayed" if outcome.replayed else "applied").inc()
+def count_operation(kind: str, outcome: str) -> None:
+    """Count one operation by its outcome: applied, replayed, or the code that refused it."""
+    series(OPERATIONS, kind, outcome).inc()
 
 
 @contextmanager
@@ -101,28 +85,11 @@ def waiting_for_connection() -> Iterator[None]:
         DB_POOL_WAITING.dec()
 
 
-class RequestTiming:
-    """One request's status (set by the caller) and, once answered, its duration."""
-
-    __slots__ = ("seconds", "status")
-
-    def __init__(self) -> None:
-        self.status = 500
-        self.seconds = 0.0
-
-
-@contextmanager
-def timed_request(route: str, method: str) -> Iterator[RequestTiming]:
-    """Time one request and count it under its route, method and status."""
-    timing = RequestTiming()
+def count_request(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered request under its route, method and status, with its duration."""
     method = method if method in HTTP_METHODS else "OTHER"
-    started = time.perf_counter()
-    try:
-        yield timing
-    finally:
-        timing.seconds = time.perf_counter() - started
-        series(HTTP_DURATION, route, method).observe(timing.seconds)
-        series(HTTP_REQUESTS, route, method, str(timing.status)).inc()
+    series(HTTP_DURATION, route, method).observe(seconds)
+    series(HTTP_REQUESTS, route, method, str(status)).inc()
 
 
 @functools.lru_cache(maxsize=4096)

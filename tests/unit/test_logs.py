@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from wallet.entrypoints.logs import (
     JsonFormatter,
     RequestLogger,
     configure_logging,
+    json_sink,
     utc_timestamp,
 )
 
@@ -120,26 +120,66 @@ def test_auto_is_json_unless_stderr_is_a_terminal(
     assert line.startswith("{") is is_json
 
 
-def test_info_lines_are_written_in_bulk_and_warnings_at_once() -> None:
+@pytest.fixture
+def buffered_logger() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     stream = io.StringIO()
-    handler = BufferedStreamHandler(stream, interval=0.01)
+    handler = BufferedStreamHandler(stream, interval=0.05)
     logger = logging.getLogger("wallet.test.buffered")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    try:
+    yield logger, stream
+    logger.removeHandler(handler)
+    handler.close()
+
+
+def test_info_lines_are_written_in_bulk_by_the_loop_and_warnings_at_once(
+    buffered_logger: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = buffered_logger
+
+    async def log_then_wait() -> list[str]:
+        seen = []
         logger.warning("first")
-        assert stream.getvalue() == "first\n"
+        seen.append(stream.getvalue())
         logger.info("second")
         logger.info("third")
-        for _ in range(500):  # the flushing thread writes them within its interval
-            if stream.getvalue() != "first\n":
-                break
-            time.sleep(0.01)
-        assert stream.getvalue() == "first\nsecond\nthird\n"
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
+        seen.append(stream.getvalue())
+        await asyncio.sleep(0.2)  # the loop's timer writes them within the interval
+        seen.append(stream.getvalue())
+        return seen
+
+    assert asyncio.run(log_then_wait()) == [
+        "first\n",
+        "first\n",
+        "first\nsecond\nthird\n",
+    ]
+
+
+def test_a_line_logged_where_no_loop_runs_is_written_at_once(
+    buffered_logger: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = buffered_logger
+    logger.info("no loop here")
+    assert stream.getvalue() == "no loop here\n"
+
+
+def test_lines_logged_on_a_new_loop_are_written_although_the_old_loop_closed(
+    buffered_logger: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = buffered_logger
+
+    async def log(message: str, wait: float) -> None:
+        logger.info(message)
+        await asyncio.sleep(wait)
+
+    asyncio.run(log("on a loop that closes before its flush is due", 0))
+    assert stream.getvalue() == ""
+    asyncio.run(log("on the next loop", 0.2))
+    assert stream.getvalue().splitlines() == [
+        "on a loop that closes before its flush is due",
+        "on the next loop",
+    ]
 
 
 def test_a_full_buffer_and_closing_write_everything() -> None:
@@ -149,10 +189,16 @@ def test_a_full_buffer_and_closing_write_everything() -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    try:
+    written = []
+
+    async def log_four() -> None:  # on a loop, so that lines wait for its timer
         for n in range(4):
             logger.info("line %d", n)
-        assert stream.getvalue() == "line 0\nline 1\nline 2\n"
+            written.append(stream.getvalue())
+
+    try:
+        asyncio.run(log_four())
+        assert written == ["", "", "line 0\nline 1\nline 2\n", "line 0\nline 1\nline 2\n"]
     finally:
         logger.removeHandler(handler)
         handler.close()
@@ -255,6 +301,81 @@ async def test_above_info_requests_are_not_logged_but_server_errors_are(
     assert (await client.post("/api/v1/wallets")).status == 500
     (record,) = await access_records(caplog, 1)
     assert record.status == 500  # type: ignore[attr-defined]
+
+
+class Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_the_direct_access_line_is_the_line_a_log_record_would_give(
+    aiohttp_client: Any,
+    container: Container,
+    restore_logging: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    configure_logging("INFO", "json")
+    (handler,) = logging.getLogger().handlers
+    access = logging.getLogger(ACCESS_LOGGER)
+    assert json_sink(access, logging.INFO) is handler
+    client = await access_client(aiohttp_client, container)
+    path = f"/api/v1/wallets/{uuid.uuid4()}"
+    await client.get(path, headers={"X-Request-ID": "direct"})
+    kept = Kept()
+    access.addHandler(kept)  # a second handler: now a LogRecord is made
+    assert json_sink(access, logging.INFO) is None
+    try:
+        await client.get(path, headers={"X-Request-ID": "record"})
+        for _ in range(200):
+            if kept.records:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        access.removeHandler(kept)
+    handler.flush()
+    lines = [json.loads(line) for line in stderr.getvalue().splitlines()]
+    direct = next(line for line in lines if line.get("request_id") == "direct")
+    made = json.loads(JsonFormatter().format(kept.records[0]))
+    assert made["request_id"] == "record"
+    varying = {"time", "request_id", "duration_ms"}
+    assert {k: v for k, v in direct.items() if k not in varying} == {
+        k: v for k, v in made.items() if k not in varying
+    }
+    assert list(direct) == list(made)
+    assert (direct["message"], direct["status"], direct["route"]) == (
+        f"GET {path} 404",
+        404,
+        WALLET_ROUTE,
+    )
+    assert abs(datetime.fromisoformat(direct["time"]) - datetime.now(UTC)).total_seconds() < 60
+
+
+def test_no_direct_line_past_a_filter_a_second_handler_or_a_human_format(
+    restore_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    access = logging.getLogger(ACCESS_LOGGER)
+    configure_logging("INFO", "human")
+    assert json_sink(access, logging.INFO) is None
+    configure_logging("INFO", "json")
+    assert json_sink(access, logging.INFO) is not None
+    assert json_sink(access, logging.ERROR) is None  # errors are written at once
+    access.addFilter(lambda record: True)
+    try:
+        assert json_sink(access, logging.INFO) is None
+    finally:
+        access.filters.clear()
+    access.propagate = False
+    try:
+        assert json_sink(access, logging.INFO) is None
+    finally:
+        access.propagate = True
 
 
 @pytest.mark.parametrize(

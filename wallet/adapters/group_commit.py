@@ -154,15 +154,18 @@ class GroupCommitRepository:
         queued is then dropped unapplied; one already in a committing batch may
         have been applied (its outcome is unknown, as with any lost answer).
         """
-        outcome: asyncio.Future[AppliedOperation] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[AppliedOperation] = loop.create_future()
         self._queue.append(_Queued(wallet_id, request, idempotency, outcome))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_while_queued())
+        # A bare timer, not asyncio.timeout(): this runs once per request, and a settled
+        # outcome is one the flusher leaves alone.
+        expiry = loop.call_later(self._timeout, _expire, outcome)
         try:
-            async with asyncio.timeout(self._timeout):
-                return await outcome  # on timeout it is cancelled, which the flusher honours
-        except TimeoutError:
-            raise StorageUnavailable("the database did not answer in time") from None
+            return await outcome
+        finally:
+            expiry.cancel()
 
     async def _flush_while_queued(self) -> None:
         while self._queue:
@@ -295,6 +298,11 @@ def _run(wallet_id: UUID, start: int, waiting: list[_Queued]) -> Run:
 def _succeed(waiting: _Queued, result: AppliedOperation) -> None:
     if not waiting.outcome.done():  # else its caller gave up on it
         waiting.outcome.set_result(result)
+
+
+def _expire(outcome: asyncio.Future[AppliedOperation]) -> None:
+    if not outcome.done():
+        outcome.set_exception(StorageUnavailable("the database did not answer in time"))
 
 
 def _refuse(waiting: _Queued, error: Exception) -> None:

@@ -6,12 +6,14 @@ aiohttp's access-log hook, so logging never delays an answer.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import sys
-import threading
 from datetime import UTC, datetime
 from itertools import islice
+from os import getpid
+from time import time as wall_clock
 from typing import Any, Final, TextIO
 
 import orjson
@@ -40,8 +42,10 @@ def configure_logging(level: str, log_format: str = "auto") -> None:
 class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes lines in bulk: one system call per ``interval`` instead of one per request.
 
-    WARNING and above, a full buffer, and shutdown write at once; otherwise a line
-    waits at most ``interval`` seconds (a crash can lose that much of the INFO lines).
+    A line logged on a thread that runs an event loop waits at most ``interval``
+    seconds, written by a timer of that loop (a crash can lose that much of the INFO
+    lines). WARNING and above, a full buffer, shutdown, and lines logged where no
+    loop runs are written at once.
     """
 
     def __init__(self, stream: TextIO, interval: float = 0.05, capacity: int = 512) -> None:
@@ -49,20 +53,47 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._pending: list[str] = []
         self._interval = interval
         self._capacity = capacity
-        self._closed = threading.Event()
-        threading.Thread(target=self._flush_every_interval, name="log-flush", daemon=True).start()
+        self._timer_loop: asyncio.AbstractEventLoop | None = None  # where a flush is due
 
     def emit(self, record: logging.LogRecord) -> None:  # called under the handler's lock
         try:
-            self._pending.append(self.format(record) + self.terminator)
+            line = self.format(record)
         except Exception:
             self.handleError(record)
             return
-        if record.levelno >= logging.WARNING or len(self._pending) >= self._capacity:
-            self._write_pending()
+        self._queue(line, at_once=record.levelno >= logging.WARNING)
+
+    def emit_line(self, line: str) -> None:
+        """Queue an INFO line formatted already (the access log's way around a LogRecord)."""
+        with self.lock:  # type: ignore[union-attr]
+            self._queue(line, at_once=False)
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
+            self._write_pending()
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
+    def _queue(self, line: str, at_once: bool) -> None:
+        self._pending.append(line + self.terminator)
+        if at_once or len(self._pending) >= self._capacity:
+            self._write_pending()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop here to write it later
+            self._write_pending()
+            return
+        if self._timer_loop is not loop:  # no flush due yet, or one due on another loop
+            self._timer_loop = loop
+            loop.call_later(self._interval, self._flush_due, loop)
+
+    def _flush_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if self._timer_loop is loop:
+                self._timer_loop = None
             self._write_pending()
 
     def _write_pending(self) -> None:
@@ -70,15 +101,6 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             lines, self._pending = "".join(self._pending), []
             self.stream.write(lines)
             self.stream.flush()
-
-    def close(self) -> None:
-        self._closed.set()
-        self.flush()
-        super().close()
-
-    def _flush_every_interval(self) -> None:
-        while not self._closed.wait(self._interval):
-            self.flush()
 
 
 def _wants_json(log_format: str) -> bool:
@@ -115,17 +137,39 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, extras, traceback."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": utc_timestamp(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "pid": record.process,
-        }
-        entry.update(extras(record))
-        if record.exc_info:
-            entry["traceback"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        traceback = self.formatException(record.exc_info) if record.exc_info else None
+        return json_line(
+            record.created,
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            record.process,
+            extras(record),
+            traceback,
+        )
+
+
+def json_line(
+    created: float,
+    level: str,
+    logger: str,
+    message: str,
+    pid: int | None,
+    fields: dict[str, Any],
+    traceback: str | None = None,
+) -> str:
+    """The JSON object of one record, on one line."""
+    entry: dict[str, Any] = {
+        "time": utc_timestamp(created),
+        "level": level,
+        "logger": logger,
+        "message": message,
+        "pid": pid,
+    }
+    entry.update(fields)
+    if traceback is not None:
+        entry["traceback"] = traceback
+    return orjson.dumps(entry, default=str).decode()
 
 
 class HumanFormatter(logging.Formatter):
@@ -164,6 +208,20 @@ class RequestLogger(AbstractAccessLogger):
             "duration_ms": round(request.get(ANSWERED_IN, time) * 1000, 3),
             "remote": request.remote,
         }
+        message = f"{request.method} {request.path} {status}"
+        sink = json_sink(self.logger, level)
+        if sink is not None:  # the usual case: no LogRecord, one JSON line straight out
+            sink.emit_line(
+                json_line(
+                    wall_clock(),
+                    logging.getLevelName(level),
+                    self.logger.name,
+                    message,
+                    getpid(),
+                    fields,
+                )
+            )
+            return
         # Made and handled directly: Logger.log would also walk the stack for a caller
         # that is always this line, on every request.
         record = self.logger.makeRecord(
@@ -171,8 +229,8 @@ class RequestLogger(AbstractAccessLogger):
             level,
             __file__,
             0,
-            "%s %s %d",
-            (request.method, request.path, status),
+            "%s",
+            (message,),
             None,
             extra=fields,
         )
@@ -181,6 +239,29 @@ class RequestLogger(AbstractAccessLogger):
     @property
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.ERROR)
+
+
+def json_sink(logger: logging.Logger, level: int) -> BufferedStreamHandler | None:
+    """The handler that alone would take ``logger``'s record at ``level`` and write it as
+    JSON with no filter in the way; None when any other handler or filter is involved."""
+    if logger.filters or not logger.isEnabledFor(level):
+        return None
+    handlers: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        handlers += current.handlers
+        current = current.parent if current.propagate else None
+    if len(handlers) != 1:
+        return None
+    handler = handlers[0]
+    if (
+        type(handler) is BufferedStreamHandler
+        and type(handler.formatter) is JsonFormatter
+        and not handler.filters
+        and handler.level <= level < logging.WARNING
+    ):
+        return handler
+    return None
 
 
 def route_of(request: BaseRequest) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from wallet.domain.errors import WalletError
 from wallet.domain.services import Answer
 from wallet.entrypoints.http.keys import SERVICES
 from wallet.entrypoints.http.parsing import (
@@ -23,7 +24,7 @@ from wallet.entrypoints.http.render import (
     render_wallet_page,
     replay_headers,
 )
-from wallet.metrics import counted_operation
+from wallet.metrics import count_operation
 
 routes = web.RouteTableDef()
 # aiohttp tries the routes under one path prefix in this order: the busiest come first.
@@ -35,12 +36,15 @@ async def post_operation(request: web.Request) -> web.Response:
     operation = parse_operation(await read_json(request))
     idempotency = parse_idempotency(request, meaning=operation_meaning(operation))
     services = request.app[SERVICES]
-    with counted_operation(operation.type.value) as outcome:
+    try:
         if idempotency is None:
             answer = Answer((await services.apply_operation(wallet_id, operation)).operation)
         else:
             answer = await services.apply_operation_once(wallet_id, operation, idempotency)
-        outcome.replayed = answer.replayed
+    except WalletError as error:
+        count_operation(operation.type.value, error.code.lower())
+        raise
+    count_operation(operation.type.value, "replayed" if answer.replayed else "applied")
     return json_response(render_applied(answer.value), headers=replay_headers(answer.replayed))
 
 

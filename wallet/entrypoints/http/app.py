@@ -8,6 +8,7 @@ import hmac
 import itertools
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -36,8 +37,8 @@ from wallet.metrics import (
     DB_POOL_CONNECTIONS,
     EXPOSITION_CONTENT_TYPE,
     IDEMPOTENT_REPLAYS,
+    count_request,
     exposition,
-    timed_request,
 )
 
 log = logging.getLogger(__name__)
@@ -138,16 +139,23 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
     Bugs are logged with the request id and their traceback, never shown.
     """
-    given = request.headers.get("X-Request-ID", "")
-    request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else _new_request_id()
+    given = request.headers.get("X-Request-ID")
+    request_id = given if given and _CLIENT_REQUEST_ID.fullmatch(given) else _new_request_id()
     request[REQUEST_ID] = request_id
-    with timed_request(route_of(request), request.method) as timing:
+    started = time.perf_counter()
+    status = 500  # unless an answer comes back
+    try:
         if _needs_key(request) and not _authorised(request):
             response: web.StreamResponse = unauthorised().response(request_id)
         else:
             response = await _answer(request, handler, request_id)
-        timing.status = response.status
-    request[ANSWERED_IN] = timing.seconds
+        status = response.status
+    except web.HTTPException as passed_on:  # a redirect, answered by aiohttp itself
+        status = passed_on.status
+        raise
+    finally:
+        seconds = request[ANSWERED_IN] = time.perf_counter() - started
+        count_request(route_of(request), request.method, status, seconds)
     if REPLAYED_HEADER in response.headers:
         IDEMPOTENT_REPLAYS.inc()
     response.headers.update(SECURITY_HEADERS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import suppress
 from decimal import Decimal, InvalidOperation
 from typing import NoReturn
 from uuid import UUID
@@ -29,6 +30,7 @@ MAX_PAGE_SIZE = 1000
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _LIMIT = re.compile(r"[0-9]{1,4}", re.ASCII)
 _OPERATION_FIELDS = ("operationType", "amount")
+_OPERATION_TYPES = {kind.value: kind for kind in OperationType}
 
 
 class _InvalidJson(ValueError):
@@ -92,6 +94,12 @@ def parse_operation(body: object) -> OperationRequest:
     """A complete, valid operation request, or every field error at once."""
     if not isinstance(body, dict):
         _fail("body", "must be a JSON object with operationType and amount")
+    if len(body) == len(_OPERATION_FIELDS):  # the usual, well-formed request, checked quickly
+        kind, amount = body.get("operationType"), body.get("amount")
+        operation_type = _OPERATION_TYPES.get(kind) if isinstance(kind, str) else None
+        if operation_type is not None and amount is not None:
+            with suppress(InvalidAmount):
+                return OperationRequest(operation_type, Money.parse_amount(amount))
     errors = [
         FieldError(name, "is not a known field; expected operationType and amount")
         for name in body
@@ -163,6 +171,8 @@ def decode_json(raw: bytes) -> object:
 
 def _check_depth(text: str) -> None:
     """Refuse deep nesting before the recursive parser sees it."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return  # too few openings to nest that deep: no need to walk the text
     depth = 0
     in_string = escaped = False
     for char in text:
