@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -15,7 +16,7 @@ from wallet.adapters.group_commit import (
     Run,
     _Queued,
 )
-from wallet.adapters.ids import random_uuids
+from wallet.adapters.ids import time_ordered_uuids
 from wallet.adapters.memory import InMemoryBatchStore, InMemoryWalletRepository
 from wallet.domain.errors import InsufficientFunds, StorageUnavailable, WalletNotFound
 from wallet.domain.model import AppliedOperation, OperationRequest, OperationType
@@ -261,8 +262,15 @@ async def test_a_bug_in_the_store_reaches_every_caller_and_later_batches_still_r
     assert later.operation.balance_after == Money(5)
 
 
-def test_operation_ids_are_distinct_version_4_uuids() -> None:
-    ids = random_uuids(500)
+def test_operation_ids_are_distinct_time_ordered_version_7_uuids() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = time_ordered_uuids(500)
+    later = time_ordered_uuids(1)
+    after = time.time_ns() // 1_000_000
     assert len(set(ids)) == 500
-    assert {(i.version, i.variant) for i in ids} == {(4, uuid.RFC_4122)}
+    assert {(i.version, i.variant) for i in ids} == {(7, uuid.RFC_4122)}
     assert all(isinstance(i, uuid.UUID) and uuid.UUID(str(i)) == i for i in ids)
+    milliseconds = [int.from_bytes(i.bytes[:6]) for i in [*ids, *later]]
+    assert before <= min(milliseconds)
+    assert max(milliseconds) <= after
+    assert milliseconds[-1] >= milliseconds[0]  # later ids sort after (to the millisecond)

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
-from wallet.adapters.ids import random_uuids
+from wallet.adapters.ids import time_ordered_uuids
 from wallet.domain.batch import BatchPlan, plan_batch
 from wallet.domain.errors import IdempotencyKeyTaken, StorageUnavailable, WalletNotFound
 from wallet.domain.idempotency import Idempotency, Recorded
@@ -292,7 +292,7 @@ def _run(wallet_id: UUID, start: int, waiting: list[_Queued]) -> Run:
     """The wallet's queued operations decided from ``start``, with fresh entry ids."""
     plan = plan_batch(Money(start), [w.request for w in waiting])
     keys = [w.idempotency for w in waiting]
-    return Run(wallet_id, plan, random_uuids(len(waiting)), keys)
+    return Run(wallet_id, plan, time_ordered_uuids(len(waiting)), keys)
 
 
 def _succeed(waiting: _Queued, result: AppliedOperation) -> None:

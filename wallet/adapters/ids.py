@@ -1,24 +1,30 @@
-"""Random (version 4) UUIDs, made in bulk and cheaply for the hot write path."""
+"""Ledger entry ids (time-ordered UUIDs), made in bulk and cheaply for the hot write path."""
 
 from __future__ import annotations
 
 import os
+import time
 from uuid import UUID
 
 from asyncpg.pgproto import pgproto
 
 
-def random_uuids(count: int) -> list[UUID]:
-    """``count`` version-4 UUIDs from one read of the system's randomness.
+def time_ordered_uuids(count: int) -> list[UUID]:
+    """``count`` version-7 UUIDs (RFC 9562): the Unix time in milliseconds, then randomness.
 
-    asyncpg's C UUID type is a ``uuid.UUID`` that builds and prints about ten
-    times faster than the standard one, which shows at thousands per second.
+    New ledger entries then land at the right edge of the primary key's index
+    instead of on a random page of it, which grows costly as the ledger does; and
+    they tell nothing that the entry's ``createdAt`` does not. asyncpg's C UUID
+    type is a ``uuid.UUID`` that builds and prints about ten times faster than
+    the standard one, which shows at thousands per second.
     """
-    randomness = bytearray(os.urandom(16 * count))
+    milliseconds = (time.time_ns() // 1_000_000).to_bytes(6)
+    octets = bytearray(os.urandom(16 * count))
     for start in range(0, 16 * count, 16):
-        randomness[start + 6] = (randomness[start + 6] & 0x0F) | 0x40  # version 4
-        randomness[start + 8] = (randomness[start + 8] & 0x3F) | 0x80  # RFC 4122 variant
-    return [pgproto.UUID(bytes(randomness[i : i + 16])) for i in range(0, 16 * count, 16)]
+        octets[start : start + 6] = milliseconds
+        octets[start + 6] = (octets[start + 6] & 0x0F) | 0x70  # version 7
+        octets[start + 8] = (octets[start + 8] & 0x3F) | 0x80  # RFC 4122 variant
+    return [pgproto.UUID(bytes(octets[i : i + 16])) for i in range(0, 16 * count, 16)]
 
 
 def parse_uuid(text: str) -> UUID:

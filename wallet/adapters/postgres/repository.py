@@ -9,10 +9,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 
+from wallet.adapters.ids import time_ordered_uuids
 from wallet.adapters.postgres.pool import connection_from
 from wallet.domain.errors import (
     BalanceLimitExceeded,
@@ -187,7 +188,7 @@ class PostgresWalletRepository:
         self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
     ) -> AppliedOperation:
         """Apply, or record and then raise the refusal (recorded under the key too)."""
-        operation_id = uuid4()
+        (operation_id,) = time_ordered_uuids(1)
         arguments = (
             wallet_id,
             request.delta_minor,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -33,8 +34,12 @@ def json_response(
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with microseconds and a Z, e.g. 2026-11-27T16:03:02.123456Z."""
+    """RFC 3339 in UTC with microseconds and a Z, e.g. 2026-11-27T16:03:02.123456Z.
+
+    Remembered: a wallet read again and again shows the same two moments each time.
+    """
     if moment.tzinfo is not UTC:  # the database already answers in UTC
         moment = moment.astimezone(UTC)
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"
