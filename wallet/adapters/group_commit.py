@@ -19,6 +19,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Protocol
 from uuid import UUID
 
@@ -187,8 +188,8 @@ class GroupCommitRepository:
         for wallet_id, waiting in list(batch.queued.items()):
             if any(w.replans >= LOCK_AFTER_REPLANS for w in waiting):
                 batch.contended[wallet_id] = batch.queued.pop(wallet_id)
-            else:
-                batch.runs[wallet_id] = _run(wallet_id, self._known.get(wallet_id, 0), waiting)
+        starts = {wallet_id: self._known.get(wallet_id, 0) for wallet_id in batch.queued}
+        batch.runs = _runs(batch.queued, starts)
         return batch
 
     async def _commit_locked(self, contended: dict[UUID, list[_Queued]]) -> None:
@@ -196,11 +197,7 @@ class GroupCommitRepository:
         batch = _Batch(queued=contended)
 
         def plan(balances: Mapping[UUID, int]) -> list[Run]:
-            batch.runs = {
-                wallet_id: _run(wallet_id, balances[wallet_id], waiting)
-                for wallet_id, waiting in contended.items()
-                if wallet_id in balances
-            }
+            batch.runs = _runs(contended, balances)
             return list(batch.runs.values())
 
         await self._settle_batch(batch, self._store.apply_runs_locked(list(contended), plan))
@@ -288,11 +285,18 @@ class GroupCommitRepository:
             self._known.popitem(last=False)
 
 
-def _run(wallet_id: UUID, start: int, waiting: list[_Queued]) -> Run:
-    """The wallet's queued operations decided from ``start``, with fresh entry ids."""
-    plan = plan_batch(Money(start), [w.request for w in waiting])
-    keys = [w.idempotency for w in waiting]
-    return Run(wallet_id, plan, time_ordered_uuids(len(waiting)), keys)
+def _runs(queued: Mapping[UUID, list[_Queued]], starts: Mapping[UUID, int]) -> dict[UUID, Run]:
+    """Each wallet's queued operations decided from its start (a wallet without one is
+    left out), with fresh entry ids, all drawn at once."""
+    planned = [wallet_id for wallet_id in queued if wallet_id in starts]
+    ids = iter(time_ordered_uuids(sum(len(queued[wallet_id]) for wallet_id in planned)))
+    runs = {}
+    for wallet_id in planned:
+        waiting = queued[wallet_id]
+        plan = plan_batch(Money(starts[wallet_id]), [w.request for w in waiting])
+        keys = [w.idempotency for w in waiting]
+        runs[wallet_id] = Run(wallet_id, plan, list(islice(ids, len(waiting))), keys)
+    return runs
 
 
 def _succeed(waiting: _Queued, result: AppliedOperation) -> None:
