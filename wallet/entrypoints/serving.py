@@ -78,9 +78,15 @@ async def _until_stop_signal() -> None:
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
+    # Removing the loop's handler restores the default action (exit) until SIG_IGN is
+    # set; a second signal then (a process group stopped together: ours, then the
+    # parent's) would kill the worker mid-shutdown. Blocked meanwhile, it waits for
+    # SIG_IGN and is dropped.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     for signum in STOP_SIGNALS:
         loop.remove_signal_handler(signum)
         signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def run_workers(settings: Settings) -> None:
