@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 import asyncpg
 
 from wallet.adapters.group_commit import BatchOutcome, Planner, Run, RunApplied
-from wallet.adapters.postgres.repository import bounded_connection
+from wallet.adapters.postgres.repository import bounded_connection, transaction_if
 from wallet.domain.idempotency import decided_outcome
 
 if TYPE_CHECKING:
@@ -97,7 +95,7 @@ class PostgresBatchStore:
         keyed = any(key is not None for run in runs for key in run.idempotencies)
         async with bounded_connection(self._pool, self._timeout) as connection:
             try:
-                async with _atomic(connection, keyed):
+                async with transaction_if(connection, keyed):
                     rows = await _apply(connection, runs)
             except _KeysTaken as taken:
                 return BatchOutcome([], {}, taken.keys)
@@ -132,11 +130,6 @@ class _KeysTaken(Exception):
     def __init__(self, keys: frozenset[str]) -> None:
         super().__init__(f"{len(keys)} idempotency keys recorded meanwhile")
         self.keys = keys
-
-
-def _atomic(connection: Connection, keyed: bool) -> AbstractAsyncContextManager[object]:
-    """A transaction when keys are recorded (their check may undo the batch)."""
-    return connection.transaction() if keyed else contextlib.nullcontext()
 
 
 def _check_keys_recorded(runs: Sequence[Run], rows: list[asyncpg.Record]) -> None:

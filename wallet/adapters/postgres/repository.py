@@ -162,7 +162,10 @@ class PostgresWalletRepository:
         self._timeout = timeout
 
     async def create(self, wallet_id: UUID, idempotency: Idempotency | None = None) -> Wallet:
-        async with self._connection() as connection, _atomic(connection, idempotency):
+        async with (
+            self._connection() as connection,
+            transaction_if(connection, idempotency is not None),
+        ):
             row = await connection.fetchrow(CREATE_WALLET, wallet_id, WALLET_LIST_LOCK)
             await _record(connection, idempotency, Outcome.CREATED, wallet_id)
         assert row is not None, "INSERT … RETURNING returns its row"
@@ -198,7 +201,7 @@ class PostgresWalletRepository:
             request.amount.minor,
         )
         async with self._connection() as connection:
-            async with _atomic(connection, idempotency):
+            async with transaction_if(connection, idempotency is not None):
                 row = await connection.fetchrow(APPLY_OPERATION, *arguments)
                 if row is not None:
                     await _record(connection, idempotency, Outcome.APPLIED, wallet_id, operation_id)
@@ -302,11 +305,10 @@ class _Refusal:
     balance_before: int
 
 
-def _atomic(
-    connection: Connection, idempotency: Idempotency | None
-) -> AbstractAsyncContextManager[object]:
-    """A transaction when a key is recorded beside the change; one statement needs none."""
-    return connection.transaction() if idempotency else contextlib.nullcontext()
+def transaction_if(connection: Connection, needed: bool) -> AbstractAsyncContextManager[object]:
+    """A transaction when a key is recorded beside the change (its check may undo it);
+    a change made in one statement needs none."""
+    return connection.transaction() if needed else contextlib.nullcontext()
 
 
 async def _record(
