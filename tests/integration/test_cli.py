@@ -133,3 +133,17 @@ def test_serve_logs_json_lines_with_one_line_per_request(serve: object) -> None:
     assert entry["logger"] == "wallet.access"
     assert (entry["route"], entry["status"], entry["method"]) == ("/health/ready", 200, "GET")
     assert entry["duration_ms"] >= 0
+
+
+def test_each_worker_logs_its_stop_before_it_exits(serve: object) -> None:
+    """Lines wait for a loop timer to be written; the last ones must not go with the loop."""
+    process, port = serve("--workers", "2", WALLET_LOG_FORMAT="json")  # type: ignore[operator]
+    wait_for_log_line(process, "listening on")
+    wait_until_live(port)
+    process.terminate()
+    assert process.stderr is not None
+    _, output = process.communicate(timeout=30)
+    entries = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    stopped = [entry for entry in entries if entry["message"] == "stopped"]
+    assert process.returncode == 0
+    assert len({entry["pid"] for entry in stopped}) == 2

@@ -69,6 +69,7 @@ async def _serve(settings: Settings, reuse_port: bool) -> None:
         log.info("stopping: finishing the requests in flight (at most %.0f s)", grace)
     finally:
         await runner.cleanup()
+        log.info("stopped")
 
 
 async def _until_stop_signal() -> None:
