@@ -139,11 +139,27 @@ def test_each_worker_logs_its_stop_before_it_exits(serve: object) -> None:
     """Lines wait for a loop timer to be written; the last ones must not go with the loop."""
     process, port = serve("--workers", "2", WALLET_LOG_FORMAT="json")  # type: ignore[operator]
     wait_for_log_line(process, "listening on")
-    wait_until_live(port)
+    deadline = time.monotonic() + 30
+    while listeners_on(port) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     process.terminate()
     assert process.stderr is not None
     _, output = process.communicate(timeout=30)
     entries = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     stopped = [entry for entry in entries if entry["message"] == "stopped"]
-    assert process.returncode == 0
+    assert process.returncode == 0, output[-2000:]
     assert len({entry["pid"] for entry in stopped}) == 2
+
+
+def test_a_server_stopped_while_its_workers_start_leaves_none_behind(serve: object) -> None:
+    process, port = serve("--workers", "2")  # type: ignore[operator]
+    deadline = time.monotonic() + 30
+    while not worker_processes(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    workers = worker_processes(process.pid)
+    assert workers
+    assert listeners_on(port) < 2  # still starting
+    process.terminate()
+    _, output = process.communicate(timeout=30)
+    assert process.returncode == 0, output[-2000:]
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]

@@ -59,12 +59,14 @@ async def freeze_startup_objects(app: web.Application) -> None:
 
 
 async def _serve(settings: Settings, reuse_port: bool) -> None:
+    stop = _stop_signalled()  # from the start: a stop during start-up waits for its end
     runner = app_runner(create_app(Container(settings=settings)), settings)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)
         await site.start()
-        await _until_stop_signal()
+        await stop.wait()
+        _ignore_stop_signals()
         grace = settings.shutdown_timeout
         log.info("stopping: finishing the requests in flight (at most %.0f s)", grace)
     finally:
@@ -72,17 +74,24 @@ async def _serve(settings: Settings, reuse_port: bool) -> None:
         log.info("stopped")
 
 
-async def _until_stop_signal() -> None:
-    """Wait for the first stop signal; ignore the ones that follow during shutdown."""
+def _stop_signalled() -> asyncio.Event:
+    """An event set by the first stop signal."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    # Removing the loop's handler restores the default action (exit) until SIG_IGN is
-    # set; a second signal then (a process group stopped together: ours, then the
-    # parent's) would kill the worker mid-shutdown. Blocked meanwhile, it waits for
-    # SIG_IGN and is dropped.
+    return stop
+
+
+def _ignore_stop_signals() -> None:
+    """Ignore the stop signals that follow the first, during shutdown.
+
+    Removing the loop's handler restores the default action (exit) until SIG_IGN is
+    set; a second signal then (a process group stopped together: ours, then the
+    parent's) would kill the worker mid-shutdown. Blocked meanwhile, it waits for
+    SIG_IGN and is dropped.
+    """
+    loop = asyncio.get_running_loop()
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     for signum in STOP_SIGNALS:
         loop.remove_signal_handler(signum)
@@ -99,24 +108,28 @@ def run_workers(settings: Settings) -> None:
     metrics_dir = tempfile.mkdtemp(prefix="wallet-metrics-")
     os.environ[MULTIPROCESS_DIR] = metrics_dir  # the workers inherit it: they share metrics
     context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=run_worker, args=(settings, True), name=f"wallet-worker-{n}")
-        for n in range(settings.workers)
-    ]
-    for worker in workers:
-        worker.start()
+    workers: list[multiprocessing.context.SpawnProcess] = []
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
         for worker in workers:
-            if worker.is_alive() and worker.pid is not None:
+            if worker.is_alive():
                 worker.terminate()
 
-    for signum in STOP_SIGNALS:
+    for signum in STOP_SIGNALS:  # before any worker starts: a stop leaves none behind
         signal.signal(signum, stop)
-    multiprocessing.connection.wait([worker.sentinel for worker in workers])
+    for n in range(settings.workers):
+        if stopping:
+            break
+        worker = context.Process(
+            target=run_worker, args=(settings, True), name=f"wallet-worker-{n}"
+        )
+        worker.start()
+        workers.append(worker)
+    if not stopping:
+        multiprocessing.connection.wait([worker.sentinel for worker in workers])
     unexpected = not stopping
     stop(signal.SIGTERM, None)
     for worker in workers:
@@ -124,6 +137,8 @@ def run_workers(settings: Settings) -> None:
         if worker.pid is not None:
             forget_process(worker.pid)
     shutil.rmtree(metrics_dir, ignore_errors=True)
-    failed = [f"{w.name} (exit {w.exitcode})" for w in workers if w.exitcode != 0]
+    # A worker still starting when told to stop has no handler yet and ends by the signal.
+    stopped = (0, -signal.SIGTERM) if stopping else (0,)
+    failed = [f"{w.name} (exit {w.exitcode})" for w in workers if w.exitcode not in stopped]
     if unexpected or failed:
         sys.exit(f"wallet: workers stopped unexpectedly or with an error: {', '.join(failed)}")
