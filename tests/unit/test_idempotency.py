@@ -84,8 +84,23 @@ async def test_a_recorded_refusal_is_answered_again_even_after_funds_arrive(
     assert first_body["code"] == "INSUFFICIENT_FUNDS"
     assert again_body == first_body
     assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["X-Request-ID"] == first.headers["X-Request-ID"]  # as the body says
     balance = (await (await client.get(f"{WALLETS}/{wallet_id}")).json())["balance"]
     assert balance == "50.00"
+
+
+async def test_a_replayed_refusal_keeps_the_request_id_the_client_names(client: Client) -> None:
+    wallet_id = await new_wallet(client)
+    withdraw = {"operationType": "WITHDRAW", "amount": "10"}
+    headers = {"Idempotency-Key": "w-named"}
+    url = f"{WALLETS}/{wallet_id}/operation"
+
+    first = await client.post(url, json=withdraw, headers={**headers, "X-Request-ID": "try-1"})
+    again = await client.post(url, json=withdraw, headers={**headers, "X-Request-ID": "try-2"})
+
+    assert (await first.json())["requestId"] == "try-1"
+    assert (await again.json())["requestId"] == "try-1"  # the recorded body, as it was
+    assert again.headers["X-Request-ID"] == "try-2"  # the client's, as it asked
 
 
 async def test_creating_a_wallet_twice_with_a_key_creates_one(client: Client) -> None:

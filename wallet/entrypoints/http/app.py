@@ -140,7 +140,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     Bugs are logged with the request id and their traceback, never shown.
     """
     given = request.headers.get("X-Request-ID")
-    request_id = given if given and _CLIENT_REQUEST_ID.fullmatch(given) else _new_request_id()
+    named = bool(given and _CLIENT_REQUEST_ID.fullmatch(given))
+    request_id = given if named and given else _new_request_id()
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500  # unless an answer comes back
@@ -148,7 +149,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         if _needs_key(request) and not _authorised(request):
             response: web.StreamResponse = unauthorised().response(request_id)
         else:
-            response = await _answer(request, handler, request_id)
+            response = await _answer(request, handler, request_id, named)
         status = response.status
     except web.HTTPException as passed_on:  # a redirect, answered by aiohttp itself
         status = passed_on.status
@@ -159,16 +160,20 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     if REPLAYED_HEADER in response.headers:
         IDEMPOTENT_REPLAYS.inc()
     response.headers.update(SECURITY_HEADERS)
-    response.headers["X-Request-ID"] = request_id
+    response.headers["X-Request-ID"] = request[REQUEST_ID]
     return response
 
 
-async def _answer(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:
+async def _answer(
+    request: web.Request, handler: Handler, request_id: str, named: bool
+) -> web.StreamResponse:
     try:
         return await handler(request)
     except Problem as problem:
         return problem.response(request_id)
     except Replayed as replay:  # the recorded refusal, with the request id it had then
+        if not named:  # the id is ours to choose: the recorded one, as the body says
+            request[REQUEST_ID] = replay.request_id
         return from_domain(replay, request.app[SETTINGS].retry_after).response(replay.request_id)
     except WalletError as error:
         return from_domain(error, request.app[SETTINGS].retry_after).response(request_id)

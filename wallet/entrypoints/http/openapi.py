@@ -442,7 +442,8 @@ RESPONSES: dict[str, Json] = {
         "`VALIDATION_ERROR`: the request is malformed. `INSUFFICIENT_FUNDS`: a withdrawal "
         "larger than the balance. `BALANCE_LIMIT_EXCEEDED`: a deposit past the maximum "
         "balance. Nothing changed. A refusal recorded under an `Idempotency-Key` is "
-        "answered again as it was, `requestId` included.",
+        "answered again as it was, `requestId` included; so is `X-Request-ID`, unless the "
+        "retry names its own.",
         VALIDATION,
         INSUFFICIENT_FUNDS,
         BALANCE_LIMIT,
