@@ -23,7 +23,9 @@ import multiprocessing
 import multiprocessing.connection
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import uvloop
 from aiohttp import web
@@ -82,11 +84,15 @@ def run_worker(host: str, port: int, reuse_port: bool) -> None:
 
 def run_workers(host: str, port: int, workers: int) -> None:
     """N processes on one port (SO_REUSEPORT); stop them all when one stops or on a signal."""
+    run_processes(run_worker, (host, port, True), workers, "bare-worker")
+
+
+def run_processes(
+    target: Callable[..., None], args: tuple[Any, ...], count: int, name: str
+) -> None:
+    """``count`` processes running ``target(*args)``; all stop when one stops or on a signal."""
     context = multiprocessing.get_context("spawn")
-    procs = [
-        context.Process(target=run_worker, args=(host, port, True), name=f"bare-worker-{n}")
-        for n in range(workers)
-    ]
+    procs = [context.Process(target=target, args=args, name=f"{name}-{n}") for n in range(count)]
     for proc in procs:
         proc.start()
 
