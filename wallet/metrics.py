@@ -7,8 +7,10 @@ scrape of any worker reports the sum over all of them.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
+from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -71,9 +73,47 @@ DB_POOL_WAITING = Gauge(
 )
 
 
+class Tally:
+    """Samples kept in this process, written to the metrics in bulk by ``flush``.
+
+    Writing one sample under PROMETHEUS_MULTIPROC_DIR takes a lock and a write to a
+    shared file: the three or four a request wrote cost it 7-9 µs of CPU. Counting
+    in a dictionary instead costs about one, and the metrics lag by the interval
+    between flushes (one second while serving, and none in a scrape's own process).
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[Any, int] = {}
+        self._observed: dict[Any, list[float]] = {}  # the sum, then each bucket's count
+
+    def inc(self, child: Any) -> None:
+        self._counts[child] = self._counts.get(child, 0) + 1
+
+    def observe(self, child: Any, value: float) -> None:
+        observed = self._observed.get(child)
+        if observed is None:
+            observed = self._observed[child] = [0.0] * (1 + len(child._upper_bounds))
+        observed[0] += value
+        observed[1 + bisect_left(child._upper_bounds, value)] += 1  # as Histogram.observe
+
+    def flush(self) -> None:
+        counts, self._counts = self._counts, {}
+        for child, count in counts.items():
+            child.inc(count)
+        observed, self._observed = self._observed, {}
+        for child, (total, *buckets) in observed.items():
+            for bucket, times in zip(child._buckets, buckets, strict=True):
+                if times:
+                    bucket.inc(times)
+            child._sum.inc(total)
+
+
+TALLY = Tally()
+
+
 def count_operation(kind: str, outcome: str) -> None:
     """Count one operation by its outcome: applied, replayed, or the code that refused it."""
-    series(OPERATIONS, kind, outcome).inc()
+    TALLY.inc(series(OPERATIONS, kind, outcome))
 
 
 @contextmanager
@@ -88,8 +128,18 @@ def waiting_for_connection() -> Iterator[None]:
 def count_request(route: str, method: str, status: int, seconds: float) -> None:
     """Count one answered request under its route, method and status, with its duration."""
     method = method if method in HTTP_METHODS else "OTHER"
-    series(HTTP_DURATION, route, method).observe(seconds)
-    series(HTTP_REQUESTS, route, method, str(status)).inc()
+    TALLY.observe(series(HTTP_DURATION, route, method), seconds)
+    TALLY.inc(series(HTTP_REQUESTS, route, method, str(status)))
+
+
+async def flush_tally_every(seconds: float) -> None:
+    """Write this process's tallied samples to the metrics now and then, for good."""
+    try:
+        while True:
+            await asyncio.sleep(seconds)
+            TALLY.flush()
+    finally:
+        TALLY.flush()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -99,7 +149,12 @@ def series(metric: MetricWrapperBase, *labels: str) -> Any:
 
 
 def exposition() -> bytes:
-    """The metrics in Prometheus' text format, summed over every worker when there are several."""
+    """The metrics in Prometheus' text format, summed over every worker when there are several.
+
+    This process's tallied samples are written first; another worker's are at most
+    one flush interval behind.
+    """
+    TALLY.flush()
     if os.environ.get(MULTIPROCESS_DIR):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

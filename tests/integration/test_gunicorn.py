@@ -77,9 +77,14 @@ def test_gunicorn_migrates_serves_logs_and_stops_cleanly(
         body = {"operationType": "DEPOSIT", "amount": "12.50"}
         status, applied = call(f"{url}/api/v1/wallets/{wallet['id']}/operation", "POST", body)
         assert (status, applied["balance"]) == (200, "12.50")
-        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
-            exposition = response.read().decode()
-        assert 'route="/api/v1/wallets",status="201"} 1.0' in exposition
+        created = 'route="/api/v1/wallets",status="201"} 1.0'
+        deadline = time.monotonic() + 10  # each worker writes its samples every second
+        exposition = ""
+        while created not in exposition and time.monotonic() < deadline:
+            with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+                exposition = response.read().decode()
+            time.sleep(0.1)
+        assert created in exposition
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

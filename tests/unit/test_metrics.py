@@ -6,6 +6,9 @@ import re
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from wallet.metrics import Tally
 
 Client = TestClient[web.Request, web.Application]
 
@@ -64,3 +67,44 @@ async def test_rare_methods_share_one_series(client: Client) -> None:
     grown = sample(after, "wallet_http_requests_total", **labels)
     assert grown - sample(before, "wallet_http_requests_total", **labels) == 3
     assert "PROPFIND" not in after
+
+
+BUCKETS = (0.001, 0.01, 0.1, 1.0)
+
+
+def test_a_tally_writes_what_observing_each_sample_would() -> None:
+    registry = CollectorRegistry()
+    direct = Histogram("direct", "d", ["route"], buckets=BUCKETS, registry=registry)
+    tallied = Histogram("tallied", "t", ["route"], buckets=BUCKETS, registry=registry)
+    counted = Counter("counted", "c", ["route"], registry=registry)
+    tally = Tally()
+    samples = [0.0, 0.001, 0.0010001, 0.05, 0.1, 0.99, 1.0, 7.5, 120.0]
+    for value in samples:
+        direct.labels("a").observe(value)
+        tally.observe(tallied.labels("a"), value)
+        tally.inc(counted.labels("a"))
+
+    assert registry.get_sample_value("tallied_count", {"route": "a"}) == 0  # not written yet
+    tally.flush()
+    tally.flush()  # nothing is written twice
+
+    for bound in (*map(str, BUCKETS), "+Inf"):
+        labels = {"route": "a", "le": bound}
+        expected = registry.get_sample_value("direct_bucket", labels)
+        assert registry.get_sample_value("tallied_bucket", labels) == expected
+    for suffix in ("_count", "_sum"):
+        expected = registry.get_sample_value(f"direct{suffix}", {"route": "a"})
+        assert registry.get_sample_value(f"tallied{suffix}", {"route": "a"}) == expected
+    assert registry.get_sample_value("counted_total", {"route": "a"}) == len(samples)
+
+
+async def test_the_scraping_process_writes_its_tally_first(client: Client) -> None:
+    before = await scrape(client)
+    await client.get("/health/live")
+    after = await scrape(client)
+    labels = {"route": "/health/live", "method": "GET", "status": "200"}
+    assert (
+        sample(after, "wallet_http_requests_total", **labels)
+        - sample(before, "wallet_http_requests_total", **labels)
+        == 1
+    )

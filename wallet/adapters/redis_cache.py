@@ -30,7 +30,7 @@ from wallet.adapters.coalesce import Coalescer
 from wallet.domain.model import Wallet
 from wallet.domain.money import Money
 from wallet.domain.ports import CacheState, WalletLoader
-from wallet.metrics import CACHE_ERRORS, CACHE_LOOKUPS, series
+from wallet.metrics import CACHE_ERRORS, CACHE_LOOKUPS, TALLY, series
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +130,10 @@ class RedisBalanceCache:
         entry = entries[wallet_id]
         if entry:
             self.hits += 1
-            series(CACHE_LOOKUPS, "hit").inc()
+            TALLY.inc(series(CACHE_LOOKUPS, "hit"))
             return _decode(wallet_id, entry)
         self.misses += 1
-        series(CACHE_LOOKUPS, "miss").inc()
+        TALLY.inc(series(CACHE_LOOKUPS, "miss"))
         wallet = await load(wallet_id)
         if await self._usable():
             await self._store([wallet], expected_generation=generation)

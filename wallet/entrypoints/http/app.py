@@ -39,12 +39,14 @@ from wallet.metrics import (
     IDEMPOTENT_REPLAYS,
     count_request,
     exposition,
+    flush_tally_every,
 )
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1/"
 POOL_WATCH_INTERVAL = 1.0
+METRICS_FLUSH_INTERVAL = 1.0  # how far behind one worker's samples may be in a scrape
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
 
 CONTENT_SECURITY_POLICY = (
@@ -92,7 +94,10 @@ async def _container_resources(app: web.Application) -> AsyncIterator[None]:
     await resolved(container.init_resources())
     try:
         app[SERVICES] = await resolved(container.wallet_service())
-        housekeeping = [asyncio.create_task(_forget_expired_keys(app))]
+        housekeeping = [
+            asyncio.create_task(_forget_expired_keys(app)),
+            asyncio.create_task(flush_tally_every(METRICS_FLUSH_INTERVAL)),
+        ]
         pool = await resolved(container.db_pool())
         if pool is not None:
             housekeeping.append(asyncio.create_task(_watch_pool(pool)))
