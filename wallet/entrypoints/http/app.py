@@ -144,9 +144,9 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
     Bugs are logged with the request id and their traceback, never shown.
     """
-    given = request.headers.get("X-Request-ID")
-    named = bool(given and _CLIENT_REQUEST_ID.fullmatch(given))
-    request_id = given if named and given else _new_request_id()
+    given = request.headers.get("X-Request-ID", "")
+    named = _CLIENT_REQUEST_ID.fullmatch(given) is not None
+    request_id = given if named else _new_request_id()
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500  # unless an answer comes back
