@@ -104,13 +104,18 @@ def listeners_on(port: int) -> int:
     return sum(1 for f in fields if f[1].endswith(f":{port:04X}") and f[3] == listening)
 
 
+def wait_for_listeners(port: int, count: int) -> None:
+    """Wait (30 s at most) until ``count`` workers listen on ``port``; the caller asserts."""
+    deadline = time.monotonic() + 30
+    while listeners_on(port) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_serve_with_workers_runs_that_many_processes_on_one_port(serve: object) -> None:
     process, port = serve("--workers", "3")  # type: ignore[operator]
     wait_for_log_line(process, "listening on")
     wait_until_live(port)
-    deadline = time.monotonic() + 30
-    while listeners_on(port) < 3 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for_listeners(port, 3)
 
     assert len(worker_processes(process.pid)) == 3
     assert listeners_on(port) == 3
@@ -139,9 +144,7 @@ def test_each_worker_logs_its_stop_before_it_exits(serve: object) -> None:
     """Lines wait for a loop timer to be written; the last ones must not go with the loop."""
     process, port = serve("--workers", "2", WALLET_LOG_FORMAT="json")  # type: ignore[operator]
     wait_for_log_line(process, "listening on")
-    deadline = time.monotonic() + 30
-    while listeners_on(port) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for_listeners(port, 2)
     process.terminate()
     assert process.stderr is not None
     _, output = process.communicate(timeout=30)
