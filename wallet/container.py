@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from dependency_injector import containers, providers
@@ -10,6 +12,7 @@ from dependency_injector import containers, providers
 from wallet.adapters.group_commit import GroupCommitRepository
 from wallet.adapters.no_cache import NoCache
 from wallet.adapters.postgres.batch_store import PostgresBatchStore
+from wallet.adapters.postgres.cache_fences import PostgresFences, listen_for_fences
 from wallet.adapters.postgres.pool import open_pool
 from wallet.adapters.postgres.repository import PostgresWalletRepository
 from wallet.adapters.redis_cache import RedisBalanceCache, open_redis
@@ -30,6 +33,17 @@ async def _cursor_secret(settings: Settings, repository: PostgresWalletRepositor
     if settings.cursor_secret:
         return settings.cursor_secret.encode("utf-8")
     return await repository.load_secret(CURSOR_KEY_NAME)
+
+
+async def _fence_listener(settings: Settings, cache: object) -> AsyncIterator[None]:
+    """Only the Redis cache needs to hear fences: it alone is shared between processes."""
+    if not isinstance(cache, RedisBalanceCache):
+        yield
+        return
+    assert settings.database_url is not None
+    listening = asynccontextmanager(listen_for_fences)
+    async with listening(settings.database_url, settings.db_timeout, cache):
+        yield
 
 
 class Container(containers.DeclarativeContainer):
@@ -74,12 +88,16 @@ class Container(containers.DeclarativeContainer):
         redis=providers.Singleton(
             RedisBalanceCache,
             client=redis_client,
+            fences=providers.Singleton(
+                PostgresFences, pool=db_pool, timeout=settings.provided.db_timeout
+            ),
             ttl=settings.provided.cache_ttl,
             timeout=settings.provided.redis_timeout,
             retry_interval=settings.provided.cache_retry_interval,
         ),
         none=providers.Singleton(NoCache),
     )
+    cache_fence_listener = providers.Resource(_fence_listener, settings, balance_cache)
 
     cursor_secret = providers.Resource(_cursor_secret, settings, postgres_repository)
     cursor_codec = providers.Singleton(CursorCodec, secret=cursor_secret)

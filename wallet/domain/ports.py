@@ -68,10 +68,11 @@ class WalletRepository(Protocol):
 
 
 class BalanceCache(Protocol):
-    """A fast, disposable copy of recent wallets; only ever an optimisation.
+    """A fast, disposable copy of recent wallets, shared by every process; only ever
+    an optimisation.
 
-    No method raises: a failing cache behaves as an empty one, and a wallet written
-    while the cache failed is never served stale from it afterwards.
+    A failing cache behaves as an empty one, and a wallet written while the cache
+    failed is never served stale from it afterwards, by any process.
     """
 
     async def read_through(self, wallet_id: UUID, load: WalletLoader) -> Wallet:
@@ -83,7 +84,13 @@ class BalanceCache(Protocol):
         """
 
     async def put(self, wallet: Wallet) -> None:
-        """Remember ``wallet`` after a write, unless a newer version is cached."""
+        """Remember ``wallet`` after a write, unless a newer version is cached.
+
+        When put returns, no reader anywhere serves an older version, except for at
+        most the delivery delay of a fence while the writer cannot reach the cache.
+        Raises StorageUnavailable when that cannot be made sure of (the write is
+        committed, but must not be acknowledged as if readers would see it).
+        """
 
     async def state(self) -> CacheState:
         """How the cache is doing, for readiness reports."""

@@ -93,7 +93,9 @@ class WalletService:
         """Apply under a key: a repeat gets the first outcome again and changes nothing.
 
         The outcome is recorded in the same transaction as the operation. A repeat
-        of a refused operation gets the same refusal (raised as Replayed).
+        of a refused operation gets the same refusal (raised as Replayed). A repeat
+        of an applied one refreshes the cache before it answers: the first attempt
+        may have failed after its commit, before readers were sure to see it.
         """
         result = await self._once(
             idempotency, lambda: self.apply_operation(wallet_id, request, idempotency)
@@ -102,6 +104,7 @@ class WalletService:
             return Answer(result.operation)
         if result.operation is None:
             raise Replayed(result.refusal(), result.request_id)
+        await self._cache.put(await self._repository.get(wallet_id))
         return Answer(result.operation, replayed=True)
 
     async def list_operations(
