@@ -1,4 +1,4 @@
-"""Private servers for fault tests: a redis-server of our own and a TCP proxy we can cut."""
+"""Private servers for fault tests: a redis-server and a PostgreSQL of our own, a TCP proxy."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 
@@ -61,6 +62,7 @@ class PrivateRedis:
                 "--bind", "127.0.0.1",
                 "--save", "",
                 "--appendonly", "no",
+                "--enable-debug-command", "local",  # DEBUG SLEEP plays a slow server
                 *persistence,
                 "--dir", str(self.directory),
             ],
@@ -90,6 +92,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._blackholed = False
+        self.delay = 0.0  # seconds each chunk waits before it is passed on
 
     async def start(self) -> None:
         self._blackholed = False
@@ -131,6 +134,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self.delay:  # a slow network or server: every chunk arrives late
+                    await asyncio.sleep(self.delay)
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -183,17 +188,36 @@ class ServiceProcess:
             self.process.wait(timeout=10)
 
 
+POSTGRES_LIB = Path("/usr/lib/postgresql")
+
+
+def postgres_bin_dir(environ: Mapping[str, str] = os.environ, lib: Path = POSTGRES_LIB) -> Path:
+    """Where initdb and pg_ctl are: ``WALLET_TEST_PG_BIN`` when set, else the highest major
+    version installed under Debian's ``/usr/lib/postgresql/<major>/bin`` (the major follows
+    the distribution: 15 on bookworm, 17 on trixie), else the directory of an ``initdb`` on
+    the PATH. A directory without initdb when there is none: PrivatePostgres says so."""
+    if environ.get("WALLET_TEST_PG_BIN"):
+        return Path(environ["WALLET_TEST_PG_BIN"])
+    majors = [d for d in lib.glob("*/bin") if d.parent.name.isdigit() and (d / "initdb").exists()]
+    if majors:
+        return max(majors, key=lambda d: int(d.parent.name))
+    on_path = shutil.which("initdb")
+    return Path(on_path).parent if on_path else lib / "<major>" / "bin"
+
+
 class PrivatePostgres:
     """A PostgreSQL cluster of our own (initdb on a temporary directory), to stop and start.
 
     As root it runs as the ``postgres`` user, since PostgreSQL refuses to run as root.
     """
 
-    BIN = Path(os.environ.get("WALLET_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+    BIN = postgres_bin_dir()
 
     def __init__(self) -> None:
         if not (self.BIN / "initdb").exists():
-            raise RuntimeError(f"PostgreSQL server binaries not found in {self.BIN}")
+            raise RuntimeError(
+                f"PostgreSQL server binaries not found in {self.BIN} (set WALLET_TEST_PG_BIN)"
+            )
         self.directory = Path(tempfile.mkdtemp(prefix="wallet-pg-"))
         self.port = free_port()
         self._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -214,7 +238,27 @@ class PrivatePostgres:
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.directory), "-m", "fast", "-w", "stop")
 
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Every process of the cluster stopped (SIGSTOP), as on a hung host: connections
+        stay open and nothing answers, neither queries nor new connections; SIGCONT after."""
+        self._signal_cluster(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._signal_cluster(signal.SIGCONT)
+
+    def _signal_cluster(self, signal_number: signal.Signals) -> None:
+        """The postmaster first, so that it starts no process once its children are listed."""
+        postmaster = int((self.directory / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal_number)
+        for pid in _children(postmaster):
+            with contextlib.suppress(ProcessLookupError):  # a backend that just exited
+                os.kill(pid, signal_number)
+
     def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            self._signal_cluster(signal.SIGCONT)  # a frozen cluster would never stop
         with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -226,3 +270,15 @@ class PrivatePostgres:
             capture_output=True,
             timeout=60,
         )
+
+
+def _children(parent: int) -> list[int]:
+    """The processes whose parent is ``parent``, read from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # "pid (command) state ppid ...": the command may hold spaces and parentheses.
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == parent:
+                children.append(int(stat.parent.name))
+    return children

@@ -135,12 +135,33 @@ async def test_runs_decided_under_lock_apply_and_record_their_keys(pool: asyncpg
 
     await group._flush_while_queued()
 
-    deposited = queued[0].outcome.result()
+    deposited = await queued[0].outcome
     assert deposited.operation.balance_after == Money(5)
     with pytest.raises(InsufficientFunds):
-        queued[1].outcome.result()
+        await queued[1].outcome
     recorded = await group.find_recorded(key.key)
     assert recorded is not None
     assert recorded.operation is not None
     assert recorded.operation.id == deposited.operation.id
     await assert_ledger_consistent(pool, wallet.id)
+
+
+async def test_a_batch_leaves_a_wallet_locked_elsewhere_to_wait_alone(
+    pool: asyncpg.Pool,
+) -> None:
+    group = coordinator(pool)
+    held, free = [(await group.create(uuid.uuid4())).id for _ in range(2)]
+    deposit = OperationRequest(DEPOSIT, Money(5))
+    async with pool.acquire() as holder, holder.transaction():
+        await holder.execute("SELECT id FROM wallets WHERE id = $1 FOR UPDATE", held)
+        on_held = [asyncio.create_task(group.apply(held, deposit)) for _ in range(3)]
+        async with asyncio.timeout(5):  # far below the coordinator's 10 s timeout
+            on_free = await asyncio.gather(*(group.apply(free, deposit) for _ in range(3)))
+        assert not any(task.done() for task in on_held)
+        assert await pool.fetchval("SELECT version FROM wallets WHERE id = $1", held) == 0
+    after = await asyncio.gather(*on_held)
+
+    assert [r.operation.balance_after for r in on_free] == [Money(5), Money(10), Money(15)]
+    assert [r.operation.balance_after for r in after] == [Money(5), Money(10), Money(15)]
+    for wallet_id in (held, free):
+        await assert_ledger_consistent(pool, wallet_id)

@@ -182,7 +182,7 @@ async def test_a_missing_wallet_decided_under_lock_is_not_found(
     group._queue.append(waiting)
     await group._flush_while_queued()
     with pytest.raises(WalletNotFound):
-        outcome.result()
+        await outcome
     assert store.locked_batches == [[]]
 
 
@@ -274,3 +274,74 @@ def test_operation_ids_are_distinct_time_ordered_version_7_uuids() -> None:
     assert before <= min(milliseconds)
     assert max(milliseconds) <= after
     assert milliseconds[-1] >= milliseconds[0]  # later ids sort after (to the millisecond)
+
+
+async def test_a_wallet_locked_elsewhere_holds_up_only_its_own_operations_in_order(
+    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+) -> None:
+    held, free = [await repository.create(uuid.uuid4()) for _ in range(2)]
+    group = batched(repository, store)
+    store.hold(held.id)
+    interleaved = [
+        asyncio.create_task(group.apply(wallet.id, op(DEPOSIT, n)))
+        for n in range(1, 7)
+        for wallet in (held, free)
+    ]
+    on_held, on_free = interleaved[0::2], interleaved[1::2]
+
+    await asyncio.gather(*on_free)
+    behind = asyncio.create_task(group.apply(held.id, op(DEPOSIT, 7)))  # queued while held
+    assert (await group.apply(free.id, op(DEPOSIT, 7))).operation.balance_after == Money(28)
+    assert not any(task.done() for task in [*on_held, behind])
+    assert [run.wallet_id for runs in store.batches for run in runs].count(held.id) == 1
+    assert store.locked_batches == []
+    store.release(held.id)
+    results = await asyncio.gather(*on_held, behind)
+    later = await group.apply(held.id, op(DEPOSIT, 8))
+
+    assert [r.operation.balance_after.minor for r in results] == [1, 3, 6, 10, 15, 21, 28]
+    assert [e.amount.minor for e in repository.ledger(held.id)] == list(range(1, 9))
+    assert later.operation.balance_after == Money(36)
+    assert [run.wallet_id for run in store.batches[-1]] == [held.id], "back in the batches"
+    assert_ledger_chain(repository, held.id)
+    assert_ledger_chain(repository, free.id)
+
+
+async def test_operations_on_a_wallet_locked_past_their_timeout_give_up_unapplied(
+    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    group = GroupCommitRepository(repository, store, timeout=0.05, max_batch=256)
+    store.hold(wallet.id)
+
+    results = await asyncio.gather(
+        *(group.apply(wallet.id, op(DEPOSIT, 1)) for _ in range(3)), return_exceptions=True
+    )
+    store.release(wallet.id)
+    applied = await group.apply(wallet.id, op(DEPOSIT, 5))
+
+    assert all(isinstance(result, StorageUnavailable) for result in results)
+    assert applied.operation.balance_after == Money(5)
+    assert [e.amount.minor for e in repository.ledger(wallet.id)] == [5]
+
+
+async def test_a_caller_who_gave_up_while_its_wallet_was_locked_is_left_out(
+    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    group = batched(repository, store)
+    loop = asyncio.get_running_loop()
+    gave_up, waited = (
+        _Queued(wallet.id, op(DEPOSIT, n), None, loop.create_future(), deadline=loop.time() + 5)
+        for n in (1, 2)
+    )
+    store.hold(wallet.id)
+    group._queue.extend([gave_up, waited])
+
+    await group._flush_while_queued()  # found locked: both now wait for the lock
+    gave_up.outcome.set_exception(StorageUnavailable("its caller gave up"))
+    store.release(wallet.id)
+    applied = await waited.outcome
+
+    assert applied.operation.balance_after == Money(2)
+    assert [e.amount.minor for e in repository.ledger(wallet.id)] == [2]

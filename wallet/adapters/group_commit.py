@@ -6,24 +6,32 @@ with the domain's rules (``plan_batch``) from the balance this process last saw,
 and the store applies it only where the wallet's balance still lies in the range
 where those decisions hold. A wallet found outside it (another process moved it,
 or its balance was not known yet) is re-planned from its real balance and goes
-first into the next batch, ahead of that wallet's later operations. A wallet whose
-runs keep going stale (processes taking turns moving it) is decided under its row
-lock instead: slower, but it cannot go stale, so every operation gets an answer.
+first into the next batch, ahead of that wallet's later operations.
+
+Two kinds of wallet leave the batches for a while and are decided under their row
+lock instead, each by a task of its own, so that the batches keep flowing: one whose
+runs keep going stale (processes taking turns moving it), and one that a batch found
+locked by another transaction (a batch never waits for a row lock). Such a wallet's
+operations, the ones queued after them included, wait for its lock there, each no
+longer than its caller does; once none is left, the wallet returns to the batches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import Context
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Protocol
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 from wallet.adapters.ids import time_ordered_uuids
+from wallet.deadlines import deadline_within
 from wallet.domain.batch import BatchPlan, plan_batch
 from wallet.domain.errors import IdempotencyKeyTaken, StorageUnavailable, WalletNotFound
 from wallet.domain.idempotency import Idempotency, Recorded
@@ -34,6 +42,8 @@ from wallet.domain.ports import WalletRepository
 from wallet.metrics import BATCH_SIZE
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _MICROSECOND = timedelta(microseconds=1)
 KNOWN_BALANCES = 100_000
@@ -67,6 +77,7 @@ class BatchOutcome:
     applied: list[RunApplied]
     balances: dict[UUID, int]  # the real balance of each other run's wallet that exists
     taken: frozenset[str] = frozenset()  # keys recorded already: then nothing was applied
+    busy: frozenset[UUID] = frozenset()  # wallets another transaction holds: left untouched
 
 
 Planner = Callable[[Mapping[UUID, int]], list[Run]]
@@ -78,7 +89,7 @@ class BatchStore(Protocol):
         """Lock the wallets, plan their runs from the balances read, apply them; one transaction.
 
         As ``apply_runs``, except that every run planned is applied: its balance
-        cannot move between the read and the write.
+        cannot move between the read and the write. It waits for locks held elsewhere.
         """
 
     async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
@@ -90,6 +101,8 @@ class BatchStore(Protocol):
         wallet's version grows by the run's accepted count. Each operation under a
         key has its outcome recorded in the same transaction; if any key is found
         recorded already, nothing at all is applied and ``taken`` names those keys.
+        It never waits for a row lock: a wallet with accepted operations that another
+        transaction holds locked is left untouched and named in ``busy``.
         """
 
 
@@ -100,13 +113,13 @@ class _Queued:
     idempotency: Idempotency | None
     outcome: asyncio.Future[AppliedOperation]
     replans: int = 0
+    deadline: float = math.inf  # on the loop's clock: when its caller gives up
 
 
 @dataclass(slots=True)
 class _Batch:
     runs: dict[UUID, Run] = field(default_factory=dict)
     queued: dict[UUID, list[_Queued]] = field(default_factory=dict)
-    contended: dict[UUID, list[_Queued]] = field(default_factory=dict)  # to decide under lock
 
 
 class GroupCommitRepository:
@@ -122,6 +135,9 @@ class GroupCommitRepository:
         self._queue: deque[_Queued] = deque()
         self._known: OrderedDict[UUID, int] = OrderedDict()
         self._flusher: asyncio.Task[None] | None = None
+        # Wallets decided under their row lock, off the batches: their operations in order.
+        self._under_lock: dict[UUID, deque[_Queued]] = {}
+        self._lock_waiters: set[asyncio.Task[None]] = set()
 
     async def create(self, wallet_id: UUID, idempotency: Idempotency | None = None) -> Wallet:
         return await self._inner.create(wallet_id, idempotency)
@@ -157,12 +173,14 @@ class GroupCommitRepository:
         """
         loop = asyncio.get_running_loop()
         outcome: asyncio.Future[AppliedOperation] = loop.create_future()
-        self._queue.append(_Queued(wallet_id, request, idempotency, outcome))
+        deadline = deadline_within(self._timeout)
+        self._queue.append(_Queued(wallet_id, request, idempotency, outcome, deadline=deadline))
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_while_queued())
+            # A context of its own: it serves every request, bound by no one's budget.
+            self._flusher = asyncio.create_task(self._flush_while_queued(), context=Context())
         # A bare timer, not asyncio.timeout(): this runs once per request, and a settled
         # outcome is one the flusher leaves alone.
-        expiry = loop.call_later(self._timeout, _expire, outcome)
+        expiry = loop.call_at(deadline, _expire, outcome)
         try:
             return await outcome
         finally:
@@ -171,42 +189,81 @@ class GroupCommitRepository:
     async def _flush_while_queued(self) -> None:
         while self._queue:
             batch = self._next_batch()
-            if batch.contended:
-                await self._commit_locked(batch.contended)
             if batch.runs:
                 await self._commit(batch)
 
     def _next_batch(self) -> _Batch:
-        """Take up to max_batch waiting operations, in order, and plan each wallet's run."""
+        """Take up to max_batch waiting operations, in order, and plan each wallet's run;
+        a wallet decided under its lock gets its operations there, behind its others."""
         batch = _Batch()
         taken = 0
         while self._queue and taken < self._max_batch:
             queued = self._queue.popleft()
-            if not queued.outcome.done():
-                batch.queued.setdefault(queued.wallet_id, []).append(queued)
-                taken += 1
+            if queued.outcome.done():
+                continue
+            if queued.wallet_id in self._under_lock:
+                self._under_lock[queued.wallet_id].append(queued)
+                continue
+            batch.queued.setdefault(queued.wallet_id, []).append(queued)
+            taken += 1
         for wallet_id, waiting in list(batch.queued.items()):
             if any(w.replans >= LOCK_AFTER_REPLANS for w in waiting):
-                batch.contended[wallet_id] = batch.queued.pop(wallet_id)
+                self._decide_under_lock(wallet_id, batch.queued.pop(wallet_id))
         starts = {wallet_id: self._known.get(wallet_id, 0) for wallet_id in batch.queued}
         batch.runs = _runs(batch.queued, starts)
         return batch
 
-    async def _commit_locked(self, contended: dict[UUID, list[_Queued]]) -> None:
-        """Decide and apply these wallets' runs under their row locks, in one transaction."""
-        batch = _Batch(queued=contended)
+    async def _commit(self, batch: _Batch) -> None:
+        applying = self._store.apply_runs(list(batch.runs.values()))
+        await self._settle_batch(batch, applying, self._queue)
+
+    def _decide_under_lock(self, wallet_id: UUID, queued: list[_Queued]) -> None:
+        """Take the wallet off the batches, its ``queued`` operations (its earliest) first."""
+        waiting = self._under_lock.get(wallet_id)
+        if waiting is not None:
+            waiting.extendleft(reversed(queued))
+            return
+        self._under_lock[wallet_id] = deque(queued)
+        task = asyncio.create_task(self._commit_under_lock_while_queued(wallet_id))
+        self._lock_waiters.add(task)
+        task.add_done_callback(self._lock_waiters.discard)
+
+    async def _commit_under_lock_while_queued(self, wallet_id: UUID) -> None:
+        """Apply the wallet's operations under its lock, all those waiting each time, until
+        none is left; then it returns to the batches."""
+        waiting = self._under_lock[wallet_id]
+        try:
+            while waiting:
+                queued = [w for w in waiting if not w.outcome.done()]
+                waiting.clear()
+                if queued:
+                    await self._commit_locked(wallet_id, queued, waiting)
+        finally:
+            del self._under_lock[wallet_id]
+
+    async def _commit_locked(
+        self, wallet_id: UUID, queued: list[_Queued], requeue: deque[_Queued]
+    ) -> None:
+        """Decide and apply the wallet's run under its row lock, waiting for that lock no
+        longer than the last of its callers does."""
+        batch = _Batch(queued={wallet_id: queued})
 
         def plan(balances: Mapping[UUID, int]) -> list[Run]:
-            batch.runs = _runs(contended, balances)
+            # Decided now, under the lock: callers who gave up meanwhile are left out.
+            still = [w for w in queued if not w.outcome.done()]
+            batch.queued = {wallet_id: still} if still else {}
+            batch.runs = _runs(batch.queued, balances)
             return list(batch.runs.values())
 
-        await self._settle_batch(batch, self._store.apply_runs_locked(list(contended), plan))
+        applying = self._store.apply_runs_locked([wallet_id], plan)
+        deadline = max(w.deadline for w in queued)
+        await self._settle_batch(batch, _by(deadline, applying), requeue)
 
-    async def _commit(self, batch: _Batch) -> None:
-        await self._settle_batch(batch, self._store.apply_runs(list(batch.runs.values())))
-
-    async def _settle_batch(self, batch: _Batch, applying: Awaitable[BatchOutcome]) -> None:
-        """Await the store; give each operation its outcome, or queue it again."""
+    async def _settle_batch(
+        self, batch: _Batch, applying: Awaitable[BatchOutcome], requeue: deque[_Queued]
+    ) -> None:
+        """Await the store; give each operation its outcome, or queue it again (first in
+        ``requeue``)."""
         BATCH_SIZE.observe(sum(len(waiting) for waiting in batch.queued.values()))
         try:
             outcome = await applying
@@ -214,14 +271,17 @@ class GroupCommitRepository:
             self._fail(batch, error)
             return
         if outcome.taken:
-            self._retry_without(batch, outcome.taken)
+            self._retry_without(batch, outcome.taken, requeue)
             return
         for applied in outcome.applied:
             self._settle(batch.runs[applied.wallet_id], batch.queued[applied.wallet_id], applied)
-        settled = {applied.wallet_id for applied in outcome.applied}
+        for wallet_id in outcome.busy:
+            self._decide_under_lock(wallet_id, batch.queued[wallet_id])
+        settled = {applied.wallet_id for applied in outcome.applied} | outcome.busy
         stale = [wallet_id for wallet_id in reversed(batch.queued) if wallet_id not in settled]
         for wallet_id in stale:
-            self._replan_later(wallet_id, batch.queued[wallet_id], outcome.balances.get(wallet_id))
+            balance = outcome.balances.get(wallet_id)
+            self._replan_later(wallet_id, batch.queued[wallet_id], balance, requeue)
 
     def _settle(self, run: Run, queued: list[_Queued], applied: RunApplied) -> None:
         """Hand each operation of a committed run its own outcome."""
@@ -249,7 +309,9 @@ class GroupCommitRepository:
             )
             _succeed(waiting, AppliedOperation(wallet, operation))
 
-    def _replan_later(self, wallet_id: UUID, queued: list[_Queued], balance: int | None) -> None:
+    def _replan_later(
+        self, wallet_id: UUID, queued: list[_Queued], balance: int | None, requeue: deque[_Queued]
+    ) -> None:
         """Queue a run whose balance moved again, first; refuse it if the wallet is gone."""
         if balance is None:
             self._known.pop(wallet_id, None)
@@ -259,16 +321,16 @@ class GroupCommitRepository:
         self._remember(wallet_id, balance)
         for waiting in reversed(queued):
             waiting.replans += 1
-            self._queue.appendleft(waiting)
+            requeue.appendleft(waiting)
 
-    def _retry_without(self, batch: _Batch, taken: frozenset[str]) -> None:
+    def _retry_without(self, batch: _Batch, taken: frozenset[str], requeue: deque[_Queued]) -> None:
         """Nothing was applied: refuse the operations whose key is taken, requeue the rest."""
         for queued in reversed([q for waiting in batch.queued.values() for q in waiting]):
             key = queued.idempotency.key if queued.idempotency else None
             if key in taken:
                 _refuse(queued, IdempotencyKeyTaken(f"the key {key!r} was recorded meanwhile"))
             else:
-                self._queue.appendleft(queued)
+                requeue.appendleft(queued)
 
     def _fail(self, batch: _Batch, error: Exception) -> None:
         """Fail every operation of the batch; the flusher goes on with the next one."""
@@ -297,6 +359,15 @@ def _runs(queued: Mapping[UUID, list[_Queued]], starts: Mapping[UUID, int]) -> d
         keys = [w.idempotency for w in waiting]
         runs[wallet_id] = Run(wallet_id, plan, list(islice(ids, len(waiting))), keys)
     return runs
+
+
+async def _by(deadline: float, applying: Awaitable[T]) -> T:
+    """What ``applying`` gives, or StorageUnavailable once ``deadline`` passes."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await applying
+    except TimeoutError:
+        raise StorageUnavailable("the wallet stayed locked until its callers gave up") from None
 
 
 def _succeed(waiting: _Queued, result: AppliedOperation) -> None:

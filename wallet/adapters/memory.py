@@ -149,34 +149,55 @@ class InMemoryWalletRepository:
 
 
 class InMemoryBatchStore:
-    """BatchStore over an in-memory repository; ``available = False`` plays an outage."""
+    """BatchStore over an in-memory repository; ``available = False`` plays an outage,
+    ``hold`` another transaction keeping a wallet locked until ``release``."""
 
     def __init__(self, repository: InMemoryWalletRepository) -> None:
         self._repository = repository
         self.available = True
         self.batches: list[list[Run]] = []
         self.locked_batches: list[list[Run]] = []
+        self.held: set[UUID] = set()
+        self._released = asyncio.Event()
+
+    def hold(self, wallet_id: UUID) -> None:
+        self.held.add(wallet_id)
+
+    def release(self, wallet_id: UUID) -> None:
+        self.held.discard(wallet_id)
+        self._released.set()  # wakes those waiting; later ones wait on a new event
+        self._released = asyncio.Event()
 
     async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
         await self._round_trip()
         self.batches.append(list(runs))
         wallets = self._repository._wallets
+        busy = frozenset(
+            run.wallet_id
+            for run in runs
+            if run.wallet_id in wallets and run.wallet_id in self.held and run.plan.accepted
+        )
         settled = [
             run
             for run in runs
-            if run.wallet_id in wallets and run.plan.holds_for(wallets[run.wallet_id].balance.minor)
+            if run.wallet_id in wallets
+            and run.wallet_id not in busy
+            and run.plan.holds_for(wallets[run.wallet_id].balance.minor)
         ]
         if taken := self._taken_keys(settled):
             return BatchOutcome([], {}, taken)
         balances = {
             run.wallet_id: wallets[run.wallet_id].balance.minor
             for run in runs
-            if run.wallet_id in wallets and run not in settled
+            if run.wallet_id in wallets and run not in settled and run.wallet_id not in busy
         }
-        return BatchOutcome([self._apply(wallets[run.wallet_id], run) for run in settled], balances)
+        applied = [self._apply(wallets[run.wallet_id], run) for run in settled]
+        return BatchOutcome(applied, balances, busy=busy)
 
     async def apply_runs_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
         await self._round_trip()
+        while self.held.intersection(wallet_ids):
+            await self._released.wait()
         wallets = self._repository._wallets
         runs = plan({i: wallets[i].balance.minor for i in wallet_ids if i in wallets})
         self.locked_batches.append(runs)
@@ -230,11 +251,13 @@ class InMemoryBatchStore:
 
 
 class InMemoryBalanceCache:
-    """BalanceCache in a dictionary; ``available = False`` plays an outage."""
+    """BalanceCache in a dictionary; ``available = False`` plays an outage, and
+    ``unfenced = True`` a write that could neither update the cache nor fence it."""
 
     def __init__(self) -> None:
         self.entries: dict[UUID, Wallet] = {}
         self.available = True
+        self.unfenced = False
         self.hits = 0
         self.misses = 0
 
@@ -251,6 +274,8 @@ class InMemoryBalanceCache:
         return wallet
 
     async def put(self, wallet: Wallet) -> None:
+        if self.unfenced:
+            raise StorageUnavailable("the cache and the database both failed")
         if not self.available:
             self.entries.clear()  # what a failed write could leave behind is never served
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -17,18 +18,23 @@ if TYPE_CHECKING:
 
 # $1..$5 describe each wallet's run, $6..$11 each accepted operation, $12 lists the
 # wallets with an accepted operation (found through the primary key). A run with
-# accepted operations locks its wallet (all in id order, so concurrent batches never
-# deadlock), moves the balance by the run's net change only while it lies in the
-# planned range, and stamps its entries a microsecond apart after the wallet's
-# previous one. A run with nothing accepted only checks the range. $13..$20 describe
-# each operation under an idempotency key: its outcome is recorded for the runs that
-# were settled (a refusal with the balance it saw); the keys recorded are returned.
+# accepted operations locks its wallet, moves the balance by the run's net change only
+# while it lies in the planned range, and stamps its entries a microsecond apart after
+# the wallet's previous one. A wallet locked by another transaction is skipped, never
+# waited for (so one held row cannot stall the batch, and batches never deadlock), and
+# returned as busy. The lock is the one the UPDATE takes (FOR NO KEY UPDATE), which the
+# foreign-key checks of ledger inserts do not conflict with. A run with nothing
+# accepted only checks the range. $13..$20 describe each operation under an idempotency
+# key: its outcome is recorded for the runs that were settled (a refusal with the
+# balance it saw); the keys recorded are returned on every row.
 APPLY_RUNS = """
 WITH runs AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::integer[], $4::bigint[], $5::bigint[])
         AS r(wallet_id, net, applied, lowest, highest)
 ), locked AS (
-    SELECT id FROM wallets WHERE id = ANY($12::uuid[]) ORDER BY id FOR UPDATE
+    SELECT id FROM wallets WHERE id = ANY($12::uuid[]) FOR NO KEY UPDATE SKIP LOCKED
+), busy AS (
+    SELECT id FROM wallets WHERE id = ANY($12::uuid[]) AND id NOT IN (SELECT id FROM locked)
 ), changed AS (
     UPDATE wallets w
        SET balance = w.balance + r.net,
@@ -68,14 +74,16 @@ WITH runs AS (
       JOIN settled s ON s.id = k.wallet_id
     ON CONFLICT (key) DO NOTHING
     RETURNING key
+), answered AS (
+    SELECT id, start_balance, version, created_at, updated_at, false AS busy FROM changed
+    UNION ALL
+    SELECT id, start_balance, version, created_at, updated_at, false AS busy FROM checked
+    UNION ALL
+    SELECT id, NULL, NULL, NULL, NULL, true AS busy FROM busy
 )
-SELECT id AS wallet_id, start_balance, version, created_at, updated_at,
+SELECT id AS wallet_id, start_balance, version, created_at, updated_at, busy,
        (SELECT array_agg(key) FROM keyed) AS keys
-  FROM changed
-UNION ALL
-SELECT id AS wallet_id, start_balance, version, created_at, updated_at,
-       (SELECT array_agg(key) FROM keyed) AS keys
-  FROM checked
+  FROM answered
 """
 
 READ_BALANCES = "SELECT id, balance FROM wallets WHERE id = ANY($1::uuid[])"
@@ -85,11 +93,16 @@ SELECT id, balance FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDAT
 
 
 class PostgresBatchStore:
-    """BatchStore on an asyncpg pool; waits at most ``timeout`` seconds per batch."""
+    """BatchStore on an asyncpg pool; waits at most ``timeout`` seconds per batch.
+
+    At most half the pool waits for row locks at a time, so however many wallets are
+    held locked elsewhere, the batches still find connections.
+    """
 
     def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
         self._pool = pool
         self._timeout = timeout
+        self._waiting_for_locks = asyncio.Semaphore(max(1, pool.get_max_size() // 2))
 
     async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
         keyed = any(key is not None for run in runs for key in run.idempotencies)
@@ -99,14 +112,19 @@ class PostgresBatchStore:
                     rows = await _apply(connection, runs)
             except _KeysTaken as taken:
                 return BatchOutcome([], {}, taken.keys)
-            applied = [RunApplied(*row[:5]) for row in rows]
-            done = {run.wallet_id for run in applied}
+            applied = [RunApplied(*row[:5]) for row in rows if not row["busy"]]
+            busy = frozenset(row["wallet_id"] for row in rows if row["busy"])
+            done = {run.wallet_id for run in applied} | busy
             stale = [run.wallet_id for run in runs if run.wallet_id not in done]
             found = await connection.fetch(READ_BALANCES, stale) if stale else []
-        return BatchOutcome(applied, {row["id"]: row["balance"] for row in found})
+        balances = {row["id"]: row["balance"] for row in found}
+        return BatchOutcome(applied, balances, busy=busy)
 
     async def apply_runs_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
-        async with bounded_connection(self._pool, self._timeout) as connection:
+        async with (
+            self._waiting_for_locks,
+            bounded_connection(self._pool, self._timeout) as connection,
+        ):
             try:
                 async with connection.transaction():
                     locked = await connection.fetch(LOCK_BALANCES, list(wallet_ids))
@@ -133,7 +151,7 @@ class _KeysTaken(Exception):
 
 
 def _check_keys_recorded(runs: Sequence[Run], rows: list[asyncpg.Record]) -> None:
-    settled = {row["wallet_id"] for row in rows}
+    settled = {row["wallet_id"] for row in rows if not row["busy"]}
     expected = {
         key.key for run in runs if run.wallet_id in settled for key in run.idempotencies if key
     }

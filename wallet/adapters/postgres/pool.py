@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -70,11 +71,27 @@ async def open_pool(
 
 
 @asynccontextmanager
-async def connection_from(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
-    """A connection of the pool, counted among the waiting until the pool hands it over."""
+async def connection_from(pool: asyncpg.Pool, deadline: float) -> AsyncIterator[Connection]:
+    """A connection of the pool, counted among the waiting until the pool hands it over.
+
+    One still held at ``deadline`` (the loop's clock) is terminated there, and the pool
+    replaces it: releasing it gracefully would wait for the server to acknowledge the
+    cancelled query, which a frozen server never does. Whatever awaits it then fails
+    at once, the release included.
+    """
     with waiting_for_connection():
         connection = await pool.acquire()
+    cutoff = asyncio.get_running_loop().call_at(deadline, _terminate, connection)
     try:
         yield connection
     finally:
-        await pool.release(connection)
+        try:
+            await pool.release(connection)
+        finally:
+            cutoff.cancel()
+
+
+def _terminate(connection: Connection) -> None:
+    """Close the socket without a word to the server; nothing if it is back in the pool."""
+    with contextlib.suppress(asyncpg.InterfaceError):  # released: no longer ours to close
+        connection.terminate()

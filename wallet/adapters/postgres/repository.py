@@ -15,6 +15,8 @@ import asyncpg
 
 from wallet.adapters.ids import time_ordered_uuids
 from wallet.adapters.postgres.pool import connection_from
+from wallet.adapters.turns import Turns
+from wallet.deadlines import deadline_within, seconds_within
 from wallet.domain.errors import (
     BalanceLimitExceeded,
     IdempotencyKeyTaken,
@@ -72,14 +74,20 @@ LIMIT $1
 
 # The guard in WHERE makes a refused operation change nothing; the ledger row is
 # written by the same statement, so both commit or neither. Each entry's time is
-# strictly after the previous one of its wallet, which keeps ledger order.
+# strictly after the previous one of its wallet, which keeps ledger order. A wallet
+# locked by another transaction is skipped, not waited for (as if refused; the caller
+# then waits for the lock inside a transaction): a statement that commits by itself
+# must never be left waiting, or a connection cut at the deadline would leave it to
+# apply later, unanswered.
 APPLY_OPERATION = """
-WITH changed AS (
+WITH locked AS (
+    SELECT id FROM wallets WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED
+), changed AS (
     UPDATE wallets
        SET balance = balance + $2,
            version = version + 1,
            updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')
-     WHERE id = $1 AND balance + $2 BETWEEN 0 AND $3
+     WHERE id = (SELECT id FROM locked) AND balance + $2 BETWEEN 0 AND $3
     RETURNING id, balance, version, created_at, updated_at
 ), recorded AS (
     INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after, created_at)
@@ -160,6 +168,7 @@ class PostgresWalletRepository:
     def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
         self._pool = pool
         self._timeout = timeout
+        self._turns: Turns[UUID] = Turns()  # operations on one wallet, one at a time
 
     async def create(self, wallet_id: UUID, idempotency: Idempotency | None = None) -> Wallet:
         async with (
@@ -190,7 +199,12 @@ class PostgresWalletRepository:
     async def apply(
         self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
     ) -> AppliedOperation:
-        """Apply, or record and then raise the refusal (recorded under the key too)."""
+        """Apply, or record and then raise the refusal (recorded under the key too).
+
+        This process's operations on one wallet take turns (they would wait for its row
+        lock one after another anyway): the others wait without a connection, so a
+        wallet held locked elsewhere ties up one connection, not the pool.
+        """
         (operation_id,) = time_ordered_uuids(1)
         arguments = (
             wallet_id,
@@ -200,14 +214,20 @@ class PostgresWalletRepository:
             request.type.value,
             request.amount.minor,
         )
-        async with self._connection() as connection:
+        loop = asyncio.get_running_loop()
+        deadline = deadline_within(self._timeout)
+        async with (
+            self._turns.turn(wallet_id, deadline),
+            bounded_connection(self._pool, deadline - loop.time()) as connection,
+        ):
             async with transaction_if(connection, idempotency is not None):
                 row = await connection.fetchrow(APPLY_OPERATION, *arguments)
                 if row is not None:
                     await _record(connection, idempotency, Outcome.APPLIED, wallet_id, operation_id)
                     return _applied(row, operation_id, request)
-            # Refused when it ran, but the balance may have moved since: decide again
-            # under the wallet's row lock, where the answer cannot change any more.
+            # Refused when it ran (or the wallet was locked elsewhere), but the balance may
+            # have moved since: decide again under the wallet's row lock, where the answer
+            # cannot change any more.
             async with connection.transaction():
                 refusal = await self._refusal(connection, wallet_id, request)
                 if refusal is None:
@@ -285,15 +305,16 @@ class PostgresWalletRepository:
         return None
 
     def _connection(self) -> AbstractAsyncContextManager[Connection]:
-        return bounded_connection(self._pool, self._timeout)
+        return bounded_connection(self._pool, seconds_within(self._timeout))
 
 
 @asynccontextmanager
 async def bounded_connection(pool: asyncpg.Pool, seconds: float) -> AsyncIterator[Connection]:
-    """A pooled connection for at most ``seconds``; a database failure inside
-    becomes StorageUnavailable."""
+    """A pooled connection for at most ``seconds``, waiting and giving it back included;
+    a database failure inside becomes StorageUnavailable."""
+    deadline = asyncio.get_running_loop().time() + seconds
     try:
-        async with asyncio.timeout(seconds), connection_from(pool) as connection:
+        async with asyncio.timeout_at(deadline), connection_from(pool, deadline) as connection:
             yield connection
     except UNAVAILABLE as error:
         raise StorageUnavailable("the database is unavailable") from error
