@@ -98,7 +98,7 @@ class Settings:
                 "WALLET_BATCH_MAX_SIZE", int, default.batch_max_size, 1, 10_000
             ),
             cursor_secret=read.optional("WALLET_CURSOR_SECRET"),
-            api_keys=read.words("WALLET_API_KEYS"),
+            api_keys=read.keys("WALLET_API_KEYS"),
             log_level=read.choice("WALLET_LOG_LEVEL", default.log_level, LOG_LEVELS, upper=True),
             log_format=read.choice("WALLET_LOG_FORMAT", default.log_format, LOG_FORMATS),
             log_requests=read.flag("WALLET_LOG_REQUESTS", default.log_requests),
@@ -126,6 +126,19 @@ class _Reader:
     def words(self, name: str) -> tuple[str, ...]:
         """A comma-separated list; blanks around and between items are dropped."""
         return tuple(word.strip() for word in self._env.get(name, "").split(",") if word.strip())
+
+    def keys(self, name: str) -> tuple[str, ...]:
+        """Secrets as a list of words; set but holding none is refused, never "no keys".
+
+        Unset means the choice not to require any; an empty list would silently do the same.
+        """
+        keys = self.words(name)
+        if name in self._env and not keys:
+            raise SettingsError(
+                f"{name} is set but holds no key; give at least one, or unset it to leave "
+                "the API open"
+            )
+        return keys
 
     def blank_or_text(self, name: str) -> str | None:
         """None when unset; an empty string when set to blanks (meaning "off")."""

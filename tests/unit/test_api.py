@@ -742,3 +742,111 @@ async def test_the_pages_assets_are_served(client: Client) -> None:
         assert response.status == 200, path
         assert kind in response.content_type
         assert len(await response.read()) > 0
+
+
+# --- trailing slashes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "canonical"),
+    [
+        ("POST", "/api/v1/wallets/", "/api/v1/wallets"),
+        ("GET", "/api/v1/wallets/?limit=1&cursor=x%2By", "/api/v1/wallets?limit=1&cursor=x%2By"),
+        ("DELETE", "/api/v1/wallets/", "/api/v1/wallets"),
+        ("GET", "/api/v1/wallets/{id}/", "/api/v1/wallets/{id}"),
+        ("POST", "/api/v1/wallets/{id}/operation/", "/api/v1/wallets/{id}/operation"),
+        ("GET", "/api/v1/wallets/{id}/operations/?limit=5", operations_url("{id}") + "?limit=5"),
+        ("GET", "/health/live/", "/health/live"),
+        ("HEAD", "/health/ready/", "/health/ready"),
+        ("GET", "/api/v1/openapi.json/", "/api/v1/openapi.json"),
+        ("GET", "/api/docs/", "/api/docs"),
+        ("GET", "/static/app.js/", "/static/app.js"),
+    ],
+)
+async def test_a_route_with_a_trailing_slash_is_a_308_to_the_route(
+    client: Client, method: str, path: str, canonical: str
+) -> None:
+    wallet_id = str((await create_wallet(client))["id"])
+    response = await client.request(
+        method, path.format(id=wallet_id), allow_redirects=False, headers={"X-Request-ID": "r-1"}
+    )
+    assert response.status == 308, await response.text()
+    assert response.headers["Location"] == canonical.format(id=wallet_id)
+    assert response.headers["X-Request-ID"] == "r-1"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_a_redirected_post_is_sent_again_with_its_body(client: Client) -> None:
+    created = await ok_json(await client.post(WALLETS + "/"), 201)
+    response = await client.post(
+        operation_url(created["id"]) + "/", data=operation_json("DEPOSIT", "5"), headers=JSON_TYPE
+    )
+    assert (await ok_json(response))["balance"] == "5.00"
+    assert await wallet_count(client) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/api/v1/nothing/", 404, "NOT_FOUND"),
+        ("POST", "/api/v1/wallets//", 404, "NOT_FOUND"),
+        ("GET", "/api/v1/wallets/{id}/x/", 404, "NOT_FOUND"),
+        ("POST", "/api/v1/wallets//operation", 400, "VALIDATION_ERROR"),
+        ("GET", "/api/v1/wallets//operations", 400, "VALIDATION_ERROR"),
+    ],
+)
+async def test_a_path_unknown_even_without_its_slash_is_not_redirected(
+    client: Client, method: str, path: str, status: int, code: str
+) -> None:
+    wallet_id = str((await create_wallet(client))["id"])
+    response = await client.request(
+        method,
+        path.format(id=wallet_id),
+        data=operation_json("DEPOSIT", "5"),
+        headers=JSON_TYPE,
+        allow_redirects=False,
+    )
+    await problem(response, status, code)
+
+
+async def test_the_page_at_the_root_is_not_a_trailing_slash(client: Client) -> None:
+    response = await client.get("/", allow_redirects=False)
+    assert response.status == 200
+
+
+# --- caching and the server's name ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v1/wallets"),
+        ("GET", "/api/v1/wallets"),
+        ("GET", "/api/v1/wallets/{id}"),
+        ("GET", "/api/v1/wallets/{id}/operations"),
+        ("GET", "/api/v1/wallets/not-an-id"),
+        ("PUT", "/api/v1/wallets"),
+        ("GET", "/api/v1/nothing"),
+        ("GET", "/api/v1/openapi.json"),
+        ("GET", "/health/live"),
+        ("GET", "/health/ready"),
+        ("GET", "/"),
+        ("GET", "/api/docs"),
+        ("GET", "/metrics"),
+    ],
+)
+async def test_answers_are_not_to_be_stored_and_name_no_server_version(
+    client: Client, method: str, path: str
+) -> None:
+    wallet_id = str((await create_wallet(client))["id"])
+    response = await client.request(method, path.format(id=wallet_id))
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Server"] == "wallet"
+
+
+@pytest.mark.parametrize("path", ["/static/app.js", "/api/docs/assets/swagger-ui.css"])
+async def test_assets_stay_cacheable_without_a_server_version(client: Client, path: str) -> None:
+    response = await client.get(path)
+    assert response.status == 200
+    assert response.headers["Cache-Control"].startswith("public, max-age=")
+    assert response.headers["Server"] == "wallet"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from wallet.config import Settings, SettingsError
@@ -261,6 +265,26 @@ def test_api_keys_are_a_comma_separated_list_and_off_by_default() -> None:
     keys = Settings.from_env({"WALLET_API_KEYS": " one, two ,,three "}).api_keys
     assert keys == ("one", "two", "three")
     assert "k3y-s3cr3t" not in repr(Settings.from_env({"WALLET_API_KEYS": "k3y-s3cr3t"}))
+
+
+@pytest.mark.parametrize("raw", ["", " ", ",", ", ,", " ,, "])
+def test_api_keys_set_to_no_key_are_refused_not_read_as_auth_off(raw: str) -> None:
+    message = refusal({"WALLET_API_KEYS": raw})
+    assert "WALLET_API_KEYS" in message
+    assert "no key" in message
+
+
+def test_serve_refuses_to_start_with_an_empty_key_list_in_one_line() -> None:
+    unreachable = "postgresql://nobody@127.0.0.1:1/none"  # a start past the check fails fast
+    env = {**os.environ, "WALLET_API_KEYS": " , ", "WALLET_DATABASE_URL": unreachable}
+    command = [sys.executable, "-m", "wallet", "serve", "--port", "1"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "wallet: WALLET_API_KEYS is set but holds no key; give at least one, or unset it to "
+        "leave the API open"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass, field
 
 import pytest
@@ -31,6 +32,14 @@ def amount(literal: bytes) -> bytes:
     return b'{"operationType": "DEPOSIT", "amount": ' + literal + b"}"
 
 
+def encoded(coding: str) -> dict[str, str]:
+    return {**JSON, "Content-Encoding": coding}
+
+
+GZIPPED = gzip.compress(amount(b'"1"'))
+GZIP_BOMB = gzip.compress(amount(b'"1"') + b" " * 10_000_000)  # 10 MB in about 10 KB
+
+
 CASES = [
     Hostile("nesting 33 deep", 400, "VALIDATION_ERROR", nested(33)),
     Hostile("nesting 20000 deep", 400, "VALIDATION_ERROR", nested(20000)),
@@ -54,6 +63,15 @@ CASES = [
             headers={"Content-Type": "text/plain"}),
     Hostile("JSON in latin-1", 415, "UNSUPPORTED_MEDIA_TYPE", amount(b"1"),
             headers={"Content-Type": "application/json; charset=latin-1"}),
+    Hostile("a zstd body", 415, "UNSUPPORTED_MEDIA_TYPE", b"(\xb5/\xfd", headers=encoded("zstd")),
+    Hostile("a br body", 415, "UNSUPPORTED_MEDIA_TYPE", b"\x0b\x02\x80", headers=encoded("br")),
+    Hostile("an unknown content coding", 415, "UNSUPPORTED_MEDIA_TYPE", amount(b"1"), headers=encoded("rot13")),
+    Hostile("two content codings", 415, "UNSUPPORTED_MEDIA_TYPE", GZIPPED, headers=encoded("gzip, gzip")),
+    Hostile("gzip that is not gzip", 400, "VALIDATION_ERROR", amount(b"1"), headers=encoded("gzip")),
+    Hostile("deflate that is not deflate", 400, "VALIDATION_ERROR", b"hello", headers=encoded("deflate")),
+    Hostile("a cut-off gzip body", 400, "VALIDATION_ERROR", GZIPPED[:-4], headers=encoded("gzip")),
+    Hostile("gzip with more after it", 400, "VALIDATION_ERROR", GZIPPED + b"junk", headers=encoded("gzip")),
+    Hostile("a gzip bomb", 413, "PAYLOAD_TOO_LARGE", GZIP_BOMB, headers=encoded("gzip")),
     Hostile("a 20 KB idempotency key", 400, "VALIDATION_ERROR", amount(b"1"),
             headers={**JSON, "Idempotency-Key": "k" * 20_000}),
     Hostile("a 10,000-digit limit", 400, "VALIDATION_ERROR", None,

@@ -12,6 +12,8 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,8 +29,10 @@ from referencing.jsonschema import DRAFT202012
 from wallet.adapters.memory import InMemoryBalanceCache, InMemoryWalletRepository
 from wallet.config import Settings
 from wallet.container import Container
+from wallet.domain.errors import InvalidAmount, InvalidCursor
 from wallet.domain.model import OperationRequest, OperationType
 from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money
+from wallet.domain.pagination import CursorCodec, Position
 from wallet.entrypoints.http import openapi, pages
 from wallet.entrypoints.http.app import create_app
 from wallet.entrypoints.http.parsing import MAX_BODY_BYTES
@@ -438,7 +442,7 @@ CASES = [
     # paths the app does not know
     Case("an unknown path", "GET", "/api/v1/nothing", 404, "NOT_FOUND"),
     Case("below a wallet", "GET", "/api/v1/wallets/{walletId}/x", 404, "NOT_FOUND"),
-    Case("a trailing slash", "POST", "/api/v1/wallets/", 404, "NOT_FOUND"),
+    Case("a trailing slash on an unknown path", "POST", "/api/v1/nothing/", 404, "NOT_FOUND"),
 ]
 
 # With a repository that has a bug, every route that reaches it answers 500.
@@ -451,7 +455,6 @@ KEYED_CASES = [
         ("GET", WALLET, None),
         ("POST", OPERATION, DEPOSIT),
         ("GET", OPERATIONS, None),
-        ("GET", OPENAPI, None),
     ]
 ]
 
@@ -883,3 +886,89 @@ async def test_the_links_of_a_new_wallet_lead_to_it(client: Client) -> None:
         body = DEPOSIT if method == "post" else None
         followed = await client.request(method, path, data=body, headers={"Content-Type": JSON})
         assert followed.status == 200, f"{link['operationId']}: {await followed.text()}"
+
+
+async def test_with_api_keys_the_document_stays_open(keyed_client: Client) -> None:
+    response = await keyed_client.get(OPENAPI)
+    assert response.status == 200
+    assert await response.json() == DOC
+    assert (await keyed_client.get("/api/v1/nothing")).status == 401
+
+
+def test_the_document_says_which_operations_need_no_key() -> None:
+    for (method, path), operation in documented_operations().items():
+        if path.startswith("/api/v1/") and path != OPENAPI:
+            assert operation["security"] == [{}, {"apiKey": []}], f"{method} {path}"
+            assert "401" in operation["responses"], f"{method} {path}"
+        else:
+            assert operation["security"] == [], f"{method} {path}"
+            assert "401" not in operation["responses"], f"{method} {path}"
+
+
+@pytest.mark.parametrize("case", KEYED_CASES, ids=[case.name for case in KEYED_CASES])
+async def test_with_api_keys_two_authorization_headers_are_a_documented_400(
+    case: Case, keyed_client: Client
+) -> None:
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": JSON}
+    wallet = await (await keyed_client.post(WALLETS, headers=headers)).json()
+    path = case.template.replace("{walletId}", wallet["id"])
+    twice = [("Authorization", f"Bearer {API_KEY}")] * 2 + [
+        ("Content-Type", JSON),
+        ("X-Request-ID", REQUEST_ID),
+    ]
+
+    response = await keyed_client.request(case.method, path, data=case.body, headers=twice)
+
+    refused = Case(case.name, case.method, case.template, 400, "VALIDATION_ERROR")
+    body = await check_against_document(refused, response)
+    assert body["errors"] == [{"field": "Authorization", "message": "must be given at most once"}]
+    balance = await (await keyed_client.get(f"{WALLETS}/{wallet['id']}", headers=headers)).json()
+    assert balance["balance"] == "0.00", "a refused request changes nothing"
+
+
+# -- the document is as strict as the service ---------------------------------------------
+
+EXACT_DOC = json.loads(openapi.served_json(), parse_float=Decimal)  # numbers as written
+AMOUNT_LITERALS = [
+    *("0.01", "0.1", "0.07", "0.29", "0.100", "1e2", "1E-2", "50", "999999999999.99"),
+    *("1000000000000", "1000000000000.00", "1e12", "0", "0.00", "-1", "0.001", "0.015"),
+    *("1000000000000.01", "1e13", "745173967130.9828", "true", "null", "[1]"),
+    *('"50"', '"0.29"', '"0001.5"', '"999999999999.99"', '"1000000000000"'),
+    *('"1000000000000.00"', '"0"', '"00.00"', '"1000000000000.01"', '"10000000000000"'),
+    *('"1.5e2"', '"1."', '".5"', '"0.001"', '"-1"', '"abc"', '""'),
+]
+
+
+def exact_validator(pointer: str) -> Draft202012Validator:
+    """A validator over the document read with exact decimals, as JSON means its numbers."""
+    registry: Registry[Any] = Registry().with_resource(
+        DOC_URI, DRAFT202012.create_resource(EXACT_DOC)
+    )
+    return Draft202012Validator({"$ref": f"{DOC_URI}#{pointer}"}, registry=registry)
+
+
+@pytest.mark.parametrize("literal", AMOUNT_LITERALS)
+def test_the_amount_schema_accepts_exactly_the_amounts_the_service_takes(literal: str) -> None:
+    amount = json.loads(literal, parse_float=Decimal, parse_int=Decimal)
+    try:
+        Money.parse_amount(amount)
+    except InvalidAmount:
+        taken = False
+    else:
+        taken = True
+    body = {"operationType": "DEPOSIT", "amount": amount}
+    documented = exact_validator("/components/schemas/OperationRequest").is_valid(body)
+    assert documented is taken
+
+
+def test_the_cursor_schema_fits_every_cursor_the_service_makes_and_no_other_form() -> None:
+    codec = CursorCodec(b"unit-test-cursor-secret-32-bytes")
+    schema = exact_validator("/components/parameters/Cursor/schema")
+    for micros in (0, 1, 10**15, 2**57):
+        created_at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+        cursor = codec.encode("wallets", Position(created_at, uuid4()))
+        assert schema.is_valid(cursor), cursor
+        for other_form in ("", "a", cursor + "=", cursor[:-1], cursor[:-1] + "B", cursor + "A"):
+            with pytest.raises(InvalidCursor):
+                codec.decode("wallets", other_form)
+            assert not schema.is_valid(other_form), other_form

@@ -16,6 +16,7 @@ from wallet.domain.errors import InvalidCursor
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PAYLOAD = struct.Struct(">q16s")
 _MAC_BYTES = 16
+CURSOR_BYTES = _PAYLOAD.size + _MAC_BYTES  # what a cursor's unpadded URL-safe base64 holds
 _CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 _CURSOR_LENGTH = len(base64.urlsafe_b64encode(bytes(_PAYLOAD.size + _MAC_BYTES)).rstrip(b"="))
 

@@ -265,7 +265,13 @@ def json_sink(logger: logging.Logger, level: int) -> BufferedStreamHandler | Non
 
 
 def route_of(request: BaseRequest) -> str:
-    """The route's template (``/api/v1/wallets/{wallet_id}``), never the raw path's ids."""
-    match_info = getattr(request, "match_info", None)
-    resource = match_info.route.resource if match_info is not None else None
+    """The route's template (``/api/v1/wallets/{wallet_id}``), never the raw path's ids.
+
+    "unmatched" for a path no route serves; "unparsed" for a request aiohttp refused
+    before routing it (its ``match_info`` asserts there is one).
+    """
+    try:
+        resource = request.match_info.route.resource  # type: ignore[attr-defined]
+    except (AttributeError, AssertionError):
+        return "unparsed"
     return resource.canonical if resource is not None else "unmatched"

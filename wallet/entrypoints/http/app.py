@@ -20,18 +20,22 @@ from aiohttp.typedefs import Handler
 
 from wallet.config import Settings
 from wallet.container import Container, resolved
+from wallet.deadlines import request_budget
 from wallet.domain.errors import Replayed, StorageUnavailable, WalletError
 from wallet.entrypoints.http import api, docs, health, openapi, pages
 from wallet.entrypoints.http.keys import ANSWERED_IN, CONTAINER, REQUEST_ID, SERVICES, SETTINGS
 from wallet.entrypoints.http.parsing import MAX_BODY_BYTES
 from wallet.entrypoints.http.problems import (
+    CLIENT_CLOSED,
     Problem,
     from_domain,
     from_http,
     internal_error,
+    invalid,
     unauthorised,
 )
 from wallet.entrypoints.http.render import REPLAYED_HEADER
+from wallet.entrypoints.http.slashes import canonical_redirect
 from wallet.entrypoints.logs import route_of
 from wallet.metrics import (
     DB_POOL_CONNECTIONS,
@@ -45,6 +49,7 @@ from wallet.metrics import (
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1/"
+SERVER_NAME = "wallet"
 POOL_WATCH_INTERVAL = 1.0
 METRICS_FLUSH_INTERVAL = 1.0  # how far behind one worker's samples may be in a scrape
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
@@ -68,8 +73,14 @@ def create_app(container: Container) -> web.Application:
         client_max_size=MAX_BODY_BYTES,
         middlewares=[problems],
         # Lines and headers up to the body limit reach the app and get its problem answers;
-        # past that, aiohttp refuses the request itself, with a plain-text 400.
-        handler_args={"max_line_size": MAX_BODY_BYTES, "max_field_size": MAX_BODY_BYTES},
+        # past that, aiohttp refuses the request itself (see wallet.entrypoints.http.edge).
+        # Bodies come as sent: read_json decodes the content codings it accepts, within
+        # the limit, and refuses the others (aiohttp's decoder would take br and zstd).
+        handler_args={
+            "max_line_size": MAX_BODY_BYTES,
+            "max_field_size": MAX_BODY_BYTES,
+            "auto_decompress": False,
+        },
     )
     app[CONTAINER] = container
     app[SETTINGS] = settings
@@ -151,22 +162,36 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     started = time.perf_counter()
     status = 500  # unless an answer comes back
     try:
-        if _needs_key(request) and not _authorised(request):
-            response: web.StreamResponse = unauthorised().response(request_id)
+        redirect = await canonical_redirect(request)
+        if redirect is not None:
+            response: web.StreamResponse = redirect
+        elif _needs_key(request) and (refusal := _key_refusal(request)) is not None:
+            response = refusal.response(request_id)
         else:
-            response = await _answer(request, handler, request_id, named)
+            with request_budget(request.app[SETTINGS].db_timeout):
+                response = await _answer(request, handler, request_id, named)
         status = response.status
     except web.HTTPException as passed_on:  # a redirect, answered by aiohttp itself
         status = passed_on.status
+        raise
+    except asyncio.CancelledError:  # never answered: the client left, the handler was stopped
+        status = CLIENT_CLOSED.status
         raise
     finally:
         seconds = request[ANSWERED_IN] = time.perf_counter() - started
         count_request(route_of(request), request.method, status, seconds)
     if REPLAYED_HEADER in response.headers:
         IDEMPOTENT_REPLAYS.inc()
-    response.headers.update(SECURITY_HEADERS)
-    response.headers["X-Request-ID"] = request[REQUEST_ID]
+    stamp(response, request[REQUEST_ID])
     return response
+
+
+def stamp(response: web.StreamResponse, request_id: str) -> None:
+    """The headers every answer carries, the app's and those aiohttp makes itself."""
+    response.headers.update(SECURITY_HEADERS)
+    response.headers.setdefault("Cache-Control", "no-store")  # assets say how long they keep
+    response.headers["Server"] = SERVER_NAME  # aiohttp's default names its version
+    response.headers["X-Request-ID"] = request_id
 
 
 async def _answer(
@@ -197,8 +222,22 @@ async def _answer(
 
 
 def _needs_key(request: web.Request) -> bool:
-    """With API keys configured, everything under /api/v1 needs one; health stays open."""
-    return bool(request.app[SETTINGS].api_keys) and (request.path + "/").startswith(API_PREFIX)
+    """With API keys configured, everything under /api/v1 needs one; health stays open.
+
+    So does the OpenAPI document: it holds no data, and the docs page reads it.
+    """
+    return (
+        bool(request.app[SETTINGS].api_keys)
+        and (request.path + "/").startswith(API_PREFIX)
+        and request.path != openapi.DOCUMENT_PATH
+    )
+
+
+def _key_refusal(request: web.Request) -> Problem | None:
+    """Why the request may not go on: two credentials (which one to believe?), or no key."""
+    if len(request.headers.getall("Authorization", ())) > 1:
+        return invalid("Authorization", "must be given at most once")
+    return None if _authorised(request) else unauthorised()
 
 
 def _authorised(request: web.Request) -> bool:

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from wallet.domain.model import MAX_BALANCE, OperationType
 from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_LITERAL_LENGTH, MINOR_UNITS_PER_MAJOR, Money
+from wallet.domain.pagination import CURSOR_BYTES
 from wallet.entrypoints.http.parsing import (
     DEFAULT_PAGE_SIZE,
     MAX_BODY_BYTES,
@@ -44,12 +45,19 @@ Json = dict[str, Any]
 routes = web.RouteTableDef()
 
 JSON = "application/json"
+DOCUMENT_PATH = "/api/v1/openapi.json"
 MAX_AMOUNT = Money(MAX_AMOUNT_MINOR)
+MAX_AMOUNT_MAJOR = MAX_AMOUNT_MINOR // MINOR_UNITS_PER_MAJOR
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 UUID_ANY_CASE_PATTERN = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
 MONEY_PATTERN = r"^[0-9]+\.[0-9]{2}$"
-AMOUNT_STRING_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
+# A decimal string of at most 2 decimals and at most the largest amount, a power of ten:
+# fewer digits, or that very number (leading zeros aside).
+_MAX_DIGITS = len(str(MAX_AMOUNT_MAJOR))
+AMOUNT_STRING_PATTERN = (
+    rf"^0*([0-9]{{1,{_MAX_DIGITS - 1}}}(\.[0-9]{{1,2}})?|{MAX_AMOUNT_MAJOR}(\.0{{1,2}})?)$"
+)
 ZERO_STRING_PATTERN = r"^0+(\.0{1,2})?$"
 TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$"
 
@@ -97,13 +105,33 @@ balance than the POST returned.
 **Requests.** Bodies are UTF-8 JSON of at most {MAX_BODY_BYTES} bytes, nested at most
 {MAX_JSON_DEPTH} levels, without duplicated keys or unknown fields. A POST with a body
 must send `Content-Type: application/json`. A request is validated completely before
-anything runs, so an invalid request is always `VALIDATION_ERROR`.
+anything runs, so an invalid request is always `VALIDATION_ERROR`. A path of this API
+spelt with a trailing slash (`POST /api/v1/wallets/`) is answered `308 Permanent Redirect`
+with `Location` the path without it, query kept: the client sends the same request there.
+Answers are not to be cached (`Cache-Control: no-store`).
 
 **Errors** are RFC 9457 problem details (`{PROBLEM_CONTENT_TYPE}`) on every path,
 unknown paths (404 `NOT_FOUND`) and other methods on a known path (405 with `Allow`)
 included. Their `requestId` equals the `X-Request-ID` response header. 503 means the
 database is unreachable or slow; it comes quickly, never as a hang, with `Retry-After`.
 """
+
+
+def _base64url(size: int) -> Json:
+    """Exactly the unpadded URL-safe base64 texts of ``size`` bytes: no other spelling."""
+    full, rest = divmod(size, 3)
+    letter = "[A-Za-z0-9_-]"
+    # The last letter of a partial group carries only the bits left, the rest zero.
+    tail = {0: "", 1: letter + "[AQgw]", 2: letter + "{2}[AEIMQUYcgkosw048]"}[rest]
+    length = 4 * full + (rest + 1 if rest else 0)
+    return {
+        "pattern": f"^{letter}{{{4 * full}}}{tail}$",
+        "minLength": length,
+        "maxLength": length,
+    }
+
+
+CURSOR_TEXT = _base64url(CURSOR_BYTES)
 
 
 def _ref(kind: str, name: str) -> Json:
@@ -134,7 +162,7 @@ def _page(item: str, order: str) -> Json:
             "items": {"type": "array", "maxItems": MAX_PAGE_SIZE, "items": _schema(item)},
             "nextCursor": {
                 "type": ["string", "null"],
-                "minLength": 1,
+                **CURSOR_TEXT,
                 "description": "Pass as `cursor` for the next page; `null` on the last page.",
             },
         },
@@ -198,7 +226,8 @@ SCHEMAS: dict[str, Json] = {
                     {
                         "type": "number",
                         "exclusiveMinimum": 0,
-                        "maximum": MAX_AMOUNT_MINOR // MINOR_UNITS_PER_MAJOR,
+                        "maximum": MAX_AMOUNT_MAJOR,
+                        "multipleOf": 1 / MINOR_UNITS_PER_MAJOR,
                         "description": (
                             f"A JSON number (`50`, `0.1`, `1e2`) of at most {MAX_LITERAL_LENGTH} "
                             "characters."
@@ -384,7 +413,7 @@ PARAMETERS: dict[str, Json] = {
             "The `nextCursor` of the previous page of the same list, unchanged; "
             "give it at most once."
         ),
-        "schema": {"type": "string", "minLength": 1},
+        "schema": {"type": "string", **CURSOR_TEXT},
     },
     "RequestId": {
         "name": "X-Request-ID",
@@ -435,7 +464,8 @@ def _problem(
 
 RESPONSES: dict[str, Json] = {
     "ValidationError": _problem(
-        "The request is malformed: body, id, `limit` or `cursor`. `errors` lists each field.",
+        "The request is malformed: body, id, `limit` or `cursor`, or (with API keys "
+        "configured) more than one `Authorization` header. `errors` lists each field.",
         VALIDATION,
     ),
     "OperationRefused": _problem(
@@ -505,6 +535,7 @@ KEYED = {
     "422": _ref("responses", "IdempotencyKeyReused"),
 }
 FINDS_WALLET = {"404": _ref("responses", "WalletNotFound")}
+OPEN_TAGS = ("health", "meta")  # no key needed, even with keys configured: no data there
 
 # -- paths ---------------------------------------------------------------------------------
 
@@ -526,7 +557,9 @@ def _operation(
         "parameters": [_ref("parameters", name) for name in (*parameters, "RequestId")],
         "responses": dict(sorted({**responses, **ANY_ROUTE}.items())),
     }
-    if tag != "health":
+    if tag in OPEN_TAGS:
+        operation["security"] = []
+    else:
         operation["responses"] = dict(sorted({**operation["responses"], **KEYS_CONFIGURED}.items()))
         operation["security"] = [{}, {"apiKey": []}]
     if request_body is not None:
@@ -719,8 +752,10 @@ def _build() -> Json:
                     "scheme": "bearer",
                     "description": (
                         "Only when the service is configured with `WALLET_API_KEYS`: every "
-                        "`/api/v1` request then needs `Authorization: Bearer <key>`; the "
-                        "health endpoints stay open."
+                        "`/api/v1` request then needs `Authorization: Bearer <key>`, given "
+                        "once (two `Authorization` headers are 400 `VALIDATION_ERROR`). This "
+                        "document and the health endpoints stay open. Without keys "
+                        "configured, `Authorization` is not read at all."
                     ),
                 }
             },
@@ -740,6 +775,6 @@ def document() -> Json:
     return decoded
 
 
-@routes.get("/api/v1/openapi.json")
+@routes.get(DOCUMENT_PATH)
 async def openapi_json(request: web.Request) -> web.Response:
     return web.Response(text=served_json(), content_type=JSON)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from contextlib import suppress
 from decimal import Decimal, InvalidOperation
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 from uuid import UUID
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from wallet.adapters.ids import parse_uuid
 from wallet.domain.errors import FieldError, InvalidAmount, ValidationFailed
@@ -20,7 +21,15 @@ from wallet.domain.idempotency import HEADER, Idempotency, parse_key
 from wallet.domain.model import OperationRequest, OperationType
 from wallet.domain.money import MAX_LITERAL_LENGTH, Money
 from wallet.entrypoints.http.keys import REQUEST_ID
-from wallet.entrypoints.http.problems import PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, Problem
+from wallet.entrypoints.http.problems import (
+    CLIENT_CLOSED,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    Problem,
+)
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy  # aiohttp's headers
 
 MAX_BODY_BYTES = 65_536
 MAX_JSON_DEPTH = 32
@@ -31,6 +40,14 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _LIMIT = re.compile(r"[0-9]{1,4}", re.ASCII)
 _OPERATION_FIELDS = ("operationType", "amount")
 _OPERATION_TYPES = {kind.value: kind for kind in OperationType}
+# The content codings a body may come in, by the window bits zlib decodes each with;
+# identity needs no decoding. (aiohttp's own decoding is off: see create_app.)
+_CONTENT_CODINGS = {
+    "gzip": 16 + zlib.MAX_WBITS,
+    "x-gzip": 16 + zlib.MAX_WBITS,
+    "deflate": zlib.MAX_WBITS,
+}
+ACCEPTED_CONTENT_CODINGS = ("identity", *_CONTENT_CODINGS)
 
 
 class _InvalidJson(ValueError):
@@ -138,13 +155,17 @@ def parse_empty_object(body: object) -> None:
 async def read_json(request: web.Request) -> object:
     """The JSON body, with numbers as exact Decimals; NO_BODY when the body is empty.
 
-    Enforces the contract's limits: 64 KiB, ``application/json`` for any body,
-    valid UTF-8, nesting of at most 32 levels, no duplicate keys, no NaN or
-    Infinity, number literals of at most 100 characters.
+    Enforces the contract's limits: 64 KiB (sent and decoded), ``application/json``
+    for any body, valid UTF-8, nesting of at most 32 levels, no duplicate keys, no
+    NaN or Infinity, number literals of at most 100 characters. A body may come
+    chunked and in gzip or deflate; any other framing or coding is refused.
     """
+    headers = request.headers
+    if hdrs.TRANSFER_ENCODING in headers:
+        _check_transfer_coding(headers)
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise Problem(PAYLOAD_TOO_LARGE, f"The request body is larger than {MAX_BODY_BYTES} bytes")
-    raw = await request.read()
+        raise _too_large()
+    raw = await _read_body(request)
     if not raw:
         return NO_BODY
     charset = (request.charset or "utf-8").lower()
@@ -152,9 +173,69 @@ async def read_json(request: web.Request) -> object:
         given = request.headers.get("Content-Type", "none")
         raise Problem(UNSUPPORTED_MEDIA_TYPE, f"Send the body as application/json, not {given}")
     try:
+        if hdrs.CONTENT_ENCODING in headers:
+            raw = _decoded(raw, _content_coding(headers))
         return decode_json(raw)
     except _InvalidJson as error:
         _fail("body", str(error))
+
+
+def _check_transfer_coding(headers: CIMultiDictProxy[str]) -> None:
+    """Only plain ``chunked``: a body in a transfer coding the server does not decode
+    (``gzip, chunked``) would otherwise be read as if it were not encoded."""
+    given = headers.getall(hdrs.TRANSFER_ENCODING, ())
+    if given and [c.strip().lower() for c in ",".join(given).split(",")] != ["chunked"]:
+        _fail(
+            hdrs.TRANSFER_ENCODING, "must be chunked alone; no other transfer coding is supported"
+        )
+
+
+async def _read_body(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except ConnectionError:  # the client closed the connection before sending it all
+        raise Problem(CLIENT_CLOSED, "The client closed the connection mid-body") from None
+    except web.RequestPayloadError as error:  # bad framing aiohttp found in the body
+        _fail("body", f"could not be read: {str(error).splitlines()[-1].strip()}")
+
+
+def _content_coding(headers: CIMultiDictProxy[str]) -> str:
+    """The body's one content coding ("identity" when none); 415 for any other."""
+    given = ",".join(headers.getall(hdrs.CONTENT_ENCODING, ()))
+    codings = [c.strip().lower() for c in given.split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if not codings:
+        return "identity"
+    if len(codings) > 1 or codings[0] not in _CONTENT_CODINGS:
+        accepted = ", ".join(ACCEPTED_CONTENT_CODINGS)
+        raise Problem(
+            UNSUPPORTED_MEDIA_TYPE,
+            f"Content-Encoding {given} is not supported; use one of {accepted}",
+        )
+    return codings[0]
+
+
+def _decoded(raw: bytes, coding: str) -> bytes:
+    """The body decoded, at most 64 KiB of it: a small gzip bomb is refused, not inflated."""
+    if coding == "identity":
+        return raw
+    wbits = _CONTENT_CODINGS[coding]
+    if coding == "deflate" and raw[0] & 0x0F != 8:  # no zlib header: raw deflate, as some send
+        wbits = -zlib.MAX_WBITS
+    decoder = zlib.decompressobj(wbits)
+    try:
+        body = decoder.decompress(raw, MAX_BODY_BYTES + 1)
+    except zlib.error:
+        raise _InvalidJson(f"is not valid {coding} data") from None
+    if len(body) > MAX_BODY_BYTES:
+        raise _too_large()
+    if not decoder.eof or decoder.unused_data:
+        raise _InvalidJson(f"is not complete {coding} data, or has more after its end")
+    return body
+
+
+def _too_large() -> Problem:
+    return Problem(PAYLOAD_TOO_LARGE, f"The request body is larger than {MAX_BODY_BYTES} bytes")
 
 
 def decode_json(raw: bytes) -> object:

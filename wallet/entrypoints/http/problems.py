@@ -36,6 +36,9 @@ UNSUPPORTED_MEDIA_TYPE = ProblemKind(415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported
 IDEMPOTENCY_KEY_REUSED = ProblemKind(422, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused")
 INTERNAL_ERROR = ProblemKind(500, "INTERNAL_ERROR", "Internal server error")
 SERVICE_UNAVAILABLE = ProblemKind(503, "SERVICE_UNAVAILABLE", "Service unavailable")
+# Never seen by a client: it left before its request was read. The status (nginx's 499)
+# keeps it apart from the server's errors in the access line and the metrics.
+CLIENT_CLOSED = ProblemKind(499, "CLIENT_CLOSED_REQUEST", "Client closed request")
 
 ALL_KINDS = (
     VALIDATION,
@@ -130,6 +133,12 @@ def from_http(error: web.HTTPException) -> Problem:
         PAYLOAD_TOO_LARGE: "The request body is larger than 65536 bytes",
     }.get(kind, error.reason)
     return Problem(kind, detail, headers=headers)
+
+
+def refused(status: int, detail: str) -> Problem:
+    """aiohttp's own refusal of a request the app never saw (bad HTTP), as a problem."""
+    kind = _HTTP_KINDS.get(status, INTERNAL_ERROR if status >= 500 else VALIDATION)
+    return internal_error() if kind is INTERNAL_ERROR else Problem(kind, detail)
 
 
 def unauthorised() -> Problem:
