@@ -1,7 +1,8 @@
 /* Wallet page: talks to the same-origin JSON API under /api/v1.
  *
  * Money is never turned into a JavaScript number: amounts are sent as the string the
- * user typed and balances are shown exactly as the server wrote them.
+ * user typed and balances are shown as the server wrote them, with their digits grouped
+ * (1,234,567.89) by rewriting the string: a double would lose cents past 2^53.
  */
 "use strict";
 
@@ -283,6 +284,15 @@
 
   /* ---------- Formatting (display only; no arithmetic) ---------- */
 
+  /** "1234567.89" as "1,234,567.89": the whole part of the decimal string, grouped by threes. */
+  function groupDigits(amount) {
+    const match = /^(-?)([0-9]+)(\.[0-9]+)?$/.exec(typeof amount === "string" ? amount : "");
+    if (!match) {
+      return amount; // not a plain decimal: shown as it came
+    }
+    return match[1] + match[2].replace(/\B(?=(?:[0-9]{3})+$)/g, ",") + (match[3] || "");
+  }
+
   function formatTime(iso) {
     if (typeof iso !== "string" || !iso) {
       return "";
@@ -362,7 +372,7 @@
     id.textContent = wallet.id;
     const balance = document.createElement("span");
     balance.className = "wallet-item-balance";
-    balance.textContent = wallet.balance;
+    balance.textContent = groupDigits(wallet.balance);
 
     button.append(id, balance);
     item.append(button);
@@ -392,7 +402,7 @@
   function updateListedBalance(walletId, balance) {
     els.walletList.querySelectorAll(".wallet-item").forEach(function (button) {
       if (button.dataset.walletId === walletId) {
-        button.querySelector(".wallet-item-balance").textContent = balance;
+        button.querySelector(".wallet-item-balance").textContent = groupDigits(balance);
       }
     });
   }
@@ -455,7 +465,7 @@
     els.detailsEmpty.hidden = true;
     els.detailsBody.hidden = false;
     els.walletId.textContent = wallet.id;
-    els.walletBalance.textContent = wallet.balance;
+    els.walletBalance.textContent = groupDigits(wallet.balance);
     setTime(els.walletCreated, wallet.createdAt);
     setTime(els.walletUpdated, wallet.updatedAt);
     markSelectedInList();
@@ -493,11 +503,11 @@
 
     const amountCell = document.createElement("td");
     amountCell.className = "num";
-    amountCell.textContent = operation.amount;
+    amountCell.textContent = groupDigits(operation.amount);
 
     const balanceCell = document.createElement("td");
     balanceCell.className = "num";
-    balanceCell.textContent = operation.balanceAfter;
+    balanceCell.textContent = groupDigits(operation.balanceAfter);
 
     row.append(timeCell, typeCell, amountCell, balanceCell);
     return row;
@@ -652,7 +662,7 @@
       state.selectToken++; // a slower, older selection must not replace the new wallet
       renderWallet(wallet);
       resetOperations({ items: [], nextCursor: null });
-      setStatus("success", "Created wallet " + wallet.id + " — balance " + wallet.balance);
+      setStatus("success", "Created wallet " + wallet.id + " — balance " + groupDigits(wallet.balance));
       await reloadWalletPage();
     } finally {
       setBusy(els.createWallet, false);
@@ -670,7 +680,7 @@
     const verb = operation.operationType === "WITHDRAW" ? "Withdrew" : "Deposited";
     const replayed = result.headers.get("Idempotent-Replayed") === "true";
     return (
-      verb + " " + operation.amount + " — balance " + result.data.balance +
+      verb + " " + groupDigits(operation.amount) + " — balance " + groupDigits(result.data.balance) +
       (replayed ? " (this request had already been applied; it was not applied again)" : "")
     );
   }
@@ -681,7 +691,7 @@
     if (state.selectedId !== walletId) {
       return;
     }
-    els.walletBalance.textContent = result.data.balance;
+    els.walletBalance.textContent = groupDigits(result.data.balance);
     if (operation) {
       els.operationsBody.querySelectorAll("tr.is-new").forEach(function (row) {
         row.classList.remove("is-new");

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
+import asyncpg
 from playwright.sync_api import expect
 
 from tests.browser import api
@@ -136,3 +140,67 @@ def test_paging_through_wallets_forward_and_back(
     expect(wallet_page.wallets).to_contain_text(ids[:WALLETS_PER_PAGE])
     expect(wallet_page.previous_button).to_be_disabled()
     expect(wallet_page.next_button).to_be_enabled()
+
+
+def test_amounts_are_shown_with_their_digits_grouped(wallet_page: WalletPage) -> None:
+    wallet_page.create_wallet()
+    wallet_page.deposit("1234567.89")
+
+    expect(wallet_page.status).to_have_text("Deposited 1,234,567.89 — balance 1,234,567.89")
+    expect(wallet_page.balance).to_have_text("1,234,567.89")
+    assert wallet_page.ledger() == [["DEPOSIT", "1,234,567.89", "1,234,567.89"]]
+    expect(wallet_page.page.locator("[aria-current=true] .wallet-item-balance")).to_have_text(
+        "1,234,567.89"
+    )
+
+
+async def insert_wallet(database_url: str, balance_cents: int, amount_cents: int) -> str:
+    """A wallet whose balance no API call could reach in a test's time (the ledger disagrees)."""
+    wallet_id = uuid.uuid4()
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO wallets (id, balance, version) VALUES ($1, $2, 1)",
+            wallet_id,
+            balance_cents,
+        )
+        await connection.execute(
+            "INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after,"
+            " created_at) VALUES ($1, $2, 'DEPOSIT', $3, $4, clock_timestamp())",
+            uuid.uuid4(),
+            wallet_id,
+            amount_cents,
+            balance_cents,
+        )
+    finally:
+        await connection.close()
+    return str(wallet_id)
+
+
+def test_a_balance_past_what_a_double_holds_is_shown_to_the_cent(
+    service: ServiceProcess, open_page: OpenPage, migrated_url: str
+) -> None:
+    """8999999999999999.99 as a double is 9000000000000000: the page must never make one."""
+    with ThreadPoolExecutor(1) as thread:  # the browser's driver runs an event loop here
+        inserted = thread.submit(
+            asyncio.run, insert_wallet(migrated_url, 899_999_999_999_999_999, 99_999_999_999_999)
+        )
+        wallet_id = inserted.result(timeout=30)
+
+    wallet_page = open_page(DESKTOP, path=f"/#wallet={wallet_id}")
+
+    expect(wallet_page.balance).to_have_text("8,999,999,999,999,999.99")
+    expect(wallet_page.operation_rows).to_have_count(1)
+    assert wallet_page.ledger() == [["DEPOSIT", "999,999,999,999.99", "8,999,999,999,999,999.99"]]
+    expect(wallet_page.wallets.filter(has_text=wallet_id)).to_contain_text(
+        "8,999,999,999,999,999.99"
+    )
+
+
+def test_the_footer_links_to_the_api_reference(wallet_page: WalletPage) -> None:
+    footer = wallet_page.page.get_by_role("contentinfo")
+    reference = footer.get_by_role("link", name="API reference")
+
+    expect(reference).to_have_attribute("href", "/api/docs")
+    answer = wallet_page.page.request.get("/api/docs")
+    assert (answer.status, answer.headers["content-type"]) == (200, "text/html; charset=utf-8")

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from tests.integration.conftest import AppFactory
-from wallet.adapters.postgres.audit import audit
+from wallet.adapters.postgres.audit import CHECKS, AuditReport, audit, summary
 
 
 def run_audit(url: str) -> subprocess.CompletedProcess[str]:
@@ -49,26 +49,36 @@ async def test_a_sound_ledger_passes(ledger_url: str) -> None:
     result = await asyncio.to_thread(run_audit, ledger_url)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "audited 3 wallets and 9 operations" in result.stdout
-    assert "FAIL" not in result.stdout
+    assert result.stdout.splitlines() == [
+        "audited 3 wallets and 9 operations (amounts in cents)",
+        "ok    every balance equals the sum of its ledger",
+        "ok    every version equals the number of its wallet's operations",
+        "ok    every balanceAfter is the running total of its ledger, never below zero",
+        "ok    every idempotency record names its wallet and, once applied, a ledger entry of it",
+        "ok    no two operations of a wallet share a time: the ledger's order is unambiguous",
+    ]
 
 
 FIRST_WALLET = "(SELECT id FROM wallets ORDER BY id LIMIT 1)"
 DAMAGE = {
-    "balance differs from the sum of the ledger": (
-        f"UPDATE wallets SET balance = balance + 1 WHERE id = {FIRST_WALLET}"
+    "balance": (
+        f"UPDATE wallets SET balance = balance + 1 WHERE id = {FIRST_WALLET}",
+        "FAIL  1 wallet whose balance differs from the sum of its ledger",
     ),
-    "version differs from the number of operations": (
-        f"UPDATE wallets SET version = version + 1 WHERE id = {FIRST_WALLET}"
+    "version": (
+        "UPDATE wallets SET version = version + 1",
+        "FAIL  3 wallets whose version differs from the number of their operations",
     ),
-    "an idempotency record names no wallet or ledger entry of its wallet": (
+    "idempotency": (
         "INSERT INTO idempotency_keys (key, fingerprint, request_id, outcome, wallet_id,"
         f" operation_id) SELECT 'orphan', '\\x00', 'r', 'APPLIED', {FIRST_WALLET},"
-        " gen_random_uuid()"
+        " gen_random_uuid()",
+        "FAIL  1 idempotency record that names no wallet, or no ledger entry of its wallet",
     ),
-    "balanceAfter breaks the running total": (
+    "running total": (
         "INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after, created_at)"
-        " SELECT gen_random_uuid(), id, 'DEPOSIT', 1, 1, '2000-01-01' FROM wallets LIMIT 1"
+        " SELECT gen_random_uuid(), id, 'DEPOSIT', 1, 1, '2000-01-01' FROM wallets LIMIT 1",
+        "FAIL  3 operations whose balanceAfter breaks the running total or goes below zero",
     ),
 }
 
@@ -77,9 +87,10 @@ DAMAGE = {
 async def test_each_kind_of_damage_is_found_and_fails_the_command(
     ledger_url: str, problem: str
 ) -> None:
+    damage, verdict = DAMAGE[problem]
     connection = await asyncpg.connect(ledger_url)
     try:
-        await connection.execute(DAMAGE[problem])
+        await connection.execute(damage)
     finally:
         await connection.close()
 
@@ -88,7 +99,8 @@ async def test_each_kind_of_damage_is_found_and_fails_the_command(
 
     assert report.findings[problem], report.findings
     assert result.returncode == 1
-    assert f"FAIL {problem}" in result.stdout
+    assert verdict in result.stdout.splitlines(), result.stdout
+    assert f"ok    {CHECKS[problem].held}" not in result.stdout
 
 
 async def test_an_ambiguous_order_is_found(ledger_url: str) -> None:
@@ -110,5 +122,19 @@ async def test_an_ambiguous_order_is_found(ledger_url: str) -> None:
 
     report = await audit(ledger_url)
 
-    assert report.findings["two operations of a wallet share a time, so their order is ambiguous"]
+    assert len(report.findings["order"]) == 1
     assert not report.clean
+    assert (
+        "FAIL  1 instant at which a wallet has several operations, so their order is ambiguous"
+        in summary(report)
+    )
+
+
+def test_more_breaches_than_the_examples_are_counted_as_more() -> None:
+    rows: list[dict[str, object]] = [{"wallet_id": n} for n in range(3)]
+    report = AuditReport(wallets=3, operations=0, findings={"balance": rows}, examples=2)
+
+    lines = summary(report)
+
+    assert "FAIL  more than 2 wallets whose balance differs from the sum of their ledger" in lines
+    assert [line for line in lines if "=" in line] == ["      wallet_id=0", "      wallet_id=1"]

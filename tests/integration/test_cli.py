@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -30,8 +32,10 @@ def get(url: str) -> tuple[int, dict[str, object]]:
 def serve(database_url: str, redis_url: str) -> Iterator[object]:
     started: list[subprocess.Popen[str]] = []
 
-    def start(*args: str, **settings: str) -> tuple[subprocess.Popen[str], int]:
-        port = free_port()
+    def start(
+        *args: str, port: int | None = None, **settings: str
+    ) -> tuple[subprocess.Popen[str], int]:
+        port = port or free_port()
         env = {
             **os.environ,
             "WALLET_DATABASE_URL": database_url,
@@ -65,6 +69,21 @@ def wait_for_log_line(process: subprocess.Popen[str], needle: str) -> str:
         if not line and process.poll() is not None:
             break
     raise AssertionError(f"serve never logged {needle!r}")
+
+
+def log_until(process: subprocess.Popen[str], needle: str) -> list[str]:
+    """The lines ``serve`` logged up to and with the first that holds ``needle``."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        lines.append(line)
+        if needle in line:
+            return lines
+        if not line and process.poll() is not None:
+            break
+    raise AssertionError(f"serve never logged {needle!r}: {''.join(lines)[-2000:]}")
 
 
 def wait_until_live(port: int) -> None:
@@ -166,3 +185,81 @@ def test_a_server_stopped_while_its_workers_start_leaves_none_behind(serve: obje
     _, output = process.communicate(timeout=30)
     assert process.returncode == 0, output[-2000:]
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+def test_serve_logs_which_database_and_cache_it_uses_without_their_passwords(
+    serve: object, database_url: str
+) -> None:
+    with_password = database_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret@")
+    assert "s3cret" in with_password  # the server trusts local connections: any password does
+    process, _ = serve(WALLET_DATABASE_URL=with_password)  # type: ignore[operator]
+    log = "".join(log_until(process, "listening on"))
+    database = database_url.rsplit("@", 1)[1]  # 127.0.0.1:5432/wallet_test_…
+
+    assert f"database: PostgreSQL at {database} (WALLET_DATABASE_URL)" in log
+    assert "cache: Redis at 127.0.0.1:6379/15 (WALLET_REDIS_URL)" in log
+    assert "s3cret" not in log
+
+
+def run_second_serve(port: int, database_url: str, *args: str) -> tuple[int, str]:
+    """Run a second ``serve`` on ``port`` to its end: its exit status and its stderr."""
+    env = {**os.environ, "WALLET_DATABASE_URL": database_url, "WALLET_REDIS_URL": ""}
+    command = [sys.executable, "-m", "wallet", "serve", "--port", str(port), *args]
+    process = subprocess.Popen(
+        command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        _, stderr = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # it joined the port and serves: stop it and its workers
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise AssertionError(f"a second serve on port {port} started serving") from None
+    return process.returncode, stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_second_serve_on_a_port_in_use_refuses_to_start(
+    serve: object, database_url: str, workers: str
+) -> None:
+    first, port = serve("--workers", "2")  # type: ignore[operator]
+    wait_for_log_line(first, "listening on")
+    wait_for_listeners(port, 2)
+
+    status, stderr = run_second_serve(port, database_url, "--workers", workers)
+
+    assert status == 1, stderr[-2000:]
+    assert stderr.strip() == (
+        f"wallet: something listens on 127.0.0.1:{port} already: stop it, choose another"
+        " --port, or pass --share-port to serve beside it"
+    )
+    assert listeners_on(port) == 2
+    assert first.poll() is None
+
+
+def test_a_second_serve_with_share_port_joins_the_port(serve: object) -> None:
+    first, port = serve("--workers", "2")  # type: ignore[operator]
+    wait_for_log_line(first, "listening on")
+    wait_for_listeners(port, 2)
+
+    second, _ = serve("--workers", "1", "--share-port", port=port)  # type: ignore[operator]
+    wait_for_log_line(second, "listening on")
+    wait_for_listeners(port, 3)
+
+    assert listeners_on(port) == 3
+    assert (first.poll(), second.poll()) == (None, None)
+
+
+RST_MARKUP = re.compile(r"``|:(?:func|class|meth|mod|attr|ref|doc):`|`_")
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["audit"]])
+def test_help_is_plain_text(command: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "wallet", *command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "usage: python -m wallet" in result.stdout
+    assert not RST_MARKUP.search(result.stdout), result.stdout

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gc
+import socket
 from collections.abc import Iterator
 
 import pytest
 
 from wallet.container import Container
 from wallet.entrypoints.http.app import create_app
-from wallet.entrypoints.serving import app_runner
+from wallet.entrypoints.serving import PortInUse, app_runner, ensure_port_free
 
 
 class Cycle:
@@ -39,3 +40,20 @@ async def test_what_start_up_made_is_kept_out_of_full_collections(
         assert gc.get_freeze_count() == frozen
     finally:
         await runner.cleanup()
+
+
+def test_a_port_is_free_unless_something_listens_on_it() -> None:
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as our workers'
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # sockets have them
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        ensure_port_free("127.0.0.1", port)  # bound, not listening yet: free
+
+        listener.listen()
+        with pytest.raises(PortInUse, match=f"something listens on 127.0.0.1:{port} already"):
+            ensure_port_free("127.0.0.1", port)
+        with pytest.raises(PortInUse):
+            ensure_port_free("0.0.0.0", port)  # every address includes the one taken
+
+    ensure_port_free("127.0.0.1", port)  # closed: free again

@@ -10,18 +10,28 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
-from wallet.adapters.postgres.audit import audit
-from wallet.adapters.postgres.embedded import LOCAL_HOST, answers, local_or_embedded_url
+from wallet.adapters.postgres.audit import audit, summary
+from wallet.adapters.postgres.embedded import (
+    LOCAL_HOST,
+    FoundDatabase,
+    answers,
+    local_or_embedded,
+)
 from wallet.adapters.postgres.migrate import prepare_database
 from wallet.config import Settings, SettingsError
 from wallet.entrypoints.logs import configure_logging
-from wallet.entrypoints.serving import run_worker, run_workers
+from wallet.entrypoints.serving import PortInUse, ensure_port_free, run_worker, run_workers
 
 log = logging.getLogger("wallet")
 
 EMBEDDED_DATA_DIR = Path("var") / "postgres"
-LOCAL_REDIS_URL = f"redis://{LOCAL_HOST}:6379/0"
+LOCAL_REDIS_PORT = 6379
+LOCAL_REDIS_URL = f"redis://{LOCAL_HOST}:{LOCAL_REDIS_PORT}/0"
+DESCRIPTION = (
+    "The wallet service: serve its HTTP API and page, migrate its database, audit its ledger."
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -37,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m wallet", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m wallet", description=DESCRIPTION)
     commands = parser.add_subparsers(required=True, metavar="command")
 
     serve = commands.add_parser("serve", help="migrate (unless disabled) and serve HTTP")
@@ -47,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         help="processes sharing the port; 0 for one per CPU core (WALLET_WORKERS, 0)",
+    )
+    serve.add_argument(
+        "--share-port",
+        action="store_true",
+        help="listen beside a server already on the port and split its connections with it"
+        " (a deliberate replica, or a rolling restart); without it, a port in use stops serve",
     )
     serve.set_defaults(run=_serve)
 
@@ -61,11 +77,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
-    settings = _resolved(settings).with_overrides(
+    settings = settings.with_overrides(
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=_worker_count(settings.workers if args.workers is None else args.workers),
     )
+    if not args.share_port:
+        try:
+            ensure_port_free(settings.host, settings.port)
+        except PortInUse as error:
+            sys.exit(
+                f"wallet: {error}: stop it, choose another --port,"
+                " or pass --share-port to serve beside it"
+            )
+    settings = _resolved(settings)
     if settings.migrate_on_start:
         _run_migrations(settings)
     log.info(
@@ -77,7 +102,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         "on" if settings.cache_enabled else "off",
     )
     if settings.workers == 1:
-        run_worker(settings)
+        run_worker(settings, reuse_port=args.share_port)
     else:
         run_workers(settings)
 
@@ -94,22 +119,45 @@ def _audit(args: argparse.Namespace, settings: Settings) -> None:
     url = _resolved(settings).database_url
     assert url is not None
     report = asyncio.run(audit(url))
-    print(f"audited {report.wallets} wallets and {report.operations} operations (amounts in cents)")
-    for problem, rows in report.findings.items():
-        print(f"  {'FAIL' if rows else 'ok  '} {problem}" + (f": {len(rows)}+" if rows else ""))
-        for row in rows:
-            print("       " + ", ".join(f"{key}={value}" for key, value in row.items()))
+    print("\n".join(summary(report)))
     if not report.clean:
         sys.exit(1)
 
 
 def _resolved(settings: Settings) -> Settings:
-    """Fill in the defaults that depend on what runs on this machine."""
-    database_url = settings.database_url or local_or_embedded_url(EMBEDDED_DATA_DIR.resolve())
-    redis_url = settings.redis_url
-    if redis_url is None:
-        redis_url = LOCAL_REDIS_URL if answers(LOCAL_HOST, 6379) else ""
-    return settings.with_overrides(database_url=database_url, redis_url=redis_url)
+    """Fill in the defaults that depend on what runs on this machine; log what was chosen."""
+    database = _database(settings.database_url)
+    redis_url, cache = _cache(settings.redis_url)
+    log.info("database: %s; cache: %s", database.where, cache)
+    return settings.with_overrides(database_url=database.url, redis_url=redis_url)
+
+
+def _database(configured: str | None) -> FoundDatabase:
+    if configured:
+        return FoundDatabase(
+            configured, f"PostgreSQL at {location(configured)} (WALLET_DATABASE_URL)"
+        )
+    return local_or_embedded(EMBEDDED_DATA_DIR.resolve())
+
+
+def _cache(configured: str | None) -> tuple[str, str]:
+    """The Redis URL to use ("" for no cache) and how it was chosen."""
+    if configured:
+        return configured, f"Redis at {location(configured)} (WALLET_REDIS_URL)"
+    if configured == "":
+        return "", "off (WALLET_REDIS_URL is empty)"
+    if answers(LOCAL_HOST, LOCAL_REDIS_PORT):
+        return LOCAL_REDIS_URL, f"local Redis at {LOCAL_HOST}:{LOCAL_REDIS_PORT}/0"
+    return "", f"off (no Redis answers on {LOCAL_HOST}:{LOCAL_REDIS_PORT})"
+
+
+def location(url: str) -> str:
+    """Where a database URL points: its hosts, ports and path, never its user or password."""
+    parts = urlsplit(url)
+    hosts = parts.netloc.rpartition("@")[2]
+    if not hosts:  # a Unix socket, named in the query or the driver's default
+        hosts = parse_qs(parts.query).get("host", ["(default host)"])[0]
+    return hosts + parts.path
 
 
 def _run_migrations(settings: Settings) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import multiprocessing
@@ -10,6 +11,7 @@ import multiprocessing.connection
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from types import FrameType
@@ -20,12 +22,43 @@ from aiohttp import web
 from wallet.config import Settings
 from wallet.container import Container
 from wallet.entrypoints.http.app import create_app
+from wallet.entrypoints.http.edge import EdgeAppRunner
 from wallet.entrypoints.logs import ACCESS_LOGGER, RequestLogger, configure_logging
 from wallet.metrics import MULTIPROCESS_DIR, forget_process
 
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class PortInUse(Exception):
+    """Something listens on the address ``serve`` was told to listen on."""
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Raise PortInUse when a socket listens on host:port already.
+
+    The workers bind with SO_REUSEPORT, which lets any process of the same user
+    join a listening port and take a share of its connections: a second service,
+    perhaps on another database, would answer half the requests. A bind without
+    SO_REUSEPORT fails when anything listens there. SO_REUSEADDR, as the workers'
+    own binds have it, keeps closed connections (TIME_WAIT) from counting.
+    Any other failure is left to the real bind to report.
+    """
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise PortInUse(f"something listens on {host}:{port} already") from None
 
 
 def run_worker(settings: Settings, reuse_port: bool = False) -> None:
@@ -36,9 +69,10 @@ def run_worker(settings: Settings, reuse_port: bool = False) -> None:
 
 def app_runner(app: web.Application, settings: Settings) -> web.AppRunner:
     """The app's server as ``serve`` and gunicorn both run it: our request log, our grace,
-    and what start-up made kept out of the garbage collector's way."""
+    problem answers where aiohttp answers itself, and what start-up made kept out of the
+    garbage collector's way."""
     app.on_startup.append(freeze_startup_objects)
-    return web.AppRunner(
+    return EdgeAppRunner(
         app,
         access_log=logging.getLogger(ACCESS_LOGGER) if settings.log_requests else None,
         access_log_class=RequestLogger,

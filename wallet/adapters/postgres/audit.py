@@ -6,54 +6,90 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-# Each query returns the rows that break one invariant, at most $1 of them.
-CHECKS: dict[str, str] = {
-    "balance differs from the sum of the ledger": """
-        SELECT w.id AS wallet_id, w.balance, coalesce(l.total, 0) AS ledger_total
-          FROM wallets w
-          LEFT JOIN (
-              SELECT wallet_id,
-                     sum(CASE operation_type WHEN 'DEPOSIT' THEN amount ELSE -amount END)
-                         AS total
-                FROM operations GROUP BY wallet_id
-          ) l ON l.wallet_id = w.id
-         WHERE w.balance <> coalesce(l.total, 0)
-         LIMIT $1
-    """,
-    "version differs from the number of operations": """
-        SELECT w.id AS wallet_id, w.version, coalesce(l.entries, 0) AS entries
-          FROM wallets w
-          LEFT JOIN (SELECT wallet_id, count(*) AS entries FROM operations GROUP BY wallet_id) l
-                 ON l.wallet_id = w.id
-         WHERE w.version <> coalesce(l.entries, 0)
-         LIMIT $1
-    """,
-    "balanceAfter breaks the running total": """
-        SELECT wallet_id, id AS operation_id, balance_after, running
-          FROM (
-              SELECT wallet_id, id, balance_after,
-                     sum(CASE operation_type WHEN 'DEPOSIT' THEN amount ELSE -amount END)
-                         OVER (PARTITION BY wallet_id ORDER BY created_at, id) AS running
-                FROM operations
-          ) chain
-         WHERE balance_after <> running OR running < 0
-         LIMIT $1
-    """,
-    "an idempotency record names no wallet or ledger entry of its wallet": """
-        SELECT k.key, k.outcome, k.wallet_id, k.operation_id
-          FROM idempotency_keys k
-          LEFT JOIN wallets w ON w.id = k.wallet_id
-          LEFT JOIN operations o ON o.id = k.operation_id AND o.wallet_id = k.wallet_id
-         WHERE w.id IS NULL OR (k.outcome = 'APPLIED' AND o.id IS NULL)
-         LIMIT $1
-    """,
-    "two operations of a wallet share a time, so their order is ambiguous": """
-        SELECT wallet_id, created_at, count(*) AS entries
-          FROM operations
-         GROUP BY wallet_id, created_at
-        HAVING count(*) > 1
-         LIMIT $1
-    """,
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One invariant: what holds on a sound ledger, what a breach is, and the query for breaches."""
+
+    held: str  # e.g. "every balance equals the sum of its ledger"
+    breach: str  # what one row of the query is: "wallet whose balance …"
+    breaches: str  # and several: "wallets whose balance …"
+    query: str  # the breaching rows, at most $1 of them
+
+
+CHECKS: dict[str, Check] = {
+    "balance": Check(
+        held="every balance equals the sum of its ledger",
+        breach="wallet whose balance differs from the sum of its ledger",
+        breaches="wallets whose balance differs from the sum of their ledger",
+        query="""
+            SELECT w.id AS wallet_id, w.balance, coalesce(l.total, 0) AS ledger_total
+              FROM wallets w
+              LEFT JOIN (
+                  SELECT wallet_id,
+                         sum(CASE operation_type WHEN 'DEPOSIT' THEN amount ELSE -amount END)
+                             AS total
+                    FROM operations GROUP BY wallet_id
+              ) l ON l.wallet_id = w.id
+             WHERE w.balance <> coalesce(l.total, 0)
+             LIMIT $1
+        """,
+    ),
+    "version": Check(
+        held="every version equals the number of its wallet's operations",
+        breach="wallet whose version differs from the number of its operations",
+        breaches="wallets whose version differs from the number of their operations",
+        query="""
+            SELECT w.id AS wallet_id, w.version, coalesce(l.entries, 0) AS entries
+              FROM wallets w
+              LEFT JOIN (
+                  SELECT wallet_id, count(*) AS entries FROM operations GROUP BY wallet_id
+              ) l ON l.wallet_id = w.id
+             WHERE w.version <> coalesce(l.entries, 0)
+             LIMIT $1
+        """,
+    ),
+    "running total": Check(
+        held="every balanceAfter is the running total of its ledger, never below zero",
+        breach="operation whose balanceAfter breaks the running total or goes below zero",
+        breaches="operations whose balanceAfter breaks the running total or goes below zero",
+        query="""
+            SELECT wallet_id, id AS operation_id, balance_after, running
+              FROM (
+                  SELECT wallet_id, id, balance_after,
+                         sum(CASE operation_type WHEN 'DEPOSIT' THEN amount ELSE -amount END)
+                             OVER (PARTITION BY wallet_id ORDER BY created_at, id) AS running
+                    FROM operations
+              ) chain
+             WHERE balance_after <> running OR running < 0
+             LIMIT $1
+        """,
+    ),
+    "idempotency": Check(
+        held="every idempotency record names its wallet and, once applied, a ledger entry of it",
+        breach="idempotency record that names no wallet, or no ledger entry of its wallet",
+        breaches="idempotency records that name no wallet, or no ledger entry of their wallet",
+        query="""
+            SELECT k.key, k.outcome, k.wallet_id, k.operation_id
+              FROM idempotency_keys k
+              LEFT JOIN wallets w ON w.id = k.wallet_id
+              LEFT JOIN operations o ON o.id = k.operation_id AND o.wallet_id = k.wallet_id
+             WHERE w.id IS NULL OR (k.outcome = 'APPLIED' AND o.id IS NULL)
+             LIMIT $1
+        """,
+    ),
+    "order": Check(
+        held="no two operations of a wallet share a time: the ledger's order is unambiguous",
+        breach="instant at which a wallet has several operations, so their order is ambiguous",
+        breaches="instants at which a wallet has several operations, so their order is ambiguous",
+        query="""
+            SELECT wallet_id, created_at, count(*) AS entries
+              FROM operations
+             GROUP BY wallet_id, created_at
+            HAVING count(*) > 1
+             LIMIT $1
+        """,
+    ),
 }
 
 COUNTS = (
@@ -63,9 +99,16 @@ COUNTS = (
 
 @dataclass(frozen=True, slots=True)
 class AuditReport:
+    """The ledger's size and, by check name, the breaching rows found (an empty list: it held).
+
+    A check returns at most ``examples + 1`` rows, so a list that long means "more than
+    ``examples``".
+    """
+
     wallets: int
     operations: int
     findings: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    examples: int = 20
 
     @property
     def clean(self) -> bool:
@@ -80,9 +123,28 @@ async def audit(dsn: str, examples: int = 20) -> AuditReport:
             counts = await connection.fetchrow(COUNTS)
             assert counts is not None
             findings = {
-                name: [dict(row) for row in await connection.fetch(query, examples)]
-                for name, query in CHECKS.items()
+                name: [dict(row) for row in await connection.fetch(check.query, examples + 1)]
+                for name, check in CHECKS.items()
             }
     finally:
         await connection.close()
-    return AuditReport(counts["wallets"], counts["ops"], findings)
+    return AuditReport(counts["wallets"], counts["ops"], findings, examples)
+
+
+def summary(report: AuditReport) -> list[str]:
+    """The report as lines for people: each check named by what held, or by its breaches."""
+    lines = [
+        f"audited {report.wallets} wallets and {report.operations} operations (amounts in cents)"
+    ]
+    for name, check in CHECKS.items():
+        rows = report.findings.get(name, [])
+        if not rows:
+            lines.append(f"ok    {check.held}")
+            continue
+        if len(rows) > report.examples:
+            lines.append(f"FAIL  more than {report.examples} {check.breaches}")
+        else:
+            lines.append(f"FAIL  {len(rows)} {check.breach if len(rows) == 1 else check.breaches}")
+        shown = rows[: report.examples]
+        lines += ["      " + ", ".join(f"{k}={v}" for k, v in row.items()) for row in shown]
+    return lines
