@@ -29,7 +29,16 @@ $(CHROMIUM):
 		|| { echo "the browser tests need chromium at $(CHROMIUM); install it" >&2; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
-test: $(INSTALLED) $(CHROMIUM) ## every test: unit, integration (PostgreSQL, Redis), the page in chromium
+# Where a docker CLI exists, the compose test also runs compose's own parser on the file
+# (no engine needed): Debian's docker-compose is installed when no compose answers.
+.PHONY: compose-cli
+compose-cli:
+	@if command -v docker >/dev/null && ! docker compose version >/dev/null 2>&1 \
+		&& ! command -v docker-compose >/dev/null && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; \
+	fi
+
+test: $(INSTALLED) $(CHROMIUM) compose-cli ## every test: unit, integration (PostgreSQL, Redis), the page in chromium
 	$(PY) -m pytest
 
 test-unit: $(INSTALLED)
@@ -57,11 +66,13 @@ format: $(INSTALLED)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
 
-# Side-by-side benchmark (perf/bench.py): ours vs the seed baseline, a bare aiohttp app and
-# pgbench; results under artifacts/bench/. Fails only on a correctness error of ours.
+# Side-by-side benchmark (perf/bench.py, load from perf/wallet_load.py and wrk): ours vs a
+# bare aiohttp app and pgbench, plus the seed baseline where ../shared has it; a database and
+# a redis-server of its own each run; results under artifacts/bench/. Fails only on a
+# correctness error of ours.
 .PHONY: bench bench-smoke
 
-bench: $(INSTALLED) ## ours vs seed vs bare aiohttp vs pgbench, one table of ratios
+bench: $(INSTALLED) ## ours vs bare aiohttp vs pgbench (vs the seed, if ../shared has it), one table of ratios
 	$(PY) perf/bench.py
 
 bench-smoke: $(INSTALLED) ## ours only, 5 s each of hot, mixed, spread; fails on any non-2xx or lost update

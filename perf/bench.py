@@ -1,5 +1,6 @@
-"""Side-by-side benchmark: our service against the seed baseline, a bare aiohttp app and
-PostgreSQL's own single-row ceiling, all measured in one run on this machine.
+"""Side-by-side benchmark: our service against a bare aiohttp app, PostgreSQL's own
+single-row ceiling and, where it is present, the seed baseline, all measured in one run on
+this machine. Everything it needs is in this repository; ``../shared`` is optional.
 
     make bench                                   # = .venv/bin/python perf/bench.py
     make bench-smoke                             # = .venv/bin/python perf/bench.py --smoke
@@ -9,18 +10,23 @@ PostgreSQL's own single-row ceiling, all measured in one run on this machine.
 What it runs (the machine is small and noisy, so every figure is read as a ratio between
 systems measured in the same run, scenario by scenario, back to back):
 
-* ours     ``python -m wallet serve --workers N`` on a fresh database ``wallet_bench``
-           (dropped and created each run), Redis DB 2;
-* seed     the seed's Flask stack, ``<shared>/bench/seed_baseline/run.sh PORT`` (RESET=1);
+* ours     ``python -m wallet serve --workers N`` on a database of its own, created by the
+           run as ``wallet_bench_<random>`` and dropped at its end, and a redis-server of
+           its own on a free port, stopped at the end (no database or Redis DB that
+           another run may be using is touched);
+* seed     the seed's Flask stack, ``<shared>/bench/seed_baseline/run.sh PORT``, on a database
+           of its own and the private Redis; skipped with a note when it is not there;
 * bare     ``perf/bare_app.py --workers N``: aiohttp with no storage, the framework ceiling;
-* pgbench  ``UPDATE acct SET balance = balance + 1 WHERE id = 1`` from 8 clients on a scratch
-           database: the single-row update ceiling of this PostgreSQL;
-* fixed    ``perf/fixed_rate.py``: an open-loop 1000 DEPOSIT/s on one wallet of ours.
+* pgbench  ``perf/pgbench_hot_update.sql`` (one ``UPDATE`` of one row) from 8 clients on a
+           scratch database of its own: the single-row update ceiling of this PostgreSQL;
+* fixed    ``perf/fixed_rate.py``: an open-loop 1000 DEPOSIT/s on one wallet of ours;
+* walletbench  ``<shared>/bench/walletbench.py hot`` against ours, a cross-check of our
+           load driver; skipped with a note when it is not there.
 
-Load comes from ``<shared>/bench/walletbench.py`` (wrk). The output is one table (rps,
-p50, p99, non-2xx, socket errors and the balance check of every run), the ratios between
-systems, and every command that ran; the raw JSON lines, the table and the servers' logs
-go to ``--out DIR/run-<timestamp>/``.
+Load comes from ``perf/wallet_load.py`` (wrk with ``perf/wallet_load.lua``). The output is
+one table (rps, p50, p99, non-2xx, socket errors and the balance check of every run), the
+ratios between systems, and every command that ran; the raw JSON lines, the table and the
+servers' logs go to ``--out DIR/run-<timestamp>/``.
 
 Exit status: 0 when every run of ours answered only 2xx, had no socket error and passed its
 balance check; 1 when one did not (the correctness gate -- timings never fail a run);
@@ -34,12 +40,14 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -53,9 +61,11 @@ PERF = REPO / "perf"
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 
 SYSTEMS = ("ours", "seed", "bare")
-PARTS = (*SYSTEMS, "pgbench", "fixed")
-OURS_DB = "wallet_bench"
-PGBENCH_DB = "wallet_bench_pgbench"
+PARTS = (*SYSTEMS, "pgbench", "fixed", "walletbench")
+OURS = ("ours", "walletbench")  # the labels of runs against our service: the gate's
+DATABASE_PREFIX = "wallet_bench"
+LOAD_DRIVER = PERF / "wallet_load.py"
+PGBENCH_SCRIPT = PERF / "pgbench_hot_update.sql"
 PGBENCH_CLIENTS = 8
 HOST = "127.0.0.1"
 NO_WALLET = "00000000-0000-4000-8000-000000000000"
@@ -67,6 +77,7 @@ RATIOS = (
     ("ours-mixed / seed-mixed", ("ours", "mixed"), ("seed", "mixed")),
     ("ours-spread / seed-spread", ("ours", "spread"), ("seed", "spread")),
     ("ours-read / bare-read", ("ours", "read"), ("bare", "read")),
+    ("ours-hot / walletbench-hot", ("ours", "hot"), ("walletbench", "hot")),
 )
 
 Result = dict[str, Any]
@@ -112,6 +123,7 @@ class Run:
     commands: list[str] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
     harness_errors: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def jsonl(self) -> Path:
@@ -128,6 +140,11 @@ class Run:
             with self.jsonl.open("a") as f:
                 f.write(json.dumps(result) + "\n")
         return result
+
+    def skip(self, part: str, why: str) -> None:
+        """A part the run leaves out because what it needs is not there: a note, no error."""
+        self.skipped[part] = why
+        print(f"bench: skipping {part}: {why}", file=sys.stderr, flush=True)
 
     def failed(self, label: str, scenario: str, message: str) -> Result:
         self.harness_errors.append(f"{label} {scenario}: {message}")
@@ -257,18 +274,52 @@ def psql(run: Run, pg: Postgres, database: str, sql: str) -> None:
         raise HarnessError(f"{shlex.join(cmd)} failed: {done.stderr.strip()}")
 
 
-def recreate_database(run: Run, pg: Postgres, database: str) -> None:
-    psql(run, pg, "postgres", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-    psql(run, pg, "postgres", f"CREATE DATABASE {database}")
+def own_database(run: Run, pg: Postgres, stack: contextlib.ExitStack, purpose: str) -> str:
+    """A database created for this run under a name no other run uses, dropped when `stack`
+    closes (after the servers registered later have stopped). CREATE fails on a name taken,
+    so nothing that was there before is ever dropped."""
+    name = f"{DATABASE_PREFIX}_{purpose}_{secrets.token_hex(4)}"
+    psql(run, pg, "postgres", f"CREATE DATABASE {name}")
+    stack.callback(drop_database, run, pg, name)
+    return name
+
+
+def drop_database(run: Run, pg: Postgres, name: str) -> None:
+    try:
+        psql(run, pg, "postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    except HarnessError as problem:
+        run.harness_errors.append(f"could not drop {name}: {problem}")
+
+
+def own_redis(run: Run, stack: contextlib.ExitStack) -> str:
+    """A redis-server of this run's own on a free port, no persistence: its URL (db 0)."""
+    port = free_port()
+    directory = Path(tempfile.mkdtemp(prefix="wallet-bench-redis-"))
+    stack.callback(shutil.rmtree, directory, ignore_errors=True)
+    cmd = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly"]
+    cmd += ["no", "--dir", str(directory)]
+    server = launch("redis", cmd, {}, port, run, stack)
+    deadline = time.monotonic() + 30
+    while not listening(port):
+        if server.proc.poll() is not None or time.monotonic() > deadline:
+            raise HarnessError(f"redis-server did not start; {server.log}:\n{log_tail(server.log)}")
+        time.sleep(0.05)
+    return f"redis://{HOST}:{port}/0"
+
+
+def listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+        return True
+    return False
 
 
 # --- the systems under test ----------------------------------------------------------
 
 
 def start_ours(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) -> Server:
-    recreate_database(run, args.pg, OURS_DB)
+    database = own_database(run, args.pg, stack, "ours")
     port = free_port()
-    env = {"WALLET_DATABASE_URL": args.pg.url(OURS_DB), "WALLET_REDIS_URL": args.redis_url}
+    env = {"WALLET_DATABASE_URL": args.pg.url(database), "WALLET_REDIS_URL": args.redis_url}
     cmd = [python_for_services(), "-m", "wallet", "serve", "--host", HOST, "--port", str(port)]
     cmd += ["--workers", str(args.workers)]
     server = launch("ours", cmd, env, port, run, stack)
@@ -277,16 +328,23 @@ def start_ours(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) 
 
 
 def start_seed(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) -> Server:
-    script = args.shared / "bench" / "seed_baseline" / "run.sh"
-    if not script.exists():
-        raise HarnessError(f"no seed baseline at {script} (--shared)")
+    script = seed_script(args)
+    database = own_database(run, args.pg, stack, "seed")
     port = free_port()
-    env = {"RESET": "1", "PGHOST": args.pg.host, "PGPORT": str(args.pg.port)}
-    env["PGUSER"] = args.pg.user
+    env = {"DB_NAME": database, "PGHOST": args.pg.host, "PGPORT": str(args.pg.port)}
+    env |= {"PGUSER": args.pg.user, "REDIS_URL": args.redis_url.rpartition("/")[0] + "/1"}
     server = launch("seed", [str(script), str(port)], env, port, run, stack)
     # the first start installs Flask & co. into a venv under /tmp
     wait_ready(server, f"/api/v1/wallets/{NO_WALLET}", want_200=False, timeout=900)
     return server
+
+
+def seed_script(args: argparse.Namespace) -> Path:
+    return Path(args.shared) / "bench" / "seed_baseline" / "run.sh"
+
+
+def walletbench_script(args: argparse.Namespace) -> Path:
+    return Path(args.shared) / "bench" / "walletbench.py"
 
 
 def start_bare(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) -> Server:
@@ -320,25 +378,23 @@ def launch(
 
 def run_pgbench(args: argparse.Namespace, run: Run) -> Result:
     print("bench: pgbench ceiling", file=sys.stderr, flush=True)
-    recreate_database(run, args.pg, PGBENCH_DB)
-    psql(
-        run,
-        args.pg,
-        PGBENCH_DB,
-        "CREATE TABLE acct(id int primary key, balance bigint not null); "
-        "INSERT INTO acct VALUES (1, 0)",
-    )
-    script = args.shared / "bench" / "pgbench_hot_update.sql"
-    cmd = ["pgbench", "-n", "-M", "prepared", "-c", str(PGBENCH_CLIENTS), "-j", "2"]
-    cmd += ["-T", str(args.duration), "-f", str(script), *args.pg.args(), PGBENCH_DB]
-    run.note(cmd)
-    try:
-        done = run_tool(cmd, timeout=args.duration + 120)
-    except subprocess.TimeoutExpired:
-        return run.failed("pgbench", "hot", "pgbench timed out")
+    with contextlib.ExitStack() as scratch:
+        database = own_database(run, args.pg, scratch, "pgbench")
+        psql(
+            run,
+            args.pg,
+            database,
+            "CREATE TABLE acct(id int primary key, balance bigint not null); "
+            "INSERT INTO acct VALUES (1, 0)",
+        )
+        cmd = ["pgbench", "-n", "-M", "prepared", "-c", str(PGBENCH_CLIENTS), "-j", "2"]
+        cmd += ["-T", str(args.duration), "-f", str(PGBENCH_SCRIPT), *args.pg.args(), database]
+        run.note(cmd)
+        try:
+            done = run_tool(cmd, timeout=args.duration + 120)
+        except subprocess.TimeoutExpired:
+            return run.failed("pgbench", "hot", "pgbench timed out")
     (run.out / "pgbench.log").write_text(done.stdout + done.stderr)
-    with contextlib.suppress(HarnessError):
-        psql(run, args.pg, "postgres", f"DROP DATABASE IF EXISTS {PGBENCH_DB} WITH (FORCE)")
     tps = re.search(r"^tps = ([\d.]+)", done.stdout, re.MULTILINE)
     if done.returncode != 0 or not tps:
         return run.failed("pgbench", "hot", f"exit {done.returncode}: {done.stderr.strip()}")
@@ -358,23 +414,26 @@ def json_lines(text: str) -> list[Result]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def run_walletbench(args: argparse.Namespace, run: Run, server: Server, spec: str) -> Result:
-    print(f"bench: walletbench {server.name} {spec}", file=sys.stderr, flush=True)
-    walletbench = args.shared / "bench" / "walletbench.py"
-    cmd = [sys.executable, str(walletbench), server.url, spec, "-d", str(args.duration)]
-    cmd += ["-c", str(args.connections), "--label", server.name, "--json", str(run.jsonl)]
+def run_load(
+    args: argparse.Namespace, run: Run, server: Server, spec: str, driver: Path = LOAD_DRIVER
+) -> Result:
+    """One scenario of `driver` against `server`; a row even when its checks failed."""
+    label = server.name if driver == LOAD_DRIVER else driver.stem
+    print(f"bench: {driver.name} {label} {spec}", file=sys.stderr, flush=True)
+    cmd = [sys.executable, str(driver), server.url, spec, "-d", str(args.duration)]
+    cmd += ["-c", str(args.connections), "--label", label, "--json", str(run.jsonl)]
     run.note(cmd)
     scenario = spec.partition(":")[0]
     try:
         done = run_tool(cmd, timeout=4 * args.duration + 600)
     except subprocess.TimeoutExpired:
-        return run.failed(server.name, scenario, "walletbench timed out")
-    with (run.out / "walletbench.log").open("a") as log:
+        return run.failed(label, scenario, f"{driver.name} timed out")
+    with (run.out / f"{driver.stem}.log").open("a") as log:
         log.write(f"$ {shlex.join(cmd)}\n{done.stdout}{done.stderr}\n")
     rows = json_lines(done.stdout)
-    if done.returncode != 0 or not rows:
+    if not rows:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return run.failed(server.name, scenario, f"walletbench exit {done.returncode}: {tail}")
+        return run.failed(label, scenario, f"{driver.name} exit {done.returncode}: {tail}")
     return run.record(rows[0], write=False)
 
 
@@ -413,7 +472,12 @@ def start_servers(
     starters = {"ours": start_ours, "seed": start_seed, "bare": start_bare}
     servers = {}
     for name in SYSTEMS:
-        if name in args.only or (name == "ours" and "fixed" in args.only):
+        if name == "seed" and "seed" in args.only and not seed_script(args).exists():
+            run.skip("seed", f"no seed baseline at {seed_script(args)} (--shared)")
+            continue
+        if name in args.only or (
+            name == "ours" and ("fixed" in args.only or "walletbench" in args.only)
+        ):
             try:
                 servers[name] = starters[name](args, run, stack)
             except HarnessError as problem:
@@ -424,26 +488,38 @@ def start_servers(
 
 
 def preflight(args: argparse.Namespace) -> None:
-    """Fail early, and clearly, when a tool or a shared file is missing."""
-    tools, files = ["psql", "wrk"], [args.shared / "bench" / "walletbench.py"]
-    if "pgbench" in args.only:
-        tools.append("pgbench")
-        files.append(args.shared / "bench" / "pgbench_hot_update.sql")
-    missing = [t for t in tools if not shutil.which(t)] + [str(f) for f in files if not f.exists()]
+    """Fail early, and clearly, when a tool is missing (the shared files are optional)."""
+    tools = ["psql", "wrk"] + ([] if args.redis_url else ["redis-server"])
+    tools += ["pgbench"] if "pgbench" in args.only else []
+    missing = [tool for tool in tools if not shutil.which(tool)]
     if missing:
-        raise HarnessError(f"missing: {', '.join(missing)} (see --shared)")
+        raise HarnessError(
+            f"missing: {', '.join(missing)} (e.g. apt-get install {' '.join(missing)})"
+        )
 
 
 def measure(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) -> None:
     preflight(args)
+    args.redis_url = args.redis_url or own_redis(run, stack)
     servers = start_servers(args, run, stack)
     time.sleep(1)  # let every worker of every server come up
     if "pgbench" in args.only:
         run_pgbench(args, run)
+    crosscheck = "walletbench" in args.only
+    if crosscheck and not walletbench_script(args).exists():
+        run.skip("walletbench", f"no shared harness at {walletbench_script(args)} (--shared)")
+        crosscheck = False
     for name, spec in plan(args):
         if name in servers:
             time.sleep(args.pause)
-            run_walletbench(args, run, servers[name], spec)
+            run_load(args, run, servers[name], spec)
+        if crosscheck and name == "ours" and spec.partition(":")[0] == "hot":
+            time.sleep(args.pause)  # right after our own driver's run, for a fair comparison
+            run_load(args, run, servers["ours"], spec, walletbench_script(args))
+            crosscheck = False
+    if crosscheck:  # ours ran no hot scenario of its own
+        time.sleep(args.pause)
+        run_load(args, run, servers["ours"], "hot", walletbench_script(args))
     if "fixed" in args.only:
         time.sleep(args.pause)
         run_fixed_rate(args, run, servers["ours"])
@@ -548,8 +624,8 @@ def render_ratios(results: list[Result], parts: Sequence[str]) -> str:
 def gate_failures(results: list[Result]) -> list[str]:
     """Why our runs were not correct: any non-2xx, socket error or failed balance check."""
     failures = []
-    for r in (r for r in results if r["label"] == "ours"):
-        what = f"ours {r['scenario']}"
+    for r in (r for r in results if r["label"] in OURS):
+        what = f"{r['label']} {r['scenario']}"
         if "error" in r:
             failures.append(f"{what}: did not run: {r['error']}")
             continue
@@ -586,7 +662,7 @@ def report(args: argparse.Namespace, run: Run, started: float) -> str:
     parts = [
         render_table(run.results),
         "",
-        render_ratios(run.results, args.only),
+        render_ratios(run.results, [part for part in args.only if part not in run.skipped]),
         "",
         f"workers={args.workers} duration={args.duration}s connections={args.connections} "
         f"run time {time.monotonic() - started:.0f} s; raw results in {run.jsonl}",
@@ -594,6 +670,9 @@ def report(args: argparse.Namespace, run: Run, started: float) -> str:
     findings = [line for name in SYSTEMS for line in log_findings(run.out / f"{name}.log")]
     if findings:
         parts += ["", "server logs (warnings, errors, exceptions):", *findings]
+    if run.skipped:
+        notes = (f"  {part}: {why}" for part, why in run.skipped.items())
+        parts += ["", "skipped (not there; optional):", *notes]
     parts += ["", "commands:", *(f"  {cmd}" for cmd in run.commands)]
     return "\n".join(parts)
 
@@ -624,7 +703,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench")
     parser.add_argument("--pg", default=f"postgresql://postgres@{HOST}:5432", help="server URL")
-    parser.add_argument("--redis-url", default=f"redis://{HOST}:6379/2", help="Redis for ours")
+    parser.add_argument(
+        "--redis-url", help="a Redis for ours (db n) and the seed (db 1); default: a private one"
+    )
     args = parser.parse_args(argv)
     unknown = set(args.only) - set(PARTS)
     if unknown:

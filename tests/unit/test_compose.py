@@ -1,10 +1,14 @@
-"""Static checks of docker-compose.yml and the Dockerfile (no Docker engine needed)."""
+"""Checks of docker-compose.yml and the Dockerfile (no Docker engine needed): static ones,
+and compose's own parser where a compose CLI is installed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -211,3 +215,154 @@ def test_locust_runs_an_exact_release_the_dev_extra_allows(services: dict[str, A
     minimum = re.search(r"^\s*locust>=([\d.]+)\s*$", (ROOT / "setup.cfg").read_text(), re.M)
     assert minimum is not None, "setup.cfg's dev extra names no locust>=…"
     assert version(tag) >= version(minimum.group(1))
+
+
+# --- the image as a fresh machine builds it ------------------------------------------------
+
+DEBIAN_RELEASES = {"bookworm", "trixie"}
+HEALTH_ENDPOINT = "/health/ready"
+DEPENDENCY_FILES = {"setup.cfg", "pyproject.toml"}
+
+
+def stage_chain(target: str, path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    """The instructions that build stage `target`, its parent stages' first."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    parents: dict[str, str] = {}
+    current = ""
+    for op, args in dockerfile_instructions(path):
+        if op == "FROM":
+            image, _, current = re.sub(r"\s+AS\s+", " AS ", args, flags=re.I).partition(" AS ")
+            current = current.strip() or image
+            parents[current] = image.split()[-1]
+            stages[current] = []
+        elif current:
+            stages[current].append((op, args))
+    chain: list[tuple[str, str]] = []
+    while target in stages:
+        chain = stages[target] + chain
+        target = parents[target]
+    return chain
+
+
+def external_images(path: Path = DOCKERFILE) -> list[str]:
+    """The images the Dockerfile starts from that are not its own stages."""
+    stages = dockerfile_stages(path)
+    images = [args.split()[0] for op, args in dockerfile_instructions(path) if op == "FROM"]
+    return [image for image in images if not image.startswith("--") and image not in stages]
+
+
+def test_the_base_image_is_pinned_to_a_debian_release() -> None:
+    """``python:3.11-slim`` follows Debian's newest release, and apt's packages (PostgreSQL's
+    major version among them) with it; a release in the tag keeps them."""
+    images = external_images()
+    assert images, "the Dockerfile starts from no image"
+    for image in images:
+        tag = image_tag(image)
+        assert tag.rsplit("-", 1)[-1] in DEBIAN_RELEASES, f"{image} names no Debian release"
+
+
+@pytest.mark.parametrize("target", ["runtime", "test"])
+def test_dependencies_are_installed_before_the_sources_are_copied(target: str) -> None:
+    chain = stage_chain(target)
+    copies_all = [
+        i for i, (op, args) in enumerate(chain) if op == "COPY" and "." in copy_sources(args)
+    ]
+    assert copies_all, f"stage {target} never copies the project"
+    before = chain[: copies_all[0]]
+    copied = {
+        source for op, args in before if op in {"COPY", "ADD"} for source in copy_sources(args)
+    }
+    assert copied <= DEPENDENCY_FILES, (
+        f"copied before the dependencies: {copied - DEPENDENCY_FILES}"
+    )
+    installs = [args for op, args in before if op == "RUN" and "pip install" in args]
+    assert any("setup.cfg" in args for args in installs), "no dependency layer read from setup.cfg"
+    assert all(
+        "pip install" not in args or "--no-deps" in args
+        for op, args in chain[copies_all[0] :]
+        if op == "RUN"
+    ), "a pip install after the sources are copied pulls dependencies again"
+    if target == "test":
+        assert any("apt-get install" in args for op, args in before if op == "RUN")
+
+
+def healthcheck_commands(services: dict[str, Any]) -> list[str]:
+    """Every healthcheck command of the app: the image's and the stack's."""
+    commands = [args for op, args in dockerfile_instructions() if op == "HEALTHCHECK"]
+    test = services["app"]["healthcheck"]["test"]
+    commands.append(test if isinstance(test, str) else " ".join(test))
+    return commands
+
+
+def test_one_health_endpoint_for_every_healthcheck(services: dict[str, Any]) -> None:
+    for command in healthcheck_commands(services):
+        endpoints = set(re.findall(r"/health/\w+", command))
+        assert endpoints == {HEALTH_ENDPOINT}, f"{command!r} asks {endpoints or 'nothing'}"
+
+
+def option(args: list[str], name: str) -> str:
+    assert name in args, f"{name} is not set in {shlex.join(args)}"
+    return args[args.index(name) + 1]
+
+
+def postgres_setting(service: dict[str, Any], name: str) -> int | None:
+    for value in command_args(service):
+        key, _, setting = value.partition("=")
+        if key == name:
+            return int(setting)
+    return None
+
+
+# Connections per worker beyond its pool: one for LISTEN, one migrating at start.
+CONNECTIONS_OUTSIDE_THE_POOL = 2
+# What the tests service and a psql or two may hold beside the app.
+CONNECTIONS_LEFT_FOR_OTHERS = 20
+SUPERUSER_RESERVED = 3  # PostgreSQL's default superuser_reserved_connections
+
+
+def test_the_app_workers_and_their_pools_fit_postgres(services: dict[str, Any]) -> None:
+    """``serve`` starts one worker per core by default, each with a pool of its own: on a
+    16-core laptop 16 x 10 connections overflow PostgreSQL's default 100."""
+    args = command_args(services["app"])
+    assert args[args.index("serve") - 2 : args.index("serve")] == ["-m", "wallet"]
+    workers = int(option(args, "--workers"))
+    assert workers > 0, "--workers 0 means one per core of whatever machine runs it"
+    pool = int(environment(services["app"])["WALLET_DB_POOL_MAX_SIZE"])
+    max_connections = postgres_setting(services["postgres"], "max_connections")
+    assert max_connections is not None, "postgres' max_connections is not set in its command"
+    needed = workers * (pool + CONNECTIONS_OUTSIDE_THE_POOL) + CONNECTIONS_LEFT_FOR_OTHERS
+    assert needed <= max_connections - SUPERUSER_RESERVED
+
+
+def compose_cli() -> list[str] | None:
+    """``docker compose`` (the plugin) or ``docker-compose``, whichever answers."""
+    candidates = [["docker", "compose"], ["docker-compose"]]
+    for cli in candidates:
+        if shutil.which(cli[0]) is None:
+            continue
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            probe = subprocess.run([*cli, "version"], capture_output=True, timeout=30, check=False)
+            if probe.returncode == 0:
+                return cli
+    return None
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    """Compose's own parser (no engine needed), where a compose CLI is installed."""
+    cli = compose_cli()
+    if cli is None:
+        if shutil.which("docker") is not None:
+            pytest.fail(
+                "a docker CLI is here but no compose: install the compose plugin or "
+                "docker-compose (`make test` does, with apt)"
+            )
+        pytest.skip("not run: no docker CLI on this machine")
+    done = subprocess.run(
+        [*cli, "-f", str(COMPOSE_FILE), "config", "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr

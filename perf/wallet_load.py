@@ -1,0 +1,397 @@
+"""Closed-loop load on the wallet API and a balance check after each run: wrk drives the
+requests (perf/wallet_load.lua), the standard library sets up wallets and reads balances.
+
+    python perf/wallet_load.py http://127.0.0.1:5000                    # hot mixed spread read
+    python perf/wallet_load.py http://127.0.0.1:5000 hot hot:256 -d 10 --label ours --json r.jsonl
+
+Scenarios (``name:C`` runs one with C connections instead of ``--connections``):
+
+* hot     every connection DEPOSITs 1 on one fresh wallet;
+* mixed   one funded wallet: DEPOSIT 1, WITHDRAW 1 and GET streams, three wrk processes
+          sharing the connections 45/45/10;
+* spread  DEPOSIT 1 on a random one of ``--wallets`` fresh wallets;
+* read    GET the balance of one wallet.
+
+After each run the balance must show exactly what was acknowledged: for deposits, a delta
+equal to the 2xx count (``lost_updates``: acknowledged deposits it does not show). A request
+still in flight when wrk stops may be applied without wrk seeing its answer; up to that
+many (``inflight_at_stop``) are tolerated and reported as ``unacked_applied``. The read
+scenario's balance must not move.
+
+Output: one JSON line per scenario on stdout (also appended to ``--json FILE``), then a
+table. Exit status 1 when a scenario had a non-2xx answer, a socket error or a failed
+balance check; 2 when it could not run. Standard library only (and wrk), so any Python runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib import error, request
+
+SCRIPT = Path(__file__).resolve().with_suffix(".lua")
+SCENARIOS = ("hot", "mixed", "spread", "read")
+CREATE_PATH = "/api/v1/wallets"
+WALLET_PATH = "/api/v1/wallets/{id}"
+OPERATION_PATH = "/api/v1/wallets/{id}/operation"
+UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+MIX = (45, 45, 10)  # deposit, withdraw, read: shares of the mixed scenario's connections
+SETUP_THREADS = 8
+
+Result = dict[str, Any]
+
+
+class LoadError(Exception):
+    """The load could not be run (no wrk, a set-up request refused, wrk failed)."""
+
+
+def operation_body(operation_type: str, amount: int) -> str:
+    return json.dumps({"operationType": operation_type, "amount": amount})
+
+
+@dataclass
+class Api:
+    """The few calls that set a scenario up and check it, one HTTP request each."""
+
+    base: str
+    timeout: float = 30.0
+
+    def send(self, method: str, path: str, body: str | None = None) -> tuple[int, bytes]:
+        data = body.encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        req = request.Request(self.base + path, data=data, headers=headers, method=method)
+        try:
+            with request.urlopen(req, timeout=self.timeout) as response:
+                return response.status, response.read()
+        except error.HTTPError as answer:
+            return answer.code, answer.read()
+
+    def call(self, method: str, path: str, body: str | None = None) -> tuple[int, Any]:
+        status, raw = self.send(method, path, body)
+        try:
+            return status, json.loads(raw, parse_float=Decimal)
+        except ValueError:
+            return status, None
+
+    def create(self) -> str:
+        """A fresh wallet's id: the first UUID in the answer (``id`` or ``walletId``)."""
+        status, raw = self.send("POST", CREATE_PATH)
+        found = UUID.search(raw.decode(errors="replace"))
+        if status // 100 != 2 or found is None:
+            raise LoadError(f"creating a wallet answered {status}: {raw[:200]!r}")
+        return found.group(0)
+
+    def operate(self, wallet: str, operation_type: str, amount: int) -> None:
+        path = OPERATION_PATH.format(id=wallet)
+        status, doc = self.call("POST", path, operation_body(operation_type, amount))
+        if status // 100 != 2:
+            raise LoadError(f"{operation_type} {amount} on {wallet} answered {status}: {doc!r}")
+
+    def balance(self, wallet: str) -> Decimal:
+        status, doc = self.call("GET", WALLET_PATH.format(id=wallet))
+        if status != 200 or not isinstance(doc, dict) or "balance" not in doc:
+            raise LoadError(f"reading wallet {wallet} answered {status}: {doc!r}")
+        return Decimal(str(doc["balance"]))
+
+    def wallets(self, count: int) -> list[str]:
+        with ThreadPoolExecutor(SETUP_THREADS) as pool:
+            return list(pool.map(lambda _: self.create(), range(count)))
+
+    def total(self, wallets: Sequence[str]) -> Decimal:
+        with ThreadPoolExecutor(SETUP_THREADS) as pool:
+            return sum(pool.map(self.balance, wallets), Decimal(0))
+
+
+def settle(read: Callable[[], Decimal], timeout: float = 30.0, interval: float = 0.5) -> Decimal:
+    """Read until two reads in a row agree: requests still queued in the server drain."""
+    previous, deadline = read(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        current = read()
+        if current == previous:
+            return current
+        previous = current
+    return previous
+
+
+@dataclass
+class Load:
+    """How to load: the server, the connections and seconds of each run."""
+
+    url: str
+    duration: int
+    threads: int
+    timeout: int
+    workdir: Path
+
+    def start(
+        self, connections: int, wallets: Sequence[str], method: str, path: str, body: str = ""
+    ) -> tuple[subprocess.Popen[bytes], Path]:
+        """One wrk process; its JSON summary lands in the returned file when it exits."""
+        ids = Path(tempfile.mkstemp(dir=self.workdir, suffix=".ids")[1])
+        ids.write_text("\n".join(wallets) + "\n")
+        out = ids.with_suffix(".json")
+        env = {
+            **os.environ,
+            "WL_IDS": str(ids),
+            "WL_METHOD": method,
+            "WL_PATH": path,
+            "WL_BODY": body,
+            "WL_OUT": str(out),
+            "WL_SEED": str(random.SystemRandom().randrange(1, 2**31)),
+        }
+        cmd = ["wrk", f"-t{min(self.threads, connections)}", f"-c{connections}"]
+        cmd += [f"-d{self.duration}s", f"--timeout={self.timeout}s", "-s", str(SCRIPT), self.url]
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL), out
+
+    def finish(self, started: Sequence[tuple[subprocess.Popen[bytes], Path]]) -> list[Result]:
+        """Wait for every wrk process; their summaries, with the requests left in flight."""
+        summaries = []
+        try:
+            for proc, out in started:
+                if proc.wait() != 0 or not out.exists():
+                    raise LoadError(f"wrk exited with {proc.returncode}")
+                summary: Result = json.loads(out.read_text())
+                summary["inflight"] = max(0, summary["sent"] - summary["requests"])
+                summaries.append(summary)
+        finally:
+            for proc, _ in started:  # an error, Ctrl-C: no wrk left running
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        return summaries
+
+    def run(
+        self, connections: int, wallets: Sequence[str], method: str, path: str, body: str = ""
+    ) -> Result:
+        return self.finish([self.start(connections, wallets, method, path, body)])[0]
+
+
+def summarise(
+    name: str, connections: int, load: Load, runs: list[Result], latency: Result
+) -> Result:
+    """One scenario's figures; `latency` is the run whose percentiles speak for it."""
+    requests = sum(r["requests"] for r in runs)
+    seconds = max(r["duration_us"] for r in runs) / 1e6
+    status = {key: sum(r[key] for r in runs) for key in ("s2xx", "s4xx", "s5xx", "sother")}
+    errors = {key: sum(r[key] for r in runs) for key in ("connect", "read", "write", "timeout")}
+    return {
+        "scenario": name,
+        "connections": connections,
+        "threads": load.threads,
+        "duration_s": round(seconds, 2),
+        "requests": requests,
+        "rps": round(requests / seconds, 1) if seconds else 0.0,
+        "p50_ms": latency["p50_us"] / 1000,
+        "p90_ms": latency["p90_us"] / 1000,
+        "p99_ms": latency["p99_us"] / 1000,
+        "max_ms": latency["max_us"] / 1000,
+        "status": status,
+        "non_2xx": status["s4xx"] + status["s5xx"] + status["sother"],
+        "socket_errors": errors,
+        "inflight_at_stop": sum(r["inflight"] for r in runs),
+    }
+
+
+def deposit_check(result: Result, delta: Decimal, acked: int, inflight: int) -> None:
+    """Deposits of 1: the balance grew by the acknowledged ones, plus at most `inflight`."""
+    result.update(
+        balance_delta=str(delta),
+        acked_deposits=acked,
+        lost_updates=max(0, acked - int(delta)),
+        unacked_applied=max(0, int(delta) - acked),
+        balance_ok=acked <= delta <= acked + inflight and delta == int(delta),
+    )
+
+
+def hot(api: Api, load: Load, connections: int, _: argparse.Namespace) -> Result:
+    wallet = api.create()
+    start = api.balance(wallet)
+    run = load.run(connections, [wallet], "POST", OPERATION_PATH, operation_body("DEPOSIT", 1))
+    result = summarise("hot", connections, load, [run], run)
+    delta = settle(lambda: api.balance(wallet)) - start
+    deposit_check(result, delta, run["s2xx"], run["inflight"])
+    return result
+
+
+def spread(api: Api, load: Load, connections: int, args: argparse.Namespace) -> Result:
+    wallets = api.wallets(args.wallets)
+    start = api.total(wallets)
+    run = load.run(connections, wallets, "POST", OPERATION_PATH, operation_body("DEPOSIT", 1))
+    result = summarise("spread", connections, load, [run], run)
+    result["wallets"] = len(wallets)
+    delta = settle(lambda: api.total(wallets)) - start
+    deposit_check(result, delta, run["s2xx"], run["inflight"])
+    return result
+
+
+def split(connections: int, weights: Sequence[int] = MIX) -> list[int]:
+    """Connections per stream, by weight, at least one each."""
+    shares = [max(1, round(connections * w / sum(weights))) for w in weights[:-1]]
+    return [*shares, max(1, connections - sum(shares))]
+
+
+def mixed(api: Api, load: Load, connections: int, args: argparse.Namespace) -> Result:
+    wallet = api.create()
+    api.operate(wallet, "DEPOSIT", args.fund)
+    start = api.balance(wallet)
+    deposits, withdrawals, reads = split(connections)
+    started = [
+        load.start(deposits, [wallet], "POST", OPERATION_PATH, operation_body("DEPOSIT", 1)),
+        load.start(withdrawals, [wallet], "POST", OPERATION_PATH, operation_body("WITHDRAW", 1)),
+        load.start(reads, [wallet], "GET", WALLET_PATH),
+    ]
+    runs = load.finish(started)
+    deposit, withdraw, _ = runs
+    result = summarise("mixed", deposits + withdrawals + reads, load, runs, deposit)
+    expected = start + deposit["s2xx"] - withdraw["s2xx"]
+    final = settle(lambda: api.balance(wallet))
+    result.update(
+        split_connections=[deposits, withdrawals, reads],
+        latency_note="p50/p90/p99/max of the deposit stream",
+        balance_expected=str(expected),
+        balance_final=str(final),
+        balance_diff=str(final - expected),
+        balance_ok=expected - withdraw["inflight"] <= final <= expected + deposit["inflight"],
+    )
+    return result
+
+
+def read(api: Api, load: Load, connections: int, _: argparse.Namespace) -> Result:
+    wallet = api.create()
+    api.operate(wallet, "DEPOSIT", 100)
+    start = api.balance(wallet)
+    run = load.run(connections, [wallet], "GET", WALLET_PATH)
+    result = summarise("read", connections, load, [run], run)
+    result["balance_ok"] = api.balance(wallet) == start
+    return result
+
+
+RUNNERS = {"hot": hot, "mixed": mixed, "spread": spread, "read": read}
+
+
+def failures(result: Result) -> list[str]:
+    """What was wrong with one scenario's run, if anything."""
+    problems = []
+    if result["non_2xx"]:
+        problems.append(f"{result['non_2xx']} non-2xx answers")
+    if sum(result["socket_errors"].values()):
+        problems.append(f"socket errors {result['socket_errors']}")
+    if not result["balance_ok"]:
+        problems.append("balance check failed")
+    return problems
+
+
+def check_column(result: Result) -> str:
+    verdict = "ok" if result["balance_ok"] else "BAD"
+    if "lost_updates" in result:
+        verdict += f" lost={result['lost_updates']}" if result["lost_updates"] else ""
+        verdict += f" unacked={result['unacked_applied']}" if result["unacked_applied"] else ""
+    elif "balance_diff" in result:
+        verdict += f" diff={result['balance_diff']}"
+    return verdict
+
+
+def table(results: Sequence[Result]) -> str:
+    head = ["label", "scenario", "conns", "rps", "p50 ms", "p99 ms", "2xx", "non-2xx", "sock err"]
+    rows = [[*head, "balance"]]
+    for r in results:
+        rows.append(
+            [
+                r["label"],
+                r["scenario"],
+                str(r["connections"]),
+                f"{r['rps']:.0f}",
+                f"{r['p50_ms']:.1f}",
+                f"{r['p99_ms']:.1f}",
+                str(r["status"]["s2xx"]),
+                str(r["non_2xx"]),
+                str(sum(r["socket_errors"].values())),
+                check_column(r),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join(
+        "  ".join([*(cell.rjust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    )
+
+
+def scenario_spec(text: str) -> tuple[str, int | None]:
+    name, _, connections = text.partition(":")
+    if name not in RUNNERS:
+        raise argparse.ArgumentTypeError(f"unknown scenario {name!r} (choose from {SCENARIOS})")
+    return name, int(connections) if connections else None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("url", help="the service, e.g. http://127.0.0.1:5000")
+    parser.add_argument("scenarios", nargs="*", type=scenario_spec, help=", ".join(SCENARIOS))
+    parser.add_argument("-c", "--connections", type=int, default=64)
+    parser.add_argument("-d", "--duration", type=int, default=10, help="seconds per scenario")
+    parser.add_argument("-t", "--threads", type=int, default=1, help="wrk threads per process")
+    parser.add_argument("--timeout", type=int, default=5, help="wrk's request timeout, seconds")
+    parser.add_argument("--wallets", type=int, default=1000, help="wallets of 'spread'")
+    parser.add_argument("--fund", type=int, default=1_000_000, help="first deposit of 'mixed'")
+    parser.add_argument("--pause", type=float, default=2.0, help="seconds between scenarios")
+    parser.add_argument("--label", default="", help="the system under test, for the output")
+    parser.add_argument("--json", type=Path, help="append the JSON lines to this file")
+    args = parser.parse_args(argv)
+    args.scenarios = args.scenarios or [(name, None) for name in SCENARIOS]
+    args.url = args.url.rstrip("/")
+    args.label = args.label or args.url
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wallet_load: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    api, results = Api(args.url), []
+    with tempfile.TemporaryDirectory(prefix="wallet-load-") as workdir:
+        load = Load(args.url, args.duration, args.threads, args.timeout, Path(workdir))
+        for i, (name, connections) in enumerate(args.scenarios):
+            if i:
+                time.sleep(args.pause)
+            try:
+                result = RUNNERS[name](api, load, connections or args.connections, args)
+            except (LoadError, OSError) as problem:
+                print(f"wallet_load: {name}: {problem}", file=sys.stderr)
+                return 2
+            result = {"label": args.label, **result}
+            results.append(result)
+            line = json.dumps(result)
+            print(line, flush=True)
+            if args.json:
+                with args.json.open("a") as out:
+                    out.write(line + "\n")
+    print(table(results))
+    bad = [f"{r['scenario']}: {p}" for r in results for p in failures(r)]
+    for line in bad:
+        print(f"wallet_load: FAIL {line}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
+    sys.exit(130)

@@ -1,0 +1,89 @@
+"""``perf/bench.py --smoke`` runs from this repository alone, on a database and a Redis of
+its own: nothing another run may be using is dropped or written."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from tests.integration.conftest import DEFAULT_DATABASE_URL
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_URL = os.environ.get("WALLET_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
+# A name an earlier benchmark used for its database: another run's data, as far as this one knows.
+OTHER_RUNS_DATABASE = "wallet_bench"
+MARKER = "bench_smoke_marker"
+
+
+async def execute(database: str, sql: str) -> list[asyncpg.Record]:
+    parts = urlsplit(SERVER_URL)
+    connection = await asyncpg.connect(parts._replace(path=f"/{database}").geturl())
+    try:
+        return await connection.fetch(sql)
+    finally:
+        await connection.close()
+
+
+def query(database: str, sql: str) -> list[asyncpg.Record]:
+    return asyncio.run(execute(database, sql))
+
+
+def database_exists(name: str) -> bool:
+    return bool(query("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"))
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_smoke_runs_without_shared_and_touches_nothing_of_another_run(tmp_path: Path) -> None:
+    created_here = not database_exists(OTHER_RUNS_DATABASE)
+    if created_here:
+        query("postgres", f"CREATE DATABASE {OTHER_RUNS_DATABASE}")
+    query(OTHER_RUNS_DATABASE, f"CREATE TABLE IF NOT EXISTS {MARKER} (id int)")
+    try:
+        command = [sys.executable, str(ROOT / "perf" / "bench.py"), "--smoke", "--duration", "1"]
+        command += ["--pause", "0.5", "--shared", str(tmp_path / "no-shared"), "--pg", SERVER_URL]
+        command += ["--out", str(tmp_path / "bench")]
+        done = subprocess.run(
+            command,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, output
+        rows = re.findall(r"^\s*ours\s+(hot|mixed|spread)\s.*\s(ok\b.*)$", done.stdout, re.M)
+        assert [scenario for scenario, _ in rows] == ["hot", "mixed", "spread"], output
+
+        assert query(OTHER_RUNS_DATABASE, f"SELECT to_regclass('{MARKER}') AS t")[0]["t"]
+        own = re.findall(r"CREATE DATABASE (wallet_bench_\w+)", output)
+        assert own, output
+        assert OTHER_RUNS_DATABASE not in own
+        assert not [name for name in own if database_exists(name)], "left behind"
+
+        redis_urls = re.findall(r"WALLET_REDIS_URL=(redis://\S+)", output)
+        assert redis_urls, output
+        redis_port = urlsplit(redis_urls[0]).port
+        assert redis_port is not None
+        assert redis_port != 6379, "the shared Redis"
+        assert not listening(redis_port), "its private redis-server is still running"
+    finally:
+        if created_here:
+            query("postgres", f"DROP DATABASE IF EXISTS {OTHER_RUNS_DATABASE} WITH (FORCE)")
+        else:
+            query(OTHER_RUNS_DATABASE, f"DROP TABLE IF EXISTS {MARKER}")
