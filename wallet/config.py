@@ -39,6 +39,7 @@ class Settings:
     db_pool_max_size: int = 10
     db_timeout: float = 2.0
     db_pgbouncer: bool = False  # behind PgBouncer's transaction pooling
+    db_listen_url: str | None = None  # where the cache's fence listener connects, if not there
     redis_timeout: float = 0.05
     cache_ttl: float = 300.0
     cache_retry_interval: float = 1.0
@@ -74,6 +75,7 @@ class Settings:
             ),
             db_timeout=read.number("WALLET_DB_TIMEOUT", float, default.db_timeout, 0.01),
             db_pgbouncer=read.flag("WALLET_DB_PGBOUNCER", default.db_pgbouncer),
+            db_listen_url=read.optional("WALLET_DB_LISTEN_URL"),
             redis_timeout=read.number("WALLET_REDIS_TIMEOUT", float, default.redis_timeout, 0.001),
             cache_ttl=read.number("WALLET_CACHE_TTL", float, default.cache_ttl, 1),
             cache_retry_interval=read.number(
@@ -105,6 +107,13 @@ class Settings:
         )
         if settings.db_pool_min_size > settings.db_pool_max_size:
             raise SettingsError("WALLET_DB_POOL_MIN_SIZE must not exceed WALLET_DB_POOL_MAX_SIZE")
+        if settings.db_pgbouncer and settings.redis_url != "" and not settings.db_listen_url:
+            # A LISTEN through transaction pooling hears nothing: the cache would go stale.
+            raise SettingsError(
+                "WALLET_DB_PGBOUNCER is on and the cache may be: its fence listener needs a "
+                "direct or session-pooled connection; set WALLET_DB_LISTEN_URL, or "
+                "WALLET_REDIS_URL= (empty) to turn the cache off"
+            )
         return settings
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -40,9 +40,10 @@ async def _fence_listener(settings: Settings, cache: object) -> AsyncIterator[No
     if not isinstance(cache, RedisBalanceCache):
         yield
         return
-    assert settings.database_url is not None
+    url = settings.db_listen_url or settings.database_url
+    assert url is not None
     listening = asynccontextmanager(listen_for_fences)
-    async with listening(settings.database_url, settings.db_timeout, cache):
+    async with listening(url, settings.db_timeout, cache):
         yield
 
 

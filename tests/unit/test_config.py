@@ -20,6 +20,7 @@ EVERYTHING = {
     "WALLET_DB_POOL_MAX_SIZE": "20",
     "WALLET_DB_TIMEOUT": "1.5",
     "WALLET_DB_PGBOUNCER": "true",
+    "WALLET_DB_LISTEN_URL": "postgresql://wallet:secret@db-direct:5432/wallet",
     "WALLET_REDIS_TIMEOUT": "0.2",
     "WALLET_CACHE_TTL": "60",
     "WALLET_CACHE_RETRY_INTERVAL": "0.5",
@@ -75,6 +76,7 @@ def test_every_variable_is_read() -> None:
         db_pool_max_size=20,
         db_timeout=1.5,
         db_pgbouncer=True,
+        db_listen_url="postgresql://wallet:secret@db-direct:5432/wallet",
         redis_timeout=0.2,
         cache_ttl=60.0,
         cache_retry_interval=0.5,
@@ -141,7 +143,19 @@ def test_an_unknown_flag_is_refused_by_name(raw: str) -> None:
 
 @pytest.mark.parametrize(("raw", "value"), [("1", True), ("on", True), ("0", False), ("", False)])
 def test_the_pgbouncer_flag_is_read(raw: str, value: bool) -> None:
-    assert Settings.from_env({"WALLET_DB_PGBOUNCER": raw}).db_pgbouncer is value
+    environ = {"WALLET_DB_PGBOUNCER": raw, "WALLET_REDIS_URL": ""}
+    assert Settings.from_env(environ).db_pgbouncer is value
+
+
+@pytest.mark.parametrize("redis", [None, "redis://cache:6379/0"], ids=["local", "configured"])
+def test_pgbouncer_with_a_cache_needs_a_url_the_fence_listener_can_use(redis: str | None) -> None:
+    """A LISTEN through transaction pooling hears nothing: the cache would serve stale."""
+    environ = {"WALLET_DB_PGBOUNCER": "true"} | ({"WALLET_REDIS_URL": redis} if redis else {})
+    message = refusal(environ)
+    assert "WALLET_DB_LISTEN_URL" in message
+    assert "WALLET_REDIS_URL" in message
+    listening = Settings.from_env(environ | {"WALLET_DB_LISTEN_URL": "postgresql://db/w"})
+    assert listening.db_listen_url == "postgresql://db/w"
 
 
 def test_an_unknown_pgbouncer_flag_is_refused_by_name() -> None:
