@@ -58,3 +58,9 @@ def deadline_within(seconds: float) -> float:
 def seconds_within(seconds: float) -> float:
     """As ``deadline_within``, as a number of seconds from now."""
     return deadline_within(seconds) - asyncio.get_running_loop().time()
+
+
+def request_deadline() -> float | None:
+    """The loop-clock time the current request's budget runs out, if it has one."""
+    budget = _current.get()
+    return None if budget is None else budget.deadline(asyncio.get_running_loop().time())

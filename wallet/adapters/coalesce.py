@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import Context
 from typing import Generic, TypeVar
 
 A = TypeVar("A")
@@ -27,7 +28,8 @@ class Coalescer(Generic[A, R]):
         result: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((arg, result))
         if self._draining is None:
-            self._draining = asyncio.create_task(self._drain())
+            # A context of its own: it serves every caller, bound by no one's budget.
+            self._draining = asyncio.create_task(self._drain(), context=Context())
         return await result
 
     async def _drain(self) -> None:

@@ -34,6 +34,8 @@ from redis.retry import Retry
 
 from wallet.adapters.coalesce import Coalescer
 from wallet.adapters.fences import Fence, FenceAnnouncer
+from wallet.deadlines import request_deadline
+from wallet.domain.errors import StorageUnavailable
 from wallet.domain.model import Wallet
 from wallet.domain.money import Money
 from wallet.domain.ports import CacheState, WalletLoader
@@ -226,8 +228,13 @@ class RedisBalanceCache:
         no older copy of it can be cached."""
         if not self._suspended() and await self._stores.submit(wallet):
             return
-        if wallet.version > 0:
-            await self._fences.submit(wallet)
+        if wallet.version == 0:
+            return
+        try:
+            async with asyncio.timeout_at(request_deadline()):  # shared: within the request's
+                await self._fences.submit(wallet)
+        except TimeoutError:
+            raise StorageUnavailable("the cache fence was not sent in time") from None
 
     async def state(self) -> CacheState:
         if not await self._usable():
