@@ -11,6 +11,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -18,6 +19,7 @@ import redis.asyncio as redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from tests.integration.servers import PrivateRedis
 from wallet.adapters.postgres.migrate import ensure_database, migrate, with_database
 from wallet.config import Settings
 from wallet.container import Container
@@ -60,6 +62,24 @@ def redis_url() -> str:
     url = os.environ.get("WALLET_TEST_REDIS_URL", DEFAULT_REDIS_URL)
     asyncio.run(_require_redis(url))
     return url
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of the test's own, to stop, slow or flush without touching others'."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def persistent_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """As ``private_redis``, keeping its data across a restart, as a real outage may."""
+    server = PrivateRedis(tmp_path, persistent=True)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

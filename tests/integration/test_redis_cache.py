@@ -6,11 +6,8 @@ import asyncio
 import os
 import signal
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import asyncpg
-import pytest
 import redis.asyncio as redis
 
 from tests.integration.conftest import AppFactory, Client
@@ -20,22 +17,6 @@ from wallet.container import resolved
 from wallet.entrypoints.http.keys import CONTAINER
 
 RETRY_INTERVAL = 0.2
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def persistent_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path, persistent=True)
-    server.start()
-    yield server
-    server.stop()
 
 
 async def cache_of(client: Client) -> RedisBalanceCache:
