@@ -182,3 +182,24 @@ def test_fences_travel_in_payloads_under_the_notify_limit() -> None:
     assert len(payloads) > 1
     assert all(len(payload.encode()) < 8000 for payload in payloads)
     assert [fence for payload in payloads for fence in decode_fences(payload)] == fences
+
+
+async def test_a_write_aimed_at_a_generation_that_moved_is_fenced_not_stored(
+    private_redis: PrivateRedis,
+) -> None:
+    """A write delayed past a move must not land in the new generation: the fences heard
+    before the move were floored in the old one only, so an older balance could."""
+    announcer = Announcer()
+    writer = await listening_cache(private_redis.url, announcer)
+    mover = await listening_cache(private_redis.url, Announcer())  # moves past what writer saw
+    wallet_id = uuid.uuid4()
+
+    await writer.put(wallet_at(wallet_id, 5))
+
+    assert announcer.announced == [(wallet_id, 5)]
+
+    async def load(wanted: uuid.UUID) -> Wallet:
+        return wallet_at(wanted, 5)
+
+    assert (await mover.read_through(wallet_id, load)).version == 5
+    assert (mover.hits, mover.misses) == (0, 1)  # nothing landed in the new generation

@@ -42,8 +42,9 @@ class Run:
     reads: list[tuple[str, float, Decimal]] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
 
-    def stale(self) -> list[tuple[str, Decimal, Decimal]]:
-        """Reads that began after an acknowledged write and show less than it."""
+    def stale(self) -> list[tuple[str, Decimal, Decimal, float]]:
+        """Reads that began after an acknowledged write and show less than it, with the
+        time the read began."""
         found = []
         newest = {
             wallet: _running_max(sorted(acks, key=lambda ack: ack[0]))
@@ -53,7 +54,7 @@ class Run:
             times, balances = newest.get(wallet, ([], []))
             acked_before = bisect.bisect_left(times, started)
             if acked_before and read < balances[acked_before - 1]:
-                found.append((wallet, balances[acked_before - 1], read))
+                found.append((wallet, balances[acked_before - 1], read, started))
         return found
 
 
@@ -143,6 +144,7 @@ async def test_no_stale_read_while_redis_is_slowed_restarted_and_flushed(
     async def phase(name: str, action: Callable[[], Awaitable[None]]) -> None:
         """Run ``action`` under load, then let the load run on until the cache serves again."""
         before = await cache_counts(session, url)
+        began[name] = time.monotonic()
         await action()
         done = await cache_counts(session, url)
         deadline = time.monotonic() + RECOVERY
@@ -163,6 +165,7 @@ async def test_no_stale_read_while_redis_is_slowed_restarted_and_flushed(
             await asyncio.sleep(0.5)
 
     phases: dict[str, tuple[Counter[str], Counter[str], Counter[str]]] = {}  # before, done, after
+    began: dict[str, float] = {}
     try:
         wallets = []
         for _ in range(WALLETS):
@@ -184,7 +187,10 @@ async def test_no_stale_read_while_redis_is_slowed_restarted_and_flushed(
     stale = run.stale()
     print(f"\nstale reads: {len(stale)} of {len(run.reads)}; {dict(run.statuses)}")
     print({name: [dict(counts) for counts in counted] for name, counted in phases.items()})
-    assert stale == [], f"{len(stale)} stale reads, e.g. (wallet, acknowledged, read): {stale[:5]}"
+    seen = [
+        (wallet, acked, read, _during(began, started)) for wallet, acked, read, started in stale
+    ]
+    assert seen == [], f"{len(seen)} stale reads, e.g. (wallet, acknowledged, read, when): {seen[:5]}"
     for name, (before, done, after) in phases.items():
         assert after["hits"] > done["hits"] + 50, f"the cache did not serve again after {name}"
         if name in ("slowed", "restarted"):
@@ -192,3 +198,13 @@ async def test_no_stale_read_while_redis_is_slowed_restarted_and_flushed(
     assert run.statuses["deposit 200"] > 200, run.statuses
     assert len(run.reads) > 1000, run.statuses
     assert set(run.statuses) <= {"deposit 200", "read 200"}, run.statuses
+
+
+def _during(began: dict[str, float], at: float) -> str:
+    """Which phase ``at`` fell in, and how far into it."""
+    name, start = max(
+        ((name, start) for name, start in began.items() if start <= at),
+        key=lambda phase: phase[1],
+        default=("start", at),
+    )
+    return f"{name} +{at - start:.2f} s"

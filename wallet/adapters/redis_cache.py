@@ -7,9 +7,12 @@ it went out through PostgreSQL. Every process hears fences, stops trusting its
 copy of that wallet at once, and puts a floor under the entry: a version with no
 balance, which reads as a miss and refuses any older version stored later. A
 process that cannot put the floor, or that may have missed fences, moves every
-reader to a new, empty generation before it reads the cache again. Readers that
-loaded from the database store what they read only if the generation has not
-moved meanwhile; writers store only versions newer than the cached one.
+reader to a new, empty generation before it reads the cache again, and floors what
+it still holds fences for in that one too. Every store names the generation it is
+meant for and lands nowhere else: a reader's, the one it read before loading from
+the database; a writer's, the one its process last saw (a write delayed past a move
+could otherwise carry an old balance into the new generation). Within a
+generation, only versions newer than the cached one are stored.
 
 Concurrent readers (and writers) share round trips: those that arrive while one
 runs are served together by the next, never by one that began earlier.
@@ -74,16 +77,18 @@ return found
 """
 )
 
-# KEYS[1] generation key; ARGV: entry prefix, ttl in ms, expected generation ('' for
-# any), then (wallet id, version, entry) triples. Stores each entry only if it is
-# newer than the cached one, or fills a floor of its own version, in the live
-# generation; returns how many it stored.
+# KEYS[1] generation key; ARGV: entry prefix, ttl in ms, expected generation, then
+# (wallet id, version, entry) triples. Stores each entry only if it is newer than the
+# cached one, or fills a floor of its own version, and only in the generation the
+# writer expects: a write delayed past a move to a new generation must not land there
+# (the fences heard before the move are floored in the old one only). Returns
+# {live generation, how many it stored, or -1 when the generation moved}.
 WRITE_SCRIPT = (
     GENERATION
     + """
 local generation = live_generation(KEYS[1])
-if ARGV[3] ~= '' and ARGV[3] ~= generation then
-    return 0
+if ARGV[3] ~= generation then
+    return {generation, -1}
 end
 local stored = 0
 for i = 4, #ARGV, 3 do
@@ -97,7 +102,7 @@ for i = 4, #ARGV, 3 do
         stored = stored + 1
     end
 end
-return stored
+return {generation, stored}
 """
 )
 
@@ -124,13 +129,13 @@ return floored
 )
 
 # KEYS[1] generation key; ARGV: entry prefix (unused). Moves every reader to a new,
-# empty generation.
+# empty generation; returns it.
 INVALIDATE_SCRIPT = (
     GENERATION
     + """
 live_generation(KEYS[1])
 redis.call('INCR', KEYS[1])
-return 1
+return redis.call('GET', KEYS[1])  -- as text: a Lua number would round it
 """
 )
 
@@ -196,6 +201,7 @@ class RedisBalanceCache:
         self._invalidating = False
         self._listening = False
         self._pending: dict[UUID, int] = {}  # fenced wallets whose floor is not yet in place
+        self._generation: str | None = None  # the live generation, as last seen
         self._fences_heard = 0
         self._echoes: dict[UUID, list[tuple[int, asyncio.Future[None]]]] = {}
         self.hits = 0
@@ -285,11 +291,18 @@ class RedisBalanceCache:
         if not isinstance(found, list):
             return None
         generation, *entries = found
+        self._generation = generation
         return generation, dict(zip(wanted, entries, strict=True))
 
     async def _store_newest(self, wallets: list[Wallet]) -> bool:
-        """One write of each wallet's newest version serves every writer that queued."""
-        return await self._store(list(_newest(wallets).values()), expected_generation="")
+        """One write of each wallet's newest version serves every writer that queued.
+
+        It is aimed at the generation this process last saw: one it has not seen yet
+        may have moved past fences it was not floored with.
+        """
+        if self._generation is None:
+            return False
+        return await self._store(list(_newest(wallets).values()), self._generation)
 
     async def _store(self, wallets: list[Wallet], expected_generation: str) -> bool:
         """Whether Redis now holds each wallet's version or a newer one."""
@@ -297,7 +310,10 @@ class RedisBalanceCache:
             part for wallet in wallets for part in (str(wallet.id), wallet.version, _encode(wallet))
         )
         reply = await self._run(self._write, self._ttl_ms, expected_generation, *triples)
-        return reply is not None
+        if not isinstance(reply, list):
+            return False
+        self._generation, stored = reply[0], int(reply[1])
+        return stored >= 0
 
     async def _announce(self, wallets: list[Wallet]) -> None:
         """One notification round trip fences every writer that queued.
@@ -360,17 +376,16 @@ class RedisBalanceCache:
         if self._invalidating:  # one caller moves the generation; the others skip the cache
             return False
         self._invalidating = True
-        covered, settled = self._invalidations_wanted, dict(self._pending)
+        covered = self._invalidations_wanted
         try:
-            if await self._run(self._invalidate) is None:
+            generation = await self._run(self._invalidate)
+            if generation is None:
                 return False
         finally:
             self._invalidating = False
+        self._generation = str(generation)
         self._invalidations_done = max(self._invalidations_done, covered)
-        for wallet_id, version in settled.items():  # a reader of the new generation
-            if self._pending.get(wallet_id) == version:  # loads after these fences
-                del self._pending[wallet_id]
-        if self._pending:  # heard while the generation moved: floors still needed
+        if self._pending:  # a write sent before the move may still land: floor them here too
             self._put_floors_soon(list(self._pending.items()))
         log.info("balance cache generation moved; older entries are no longer read")
         return self._invalidations_done == self._invalidations_wanted
