@@ -190,7 +190,7 @@ async def test_no_stale_read_while_redis_is_slowed_restarted_and_flushed(
     seen = [
         (wallet, acked, read, _during(began, started)) for wallet, acked, read, started in stale
     ]
-    assert seen == [], f"{len(seen)} stale reads, e.g. (wallet, acknowledged, read, when): {seen[:5]}"
+    assert seen == [], f"{len(seen)} stale reads (wallet, acknowledged, read, when): {seen[:5]}"
     for name, (before, done, after) in phases.items():
         assert after["hits"] > done["hits"] + 50, f"the cache did not serve again after {name}"
         if name in ("slowed", "restarted"):
