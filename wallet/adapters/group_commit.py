@@ -11,9 +11,10 @@ first into the next batch, ahead of that wallet's later operations.
 Two kinds of wallet leave the batches for a while and are decided under their row
 lock instead, each by a task of its own, so that the batches keep flowing: one whose
 runs keep going stale (processes taking turns moving it), and one that a batch found
-locked by another transaction (a batch never waits for a row lock). Such a wallet's
-operations, the ones queued after them included, wait for its lock there, each no
-longer than its caller does; once none is left, the wallet returns to the batches.
+locked by another transaction for longer than a batch waits (a moment: as long as a
+concurrent batch holds one). Such a wallet's operations, the ones queued after them
+included, wait for its lock there, each no longer than its caller does; after that one
+run the wallet returns to the batches, with what queued for it meanwhile first.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ T = TypeVar("T")
 _MICROSECOND = timedelta(microseconds=1)
 KNOWN_BALANCES = 100_000
 LOCK_AFTER_REPLANS = 2  # optimistic tries before a run is decided under its row lock
+HELD_FOR = 1.0  # seconds a wallet found held elsewhere skips the batches (each would wait)
 
 
 @dataclass(slots=True)
@@ -101,8 +103,9 @@ class BatchStore(Protocol):
         wallet's version grows by the run's accepted count. Each operation under a
         key has its outcome recorded in the same transaction; if any key is found
         recorded already, nothing at all is applied and ``taken`` names those keys.
-        It never waits for a row lock: a wallet with accepted operations that another
-        transaction holds locked is left untouched and named in ``busy``.
+        It waits for a row lock only a moment (as long as a concurrent batch holds one):
+        a wallet with accepted operations that another transaction holds locked longer
+        is left untouched and named in ``busy``.
         """
 
 
@@ -138,6 +141,7 @@ class GroupCommitRepository:
         # Wallets decided under their row lock, off the batches: their operations in order.
         self._under_lock: dict[UUID, deque[_Queued]] = {}
         self._lock_waiters: set[asyncio.Task[None]] = set()
+        self._held_until: dict[UUID, float] = {}  # wallets found held elsewhere, on the loop clock
 
     async def create(self, wallet_id: UUID, idempotency: Idempotency | None = None) -> Wallet:
         return await self._inner.create(wallet_id, idempotency)
@@ -175,9 +179,7 @@ class GroupCommitRepository:
         outcome: asyncio.Future[AppliedOperation] = loop.create_future()
         deadline = deadline_within(self._timeout)
         self._queue.append(_Queued(wallet_id, request, idempotency, outcome, deadline=deadline))
-        if self._flusher is None or self._flusher.done():
-            # A context of its own: it serves every request, bound by no one's budget.
-            self._flusher = asyncio.create_task(self._flush_while_queued(), context=Context())
+        self._flush_soon()
         # A bare timer, not asyncio.timeout(): this runs once per request, and a settled
         # outcome is one the flusher leaves alone.
         expiry = loop.call_at(deadline, _expire, outcome)
@@ -185,6 +187,11 @@ class GroupCommitRepository:
             return await outcome
         finally:
             expiry.cancel()
+
+    def _flush_soon(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            # A context of its own: it serves every request, bound by no one's budget.
+            self._flusher = asyncio.create_task(self._flush_while_queued(), context=Context())
 
     async def _flush_while_queued(self) -> None:
         while self._queue:
@@ -206,8 +213,12 @@ class GroupCommitRepository:
                 continue
             batch.queued.setdefault(queued.wallet_id, []).append(queued)
             taken += 1
+        now = asyncio.get_running_loop().time()
         for wallet_id, waiting in list(batch.queued.items()):
-            if any(w.replans >= LOCK_AFTER_REPLANS for w in waiting):
+            held = self._held_until.get(wallet_id, now) > now
+            if not held:
+                self._held_until.pop(wallet_id, None)
+            if held or any(w.replans >= LOCK_AFTER_REPLANS for w in waiting):
                 self._decide_under_lock(wallet_id, batch.queued.pop(wallet_id))
         starts = {wallet_id: self._known.get(wallet_id, 0) for wallet_id in batch.queued}
         batch.runs = _runs(batch.queued, starts)
@@ -224,28 +235,34 @@ class GroupCommitRepository:
             waiting.extendleft(reversed(queued))
             return
         self._under_lock[wallet_id] = deque(queued)
-        task = asyncio.create_task(self._commit_under_lock_while_queued(wallet_id))
+        task = asyncio.create_task(self._commit_under_lock(wallet_id))
         self._lock_waiters.add(task)
         task.add_done_callback(self._lock_waiters.discard)
 
-    async def _commit_under_lock_while_queued(self, wallet_id: UUID) -> None:
-        """Apply the wallet's operations under its lock, all those waiting each time, until
-        none is left; then it returns to the batches."""
+    async def _commit_under_lock(self, wallet_id: UUID) -> None:
+        """Apply the wallet's waiting operations under its lock, once; then it returns to
+        the batches, the operations that queued for it meanwhile first. (Under steady load
+        its queue never empties, and a wallet kept here pays a transaction per run.)"""
         waiting = self._under_lock[wallet_id]
         try:
-            while waiting:
-                queued = [w for w in waiting if not w.outcome.done()]
-                waiting.clear()
-                if queued:
-                    await self._commit_locked(wallet_id, queued, waiting)
+            queued = [w for w in waiting if not w.outcome.done()]
+            waiting.clear()
+            if queued and not await self._commit_locked(wallet_id, queued, waiting):
+                # Still held: its next operations would only make a batch wait, then come here.
+                self._held_until[wallet_id] = asyncio.get_running_loop().time() + HELD_FOR
+            else:
+                self._held_until.pop(wallet_id, None)
         finally:
             del self._under_lock[wallet_id]
+            if waiting:
+                self._queue.extendleft(reversed(waiting))
+                self._flush_soon()
 
     async def _commit_locked(
         self, wallet_id: UUID, queued: list[_Queued], requeue: deque[_Queued]
-    ) -> None:
+    ) -> bool:
         """Decide and apply the wallet's run under its row lock, waiting for that lock no
-        longer than the last of its callers does."""
+        longer than the last of its callers does; whether the lock was had in that time."""
         batch = _Batch(queued={wallet_id: queued})
 
         def plan(balances: Mapping[UUID, int]) -> list[Run]:
@@ -257,31 +274,35 @@ class GroupCommitRepository:
 
         applying = self._store.apply_runs_locked([wallet_id], plan)
         deadline = max(w.deadline for w in queued)
-        await self._settle_batch(batch, _by(deadline, applying), requeue)
+        failure = await self._settle_batch(batch, _by(deadline, applying), requeue)
+        return not isinstance(failure, _StillLocked)
 
     async def _settle_batch(
         self, batch: _Batch, applying: Awaitable[BatchOutcome], requeue: deque[_Queued]
-    ) -> None:
+    ) -> Exception | None:
         """Await the store; give each operation its outcome, or queue it again (first in
-        ``requeue``)."""
+        ``requeue``). What failed the whole batch, if anything did."""
         BATCH_SIZE.observe(sum(len(waiting) for waiting in batch.queued.values()))
         try:
             outcome = await applying
         except Exception as error:  # an outage, or a bug: every caller in the batch gets it
             self._fail(batch, error)
-            return
+            return error
         if outcome.taken:
             self._retry_without(batch, outcome.taken, requeue)
-            return
+            return None
         for applied in outcome.applied:
             self._settle(batch.runs[applied.wallet_id], batch.queued[applied.wallet_id], applied)
+        held_until = asyncio.get_running_loop().time() + HELD_FOR
         for wallet_id in outcome.busy:
+            self._held_until[wallet_id] = held_until
             self._decide_under_lock(wallet_id, batch.queued[wallet_id])
         settled = {applied.wallet_id for applied in outcome.applied} | outcome.busy
         stale = [wallet_id for wallet_id in reversed(batch.queued) if wallet_id not in settled]
         for wallet_id in stale:
             balance = outcome.balances.get(wallet_id)
             self._replan_later(wallet_id, batch.queued[wallet_id], balance, requeue)
+        return None
 
     def _settle(self, run: Run, queued: list[_Queued], applied: RunApplied) -> None:
         """Hand each operation of a committed run its own outcome."""
@@ -361,13 +382,17 @@ def _runs(queued: Mapping[UUID, list[_Queued]], starts: Mapping[UUID, int]) -> d
     return runs
 
 
+class _StillLocked(StorageUnavailable):
+    """The wallet stayed locked elsewhere until its callers gave up."""
+
+
 async def _by(deadline: float, applying: Awaitable[T]) -> T:
-    """What ``applying`` gives, or StorageUnavailable once ``deadline`` passes."""
+    """What ``applying`` gives, or _StillLocked once ``deadline`` passes."""
     try:
         async with asyncio.timeout_at(deadline):
             return await applying
     except TimeoutError:
-        raise StorageUnavailable("the wallet stayed locked until its callers gave up") from None
+        raise _StillLocked("the wallet stayed locked until its callers gave up") from None
 
 
 def _succeed(waiting: _Queued, result: AppliedOperation) -> None:

@@ -20,19 +20,18 @@ if TYPE_CHECKING:
 # wallets with an accepted operation (found through the primary key). A run with
 # accepted operations locks its wallet, moves the balance by the run's net change only
 # while it lies in the planned range, and stamps its entries a microsecond apart after
-# the wallet's previous one. A wallet locked by another transaction is skipped, never
-# waited for (so one held row cannot stall the batch, and batches never deadlock), and
-# returned as busy. The lock is the one the UPDATE takes (FOR NO KEY UPDATE), which the
-# foreign-key checks of ledger inserts do not conflict with. A run with nothing
+# the wallet's previous one. The lock is the one the UPDATE takes (FOR NO KEY UPDATE),
+# which the foreign-key checks of ledger inserts do not conflict with; how a wallet
+# locked by another transaction is met is the {locked} part, below. A run with nothing
 # accepted only checks the range. $13..$20 describe each operation under an idempotency
 # key: its outcome is recorded for the runs that were settled (a refusal with the
 # balance it saw); the keys recorded are returned on every row.
-APPLY_RUNS = """
+_APPLY_RUNS = """
 WITH runs AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::integer[], $4::bigint[], $5::bigint[])
         AS r(wallet_id, net, applied, lowest, highest)
 ), locked AS (
-    SELECT id FROM wallets WHERE id = ANY($12::uuid[]) FOR NO KEY UPDATE SKIP LOCKED
+    {locked}
 ), busy AS (
     SELECT id FROM wallets WHERE id = ANY($12::uuid[]) AND id NOT IN (SELECT id FROM locked)
 ), changed AS (
@@ -86,6 +85,22 @@ SELECT id AS wallet_id, start_balance, version, created_at, updated_at, busy,
   FROM answered
 """
 
+# Waited for briefly, in id order (so concurrent batches never deadlock): another
+# process's batch holds a hot wallet's row for a millisecond or so, and waiting is far
+# cheaper than leaving the wallet out. A lock held past the wait fails the statement
+# (LockNotAvailable); the batch is then applied again with the next form.
+APPLY_RUNS = _APPLY_RUNS.replace(
+    "{locked}",
+    """SELECT id FROM wallets
+     WHERE id = ANY($12::uuid[]) AND set_config('lock_timeout', '100ms', true) <> ''
+     ORDER BY id FOR NO KEY UPDATE""",
+)
+# Never waited for: a wallet another transaction holds is left untouched and returned
+# as busy, so one row held locked cannot stall everyone else's operations.
+APPLY_RUNS_SKIPPING_LOCKED = _APPLY_RUNS.replace(
+    "{locked}", "SELECT id FROM wallets WHERE id = ANY($12::uuid[]) FOR NO KEY UPDATE SKIP LOCKED"
+)
+
 READ_BALANCES = "SELECT id, balance FROM wallets WHERE id = ANY($1::uuid[])"
 LOCK_BALANCES = """
 SELECT id, balance FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
@@ -108,8 +123,12 @@ class PostgresBatchStore:
         keyed = any(key is not None for run in runs for key in run.idempotencies)
         async with bounded_connection(self._pool, self._timeout) as connection:
             try:
-                async with transaction_if(connection, keyed):
-                    rows = await _apply(connection, runs)
+                try:
+                    async with transaction_if(connection, keyed):
+                        rows = await _apply(connection, runs, APPLY_RUNS)
+                except asyncpg.LockNotAvailableError:  # a row held past the brief wait
+                    async with transaction_if(connection, keyed):
+                        rows = await _apply(connection, runs, APPLY_RUNS_SKIPPING_LOCKED)
             except _KeysTaken as taken:
                 return BatchOutcome([], {}, taken.keys)
             applied = [RunApplied(*row[:5]) for row in rows if not row["busy"]]
@@ -129,15 +148,19 @@ class PostgresBatchStore:
                 async with connection.transaction():
                     locked = await connection.fetch(LOCK_BALANCES, list(wallet_ids))
                     runs = plan({row["id"]: row["balance"] for row in locked})
-                    rows = await _apply(connection, runs) if runs else []
+                    rows = (
+                        await _apply(connection, runs, APPLY_RUNS_SKIPPING_LOCKED) if runs else []
+                    )
             except _KeysTaken as taken:
                 return BatchOutcome([], {}, taken.keys)
         return BatchOutcome([RunApplied(*row[:5]) for row in rows], {})
 
 
-async def _apply(connection: Connection, runs: Sequence[Run]) -> list[asyncpg.Record]:
-    """The batch statement's rows: one per run applied or found still valid."""
-    rows: list[asyncpg.Record] = await connection.fetch(APPLY_RUNS, *_arrays(runs))
+async def _apply(
+    connection: Connection, runs: Sequence[Run], statement: str
+) -> list[asyncpg.Record]:
+    """The batch statement's rows: one per run applied, found still valid, or busy."""
+    rows: list[asyncpg.Record] = await connection.fetch(statement, *_arrays(runs))
     _check_keys_recorded(runs, rows)
     return rows
 
