@@ -10,9 +10,11 @@ import asyncpg
 import pytest
 
 from tests.integration.ledger import assert_ledger_consistent
-from wallet.adapters.group_commit import LOCK_AFTER_REPLANS, GroupCommitRepository, _Queued
+from wallet.adapters.group_commit import LOCK_AFTER_REPLANS, GroupCommitRepository, Run, _Queued
+from wallet.adapters.ids import time_ordered_uuids
 from wallet.adapters.postgres.batch_store import PostgresBatchStore
 from wallet.adapters.postgres.repository import PostgresWalletRepository
+from wallet.domain.batch import plan_batch
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletNotFound
 from wallet.domain.idempotency import Idempotency
 from wallet.domain.model import AppliedOperation, OperationRequest, OperationType
@@ -165,3 +167,38 @@ async def test_a_batch_leaves_a_wallet_locked_elsewhere_to_wait_alone(
     assert [r.operation.balance_after for r in after] == [Money(5), Money(10), Money(15)]
     for wallet_id in (held, free):
         await assert_ledger_consistent(pool, wallet_id)
+
+
+async def test_a_batch_waits_a_moment_for_a_row_another_batch_holds(pool: asyncpg.Pool) -> None:
+    """Another process's batch holds a hot wallet's row for a moment: the batch waits for
+    it rather than leave the wallet out (which would send it down the slow, locked path)."""
+    wallet_id = (await coordinator(pool).create(uuid.uuid4())).id
+    store = PostgresBatchStore(pool, 10.0)
+    async with pool.acquire() as holder:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute("SELECT id FROM wallets WHERE id = $1 FOR UPDATE", wallet_id)
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.03, lambda: asyncio.ensure_future(transaction.commit()))
+        outcome = await store.apply_runs([deposit_run(wallet_id)])
+
+    assert outcome.busy == frozenset()
+    assert [applied.wallet_id for applied in outcome.applied] == [wallet_id]
+    assert await pool.fetchval("SELECT balance FROM wallets WHERE id = $1", wallet_id) == 5
+
+
+async def test_a_batch_leaves_out_a_row_held_past_its_wait(pool: asyncpg.Pool) -> None:
+    wallet_id = (await coordinator(pool).create(uuid.uuid4())).id
+    store = PostgresBatchStore(pool, 10.0)
+    async with pool.acquire() as holder, holder.transaction():
+        await holder.execute("SELECT id FROM wallets WHERE id = $1 FOR UPDATE", wallet_id)
+        outcome = await store.apply_runs([deposit_run(wallet_id)])
+
+    assert outcome.busy == {wallet_id}
+    assert outcome.applied == []
+    assert await pool.fetchval("SELECT balance FROM wallets WHERE id = $1", wallet_id) == 0
+
+
+def deposit_run(wallet_id: uuid.UUID) -> Run:
+    plan = plan_batch(Money(0), [OperationRequest(DEPOSIT, Money(5))])
+    return Run(wallet_id, plan, time_ordered_uuids(1), [None])

@@ -345,3 +345,53 @@ async def test_a_caller_who_gave_up_while_its_wallet_was_locked_is_left_out(
 
     assert applied.operation.balance_after == Money(2)
     assert [e.amount.minor for e in repository.ledger(wallet.id)] == [2]
+
+
+async def test_a_wallet_decided_under_its_lock_returns_to_the_batches_after_one_run(
+    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+) -> None:
+    """Under steady load its queue never empties: kept on the locked path, every run of a
+    hot wallet would pay a transaction of its own."""
+    wallet = await repository.create(uuid.uuid4())
+    group = batched(repository, store)
+    store.hold(wallet.id)
+    first = [asyncio.create_task(group.apply(wallet.id, op(DEPOSIT, n))) for n in (1, 2, 3)]
+    await turns_of_the_loop()
+    assert len(store.batches) == 1  # the batch that found the wallet held
+    meanwhile = [asyncio.create_task(group.apply(wallet.id, op(DEPOSIT, n))) for n in (4, 5)]
+    await turns_of_the_loop()  # the flusher hands them to the locked path, behind the first
+
+    store.release(wallet.id)
+    results = await asyncio.gather(*first, *meanwhile)
+
+    assert [r.operation.balance_after.minor for r in results] == [1, 3, 6, 10, 15]
+    assert len(store.locked_batches) == 1
+    assert [run.wallet_id for run in store.batches[-1]] == [wallet.id], "back in the batches"
+    assert_ledger_chain(repository, wallet.id)
+
+
+async def test_a_wallet_still_held_skips_the_batches_for_a_while(
+    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+) -> None:
+    """Each batch would wait for its lock a moment, then leave it out: the others in it
+    would pay that wait for nothing."""
+    held, free = [await repository.create(uuid.uuid4()) for _ in range(2)]
+    group = GroupCommitRepository(repository, store, timeout=0.05, max_batch=256)
+    store.hold(held.id)
+    with pytest.raises(StorageUnavailable):
+        await group.apply(held.id, op(DEPOSIT, 1))  # found busy, then waited for in vain
+
+    again = asyncio.create_task(group.apply(held.id, op(DEPOSIT, 2)))
+    await group.apply(free.id, op(DEPOSIT, 3))
+    with pytest.raises(StorageUnavailable):
+        await again
+
+    assert [run.wallet_id for runs in store.batches for run in runs].count(held.id) == 1
+    store.release(held.id)
+    assert (await group.apply(held.id, op(DEPOSIT, 4))).operation.balance_after == Money(4)
+
+
+async def turns_of_the_loop(count: int = 10) -> None:
+    """Let every task that is ready run a few steps (no time passes)."""
+    for _ in range(count):
+        await asyncio.sleep(0)
