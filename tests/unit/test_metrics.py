@@ -108,3 +108,14 @@ async def test_the_scraping_process_writes_its_tally_first(client: Client) -> No
         - sample(before, "wallet_http_requests_total", **labels)
         == 1
     )
+
+
+def test_the_histogram_internals_the_tally_writes_through_are_there() -> None:
+    """metrics.Tally uses a histogram child's private ``_upper_bounds``, ``_buckets`` and
+    ``_sum``; setup.cfg pins prometheus-client to releases that have them. A release
+    that changes them fails here, by name, before any figure goes wrong."""
+    child = Histogram("probe_seconds", "a probe", registry=CollectorRegistry(), buckets=(1.0,))
+    assert list(child._upper_bounds) == [1.0, float("inf")]
+    assert len(child._buckets) == len(child._upper_bounds)
+    assert all(callable(bucket.inc) for bucket in child._buckets)
+    assert callable(child._sum.inc)
