@@ -1,11 +1,17 @@
-"""The hexagon's rule, checked on the source: the domain imports no framework and no adapter."""
+"""The hexagon's rules, checked on the source: the domain imports no framework and no adapter,
+the HTTP layer no adapter, and each module depends only in the direction the design allows."""
 
 from __future__ import annotations
 
 import ast
+import builtins
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from wallet.domain import money, pagination
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = ROOT / "wallet" / "domain"
@@ -170,3 +176,91 @@ def test_a_violation_in_a_domain_file_would_be_reported() -> None:
     assert violations(original, "wallet.domain.money") == []
     tainted = original + "\nimport asyncpg  # a mistake\n"
     assert violations(tainted, "wallet.domain.money") == ["asyncpg"]
+
+
+# --- dependency directions outside and inside the centre ------------------------------
+
+HTTP = ROOT / "wallet" / "entrypoints" / "http"
+ADAPTERS = "wallet.adapters"
+
+
+def http_files() -> list[Path]:
+    return sorted(HTTP.rglob("*.py"))
+
+
+def is_within(imported: str, package: str) -> bool:
+    return imported == package or imported.startswith(package + ".")
+
+
+@pytest.mark.parametrize("path", http_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_an_http_module_imports_no_adapter(path: Path) -> None:
+    """Handlers reach adapters only through the container, never by importing one."""
+    source = path.read_text(encoding="utf-8")
+    imported = imported_modules(source, module_name(path), is_package(path))
+    assert sorted({m for m in imported if is_within(m, ADAPTERS)}) == []
+
+
+def wallet_modules_loaded_by(module: str) -> set[str]:
+    """The ``wallet`` modules a fresh interpreter has loaded once ``module`` is imported."""
+    script = (
+        f"import sys, {module}\n"
+        "print('\\n'.join(m for m in sys.modules if m == 'wallet' or m.startswith('wallet.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return set(done.stdout.split())
+
+
+def test_the_logging_module_loads_neither_the_container_nor_an_adapter() -> None:
+    """Logging is set up before anything is wired; it must not drag the wiring in."""
+    loaded = wallet_modules_loaded_by("wallet.entrypoints.logs")
+    assert "wallet.entrypoints.logs" in loaded
+    assert sorted(m for m in loaded if is_within(m, "wallet.container")) == []
+    assert sorted(m for m in loaded if is_within(m, ADAPTERS)) == []
+
+
+def test_idempotency_does_not_depend_on_group_commit() -> None:
+    """Group commit records idempotent outcomes; idempotency knows nothing of batches."""
+    loaded = wallet_modules_loaded_by("wallet.domain.idempotency")
+    assert "wallet.domain.idempotency" in loaded
+    assert "wallet.domain.batch" not in loaded
+    assert "wallet.adapters.group_commit" not in loaded
+
+
+def test_the_value_errors_live_with_their_values() -> None:
+    """An error one value raises is defined beside it, not imported from ``errors``."""
+    assert money.InvalidAmount.__module__ == "wallet.domain.money"
+    assert pagination.InvalidCursor.__module__ == "wallet.domain.pagination"
+
+
+def raised_names(source: str) -> set[str]:
+    """The names ``raise`` statements in ``source`` raise (``raise X(...)``, ``raise X``)."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            raised = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if isinstance(raised, ast.Name):
+                names.add(raised.id)
+    return names
+
+
+def defined_classes(source: str) -> set[str]:
+    return {node.name for node in ast.parse(source).body if isinstance(node, ast.ClassDef)}
+
+
+@pytest.mark.parametrize("name", ["money", "pagination"])
+def test_a_value_module_raises_only_its_own_errors_and_builtins(name: str) -> None:
+    """Money and pagination own the errors they raise; ``errors`` keeps the shared ones."""
+    source = (DOMAIN / f"{name}.py").read_text(encoding="utf-8")
+    foreign = raised_names(source) - defined_classes(source) - set(dir(builtins))
+    assert sorted(foreign) == []
+
+
+def test_the_raise_checker_sees_an_imported_error() -> None:
+    source = (
+        "from wallet.domain.errors import InvalidAmount\ndef f():\n    raise InvalidAmount('x')\n"
+    )
+    assert raised_names(source) - defined_classes(source) == {"InvalidAmount"}
+    own = "class InvalidAmount(ValueError):\n    pass\ndef f():\n    raise InvalidAmount\n"
+    assert raised_names(own) - defined_classes(own) == set()

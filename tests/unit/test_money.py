@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from wallet.domain.errors import InvalidAmount, ValidationFailed
+from wallet.domain.errors import ValidationFailed
 from wallet.domain.model import OperationRequest, OperationType
-from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money
+from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, InvalidAmount, Money
 from wallet.domain.services import WalletService
 from wallet.entrypoints.http.parsing import decode_json, parse_operation
 

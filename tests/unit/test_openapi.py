@@ -29,10 +29,9 @@ from referencing.jsonschema import DRAFT202012
 from wallet.adapters.memory import InMemoryBalanceCache, InMemoryWalletRepository
 from wallet.config import Settings
 from wallet.container import Container
-from wallet.domain.errors import InvalidAmount, InvalidCursor
 from wallet.domain.model import OperationRequest, OperationType
-from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money
-from wallet.domain.pagination import CursorCodec, Position
+from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, InvalidAmount, Money
+from wallet.domain.pagination import CursorCodec, InvalidCursor, Position
 from wallet.entrypoints.http import openapi, pages
 from wallet.entrypoints.http.app import create_app
 from wallet.entrypoints.http.parsing import MAX_BODY_BYTES

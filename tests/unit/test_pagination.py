@@ -10,8 +10,7 @@ from uuid import UUID
 
 import pytest
 
-from wallet.domain.errors import InvalidCursor
-from wallet.domain.pagination import CursorCodec, Position
+from wallet.domain.pagination import CursorCodec, InvalidCursor, Position
 
 SECRET = b"pagination-test-secret-32-bytes!"
 OTHER_SECRET = b"another-secret-of-the-same-size!"

@@ -25,8 +25,3 @@ def time_ordered_uuids(count: int) -> list[UUID]:
         octets[start + 6] = (octets[start + 6] & 0x0F) | 0x70  # version 7
         octets[start + 8] = (octets[start + 8] & 0x3F) | 0x80  # RFC 4122 variant
     return [pgproto.UUID(bytes(octets[i : i + 16])) for i in range(0, 16 * count, 16)]
-
-
-def parse_uuid(text: str) -> UUID:
-    """A UUID from its canonical text (checked by the caller), in the fast C type."""
-    return pgproto.UUID(text)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from wallet.adapters.group_commit import BatchOutcome, Planner, Run, RunApplied
+from wallet.domain.batch import decided_outcome
 from wallet.domain.errors import (
     BalanceLimitExceeded,
     IdempotencyKeyTaken,
@@ -19,7 +20,6 @@ from wallet.domain.idempotency import (
     Idempotency,
     Outcome,
     Recorded,
-    decided_outcome,
     refusal_outcome,
 )
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet, next_balance

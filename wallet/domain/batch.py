@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletError
+from wallet.domain.idempotency import Outcome
 from wallet.domain.model import OperationRequest, next_balance
 from wallet.domain.money import MAX_BALANCE_MINOR, Money
 
@@ -88,3 +89,12 @@ def plan_batch(start: Money, requests: Sequence[OperationRequest]) -> BatchPlan:
         decisions.append(Decision(request, accepted=True, offset_before=offset))
         offset = after
     return BatchPlan(tuple(decisions), lowest, highest)
+
+
+def decided_outcome(decision: Decision) -> Outcome:
+    """What a decided operation of a batch records: applied, or refused and why."""
+    if decision.accepted:
+        return Outcome.APPLIED
+    if decision.request.delta_minor < 0:
+        return Outcome.INSUFFICIENT_FUNDS
+    return Outcome.BALANCE_LIMIT_EXCEEDED

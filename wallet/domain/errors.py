@@ -39,14 +39,6 @@ class ValidationFailed(WalletError):
         return cls([FieldError(field, message)], f"{field}: {message}")
 
 
-class InvalidAmount(ValueError):
-    """An amount the contract does not accept; the message says why."""
-
-
-class InvalidCursor(ValueError):
-    """A paging cursor the service did not make, or one that was altered."""
-
-
 class WalletNotFound(WalletError):
     code = "WALLET_NOT_FOUND"
 

@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from wallet.domain.batch import Decision
 from wallet.domain.errors import (
     BalanceLimitExceeded,
     FieldError,
@@ -70,15 +69,6 @@ class Recorded:
         if self.outcome is Outcome.INSUFFICIENT_FUNDS:
             return InsufficientFunds(self.balance_before, self.amount)
         return BalanceLimitExceeded(self.balance_before, self.amount, MAX_BALANCE)
-
-
-def decided_outcome(decision: Decision) -> Outcome:
-    """What a decided operation of a batch records: applied, or refused and why."""
-    if decision.accepted:
-        return Outcome.APPLIED
-    if decision.request.delta_minor < 0:
-        return Outcome.INSUFFICIENT_FUNDS
-    return Outcome.BALANCE_LIMIT_EXCEEDED
 
 
 def refusal_outcome(error: WalletError) -> Outcome:

@@ -6,8 +6,6 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from wallet.domain.errors import InvalidAmount
-
 MINOR_UNITS_PER_MAJOR = 100
 MAX_AMOUNT_MINOR = 1_000_000_000_000 * MINOR_UNITS_PER_MAJOR
 MAX_BALANCE_MINOR = 9_000_000_000_000_000 * MINOR_UNITS_PER_MAJOR
@@ -15,6 +13,10 @@ MAX_LITERAL_LENGTH = 100
 
 _DECIMAL_STRING = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?", re.ASCII)
 _MAX_AMOUNT = Decimal(MAX_AMOUNT_MINOR) / MINOR_UNITS_PER_MAJOR
+
+
+class InvalidAmount(ValueError):
+    """An amount the contract does not accept; the message says why."""
 
 
 @dataclass(frozen=True, order=True, slots=True)

@@ -11,14 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from wallet.domain.errors import InvalidCursor
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PAYLOAD = struct.Struct(">q16s")
 _MAC_BYTES = 16
 CURSOR_BYTES = _PAYLOAD.size + _MAC_BYTES  # what a cursor's unpadded URL-safe base64 holds
 _CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 _CURSOR_LENGTH = len(base64.urlsafe_b64encode(bytes(_PAYLOAD.size + _MAC_BYTES)).rstrip(b"="))
+
+
+class InvalidCursor(ValueError):
+    """A paging cursor the service did not make, or one that was altered."""
 
 
 @dataclass(frozen=True, order=True, slots=True)

@@ -13,13 +13,12 @@ from wallet.domain.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     IdempotencyKeyTaken,
-    InvalidCursor,
     Replayed,
     ValidationFailed,
 )
 from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Page, Wallet
-from wallet.domain.pagination import CursorCodec, Position
+from wallet.domain.pagination import CursorCodec, InvalidCursor, Position
 from wallet.domain.ports import BalanceCache, CacheState, WalletRepository
 
 WALLETS_SCOPE = "wallets"

@@ -20,7 +20,7 @@ import orjson
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from wallet.entrypoints.http.keys import ANSWERED_IN, REQUEST_ID
+from wallet.entrypoints.http.request_keys import ANSWERED_IN, REQUEST_ID
 
 ACCESS_LOGGER: Final = "wallet.access"
 

@@ -11,7 +11,7 @@ import asyncpg
 
 from wallet.adapters.group_commit import BatchOutcome, Planner, Run, RunApplied
 from wallet.adapters.postgres.repository import bounded_connection, transaction_if
-from wallet.domain.idempotency import decided_outcome
+from wallet.domain.batch import decided_outcome
 
 if TYPE_CHECKING:
     from wallet.adapters.postgres.pool import Connection

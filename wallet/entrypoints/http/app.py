@@ -23,7 +23,7 @@ from wallet.container import Container, resolved
 from wallet.deadlines import request_budget
 from wallet.domain.errors import Replayed, StorageUnavailable, WalletError
 from wallet.entrypoints.http import api, docs, health, openapi, pages
-from wallet.entrypoints.http.keys import ANSWERED_IN, CONTAINER, REQUEST_ID, SERVICES, SETTINGS
+from wallet.entrypoints.http.keys import CONTAINER, SERVICES, SETTINGS
 from wallet.entrypoints.http.parsing import MAX_BODY_BYTES
 from wallet.entrypoints.http.problems import (
     CLIENT_CLOSED,
@@ -35,6 +35,7 @@ from wallet.entrypoints.http.problems import (
     unauthorised,
 )
 from wallet.entrypoints.http.render import REPLAYED_HEADER
+from wallet.entrypoints.http.request_keys import ANSWERED_IN, REQUEST_ID
 from wallet.entrypoints.http.slashes import canonical_redirect
 from wallet.entrypoints.logs import route_of
 from wallet.metrics import (

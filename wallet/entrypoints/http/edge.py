@@ -19,8 +19,8 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from wallet.entrypoints.http.app import stamp
-from wallet.entrypoints.http.keys import REQUEST_ID
 from wallet.entrypoints.http.problems import refused
+from wallet.entrypoints.http.request_keys import REQUEST_ID
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Typed keys for what the app and each request carry."""
+"""Typed keys for what the app carries (a request's own keys are in ``request_keys``)."""
 
 from __future__ import annotations
 
@@ -11,5 +11,3 @@ from wallet.domain.services import WalletService
 CONTAINER = web.AppKey("container", Container)
 SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", WalletService)
-REQUEST_ID = web.RequestKey("request_id", str)
-ANSWERED_IN = web.RequestKey("answered_in", float)  # seconds from the middleware to the answer

@@ -15,18 +15,18 @@ from uuid import UUID
 
 from aiohttp import hdrs, web
 
-from wallet.adapters.ids import parse_uuid
-from wallet.domain.errors import FieldError, InvalidAmount, ValidationFailed
+from wallet.domain.errors import FieldError, ValidationFailed
 from wallet.domain.idempotency import HEADER, Idempotency, parse_key
 from wallet.domain.model import OperationRequest, OperationType
-from wallet.domain.money import MAX_LITERAL_LENGTH, Money
-from wallet.entrypoints.http.keys import REQUEST_ID
+from wallet.domain.money import MAX_LITERAL_LENGTH, InvalidAmount, Money
 from wallet.entrypoints.http.problems import (
     CLIENT_CLOSED,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,
     Problem,
 )
+from wallet.entrypoints.http.request_keys import REQUEST_ID
+from wallet.uuids import parse_uuid
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy  # aiohttp's headers
