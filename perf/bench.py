@@ -6,6 +6,7 @@ this machine. Everything it needs is in this repository; ``../shared`` is option
     make bench-smoke                             # = .venv/bin/python perf/bench.py --smoke
     .venv/bin/python perf/bench.py --duration 5 --workers 2
     .venv/bin/python perf/bench.py --only ours,bare --ours-scenarios hot,read
+    .venv/bin/python perf/bench.py --only ours --ours-scenarios hot,read --baseline-rev dedf1ef
 
 What it runs (the machine is small and noisy, so every figure is read as a ratio between
 systems measured in the same run, scenario by scenario, back to back):
@@ -21,7 +22,14 @@ systems measured in the same run, scenario by scenario, back to back):
            scratch database of its own: the single-row update ceiling of this PostgreSQL;
 * fixed    ``perf/fixed_rate.py``: an open-loop 1000 DEPOSIT/s on one wallet of ours;
 * walletbench  ``<shared>/bench/walletbench.py hot`` against ours, a cross-check of our
-           load driver; skipped with a note when it is not there.
+           load driver; skipped with a note when it is not there;
+* ours@REV with ``--baseline-rev REV``: the same service at another git revision of this
+           repository, from a ``git worktree`` of REV in a temporary directory (removed at
+           the end), run by the same interpreter with the worktree first on its path, on a
+           database of its own and db 2 of the Redis. Each of ours' scenarios then runs
+           ``--rounds`` times as REV, HEAD, REV, HEAD, ... and the report adds, scenario by
+           scenario, the median rps of each, their ratio (HEAD / REV) and the median p99s.
+           HEAD means this working tree, uncommitted edits included.
 
 Load comes from ``perf/wallet_load.py`` (wrk with ``perf/wallet_load.lua``). The output is
 one table (rps, p50, p99, non-2xx, socket errors and the balance check of every run), the
@@ -45,12 +53,13 @@ import shlex
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +72,8 @@ VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 SYSTEMS = ("ours", "seed", "bare")
 PARTS = (*SYSTEMS, "pgbench", "fixed", "walletbench")
 OURS = ("ours", "walletbench")  # the labels of runs against our service: the gate's
+HEAD = "HEAD"  # ours as this working tree has it, beside a --baseline-rev
+BASELINE_REDIS_DB = 2  # ours uses db 0 of the Redis, the seed db 1
 DATABASE_PREFIX = "wallet_bench"
 LOAD_DRIVER = PERF / "wallet_load.py"
 PGBENCH_SCRIPT = PERF / "pgbench_hot_update.sql"
@@ -129,9 +140,12 @@ class Run:
     def jsonl(self) -> Path:
         return self.out / "results.jsonl"
 
-    def note(self, cmd: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+    def note(
+        self, cmd: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path = REPO
+    ) -> None:
         prefix = [f"{k}={shlex.quote(v)}" for k, v in (env or {}).items()]
-        self.commands.append(" ".join([*prefix, shlex.join(cmd)]))
+        line = " ".join([*prefix, shlex.join(cmd)])
+        self.commands.append(line if cwd == REPO else f"(cd {shlex.quote(str(cwd))} && {line})")
 
     def record(self, result: Result, *, write: bool) -> Result:
         """Keep a result; `write` it to results.jsonl unless its tool already did."""
@@ -166,12 +180,14 @@ def python_for_services() -> str:
     return str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
 
 
-def spawn(cmd: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    cmd: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path = REPO
+) -> subprocess.Popen[bytes]:
     """Start `cmd` in a process group of its own, output to `log`."""
     with log.open("ab") as out:
         return subprocess.Popen(
             cmd,
-            cwd=REPO,
+            cwd=cwd,
             env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -322,9 +338,93 @@ def start_ours(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) 
     env = {"WALLET_DATABASE_URL": args.pg.url(database), "WALLET_REDIS_URL": args.redis_url}
     cmd = [python_for_services(), "-m", "wallet", "serve", "--host", HOST, "--port", str(port)]
     cmd += ["--workers", str(args.workers)]
-    server = launch("ours", cmd, env, port, run, stack)
+    server = launch(ours_label(args, HEAD), cmd, env, port, run, stack)
     wait_ready(server, "/health/ready", want_200=True, timeout=120)
     return server
+
+
+def start_baseline(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) -> Server:
+    """Ours at `--baseline-rev`: its worktree's package, the same interpreter and settings."""
+    tree = worktree(run, args.baseline, stack)
+    env = {"PYTHONPATH": str(tree)}  # spawned workers too import the worktree's package
+    imported = package_source(tree, env)
+    if not imported.is_relative_to(tree):
+        raise HarnessError(f"the baseline imports {imported}, not the worktree at {tree}")
+    database = own_database(run, args.pg, stack, "baseline")
+    port = free_port()
+    env |= {"WALLET_DATABASE_URL": args.pg.url(database)}
+    env |= {"WALLET_REDIS_URL": args.redis_url.rpartition("/")[0] + f"/{BASELINE_REDIS_DB}"}
+    cmd = [python_for_services(), "-m", "wallet", "serve", "--host", HOST, "--port", str(port)]
+    cmd += ["--workers", str(args.workers)]
+    server = launch(ours_label(args, args.baseline), cmd, env, port, run, stack, cwd=tree)
+    wait_ready(server, "/health/ready", want_200=True, timeout=120)
+    return server
+
+
+def ours_label(args: argparse.Namespace, revision: str) -> str:
+    """`ours`, or `ours@REV` when the run sets ours at two revisions side by side."""
+    return f"ours@{revision}" if args.baseline else "ours"
+
+
+def system_of(label: str) -> str:
+    return label.partition("@")[0]
+
+
+# --- another revision of this repository ---------------------------------------------
+
+
+def git(*argv: str) -> list[str]:
+    return ["git", "-C", str(REPO), *argv]
+
+
+def resolve_revision(revision: str) -> str:
+    """The short hash of `revision`, a commit of this repository, or a HarnessError."""
+    cmd = git("rev-parse", "--verify", "--quiet", "--short", f"{revision}^{{commit}}")
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise HarnessError(f"--baseline-rev {revision}: not a commit of {REPO}")
+    return done.stdout.strip()
+
+
+def worktree_commands(path: Path, revision: str) -> tuple[list[str], list[str]]:
+    """The commands that check `revision` out at `path` and remove that checkout again."""
+    add = git("worktree", "add", "--detach", str(path), revision)
+    return add, git("worktree", "remove", "--force", str(path))
+
+
+def worktree(run: Run, revision: str, stack: contextlib.ExitStack) -> Path:
+    """A checkout of `revision` in a temporary directory, removed when `stack` closes (after
+    the servers registered later have stopped), the removal registered before the checkout
+    starts so that an interrupted or failed one is removed too."""
+    parent = Path(tempfile.mkdtemp(prefix="wallet-bench-rev-"))
+    path = parent / revision
+    add, remove = worktree_commands(path, revision)
+    stack.callback(remove_worktree, run, remove, parent)
+    run.note(add)
+    done = subprocess.run(add, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise HarnessError(f"{shlex.join(add)} failed: {done.stderr.strip()}")
+    return path
+
+
+def remove_worktree(run: Run, remove: list[str], parent: Path) -> None:
+    run.note(remove)
+    done = subprocess.run(remove, capture_output=True, text=True, check=False)
+    if done.returncode != 0 and Path(remove[-1]).exists():
+        run.harness_errors.append(f"{shlex.join(remove)} failed: {done.stderr.strip()}")
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+def package_source(tree: Path, env: Mapping[str, str]) -> Path:
+    """Where `python -m wallet` run in `tree` with `env` imports the package from (the
+    editable install of this checkout must not shadow the worktree's)."""
+    cmd = [python_for_services(), "-c", "import wallet; print(wallet.__file__)"]
+    done = subprocess.run(
+        cmd, cwd=tree, env={**os.environ, **env}, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise HarnessError(f"the baseline cannot import wallet: {done.stderr.strip()}")
+    return Path(done.stdout.strip()).resolve()
 
 
 def start_seed(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) -> Server:
@@ -363,12 +463,13 @@ def launch(
     port: int,
     run: Run,
     stack: contextlib.ExitStack,
+    cwd: Path = REPO,
 ) -> Server:
     """Spawn a server and register its stop with `stack` before anything can fail."""
     print(f"bench: starting {name} on port {port}", file=sys.stderr, flush=True)
-    run.note(cmd, env)
+    run.note(cmd, env, cwd)
     log = run.out / f"{name}.log"
-    proc = spawn(cmd, env, log)
+    proc = spawn(cmd, env, log, cwd)
     stack.callback(stop, proc)
     return Server(name, f"http://{HOST}:{port}", proc, log)
 
@@ -456,13 +557,22 @@ def run_fixed_rate(args: argparse.Namespace, run: Run, server: Server) -> Result
 
 
 def plan(args: argparse.Namespace) -> list[tuple[str, str]]:
-    """(system, scenario spec) pairs, scenario by scenario, the systems back to back."""
+    """(system, scenario spec) pairs, scenario by scenario, the systems back to back; with a
+    baseline, each of ours' scenarios `--rounds` times as baseline, ours, baseline, ours..."""
     specs = {name: args.scenarios[name] for name in SYSTEMS if name in args.only}
     order: list[str] = []
     for name_specs in specs.values():
         order += [s.partition(":")[0] for s in name_specs if s.partition(":")[0] not in order]
     pairs = [(name, spec) for name, name_specs in specs.items() for spec in name_specs]
-    return sorted(pairs, key=lambda p: (order.index(p[1].partition(":")[0]), SYSTEMS.index(p[0])))
+    pairs.sort(key=lambda p: (order.index(p[1].partition(":")[0]), SYSTEMS.index(p[0])))
+    if not args.baseline:
+        return pairs
+    expanded: list[tuple[str, str]] = []
+    for name, spec in pairs:
+        expanded += (
+            [("baseline", spec), (name, spec)] * args.rounds if name == "ours" else [(name, spec)]
+        )
+    return expanded
 
 
 def start_servers(
@@ -484,6 +594,8 @@ def start_servers(
                 if name == "ours":
                     raise
                 run.failed(name, "start", str(problem))
+    if args.baseline and "ours" in args.only:
+        servers["baseline"] = start_baseline(args, run, stack)
     return servers
 
 
@@ -594,10 +706,70 @@ def render_table(results: list[Result]) -> str:
 
 
 def throughput(results: list[Result], label: str, scenario: str) -> float | None:
-    for r in results:
-        if r["label"] == label and r["scenario"] == scenario and "rps" in r:
-            return float(r["rps"])
-    return None
+    """The median rps of `label`'s runs of `scenario` (ours: at HEAD)."""
+    labels = (label, f"{label}@{HEAD}")
+    return median(r["rps"] for r in results if r["label"] in labels and r["scenario"] == scenario)
+
+
+def median(values: Iterable[float]) -> float | None:
+    found = [float(v) for v in values if v is not None]
+    return statistics.median(found) if found else None
+
+
+@dataclass
+class Comparison:
+    """One scenario of ours at HEAD against ours at the baseline: medians over rounds."""
+
+    scenario: str
+    runs: tuple[int, int]
+    rps: tuple[float | None, float | None]
+    p99_ms: tuple[float | None, float | None]
+
+    @property
+    def ratio(self) -> float | None:
+        head, base = self.rps
+        return head / base if head is not None and base else None
+
+
+def compare(results: list[Result], head: str, base: str) -> list[Comparison]:
+    """Scenario by scenario, in the order they ran: the median rps and p99 of the runs of
+    `head` and of `base` that measured something (a failed run is left out, and gated)."""
+    scenarios = list(dict.fromkeys(r["scenario"] for r in results if r["label"] in (head, base)))
+    comparisons = []
+    for scenario in scenarios:
+        sides = [
+            [r for r in results if r["label"] == label and r["scenario"] == scenario and "rps" in r]
+            for label in (head, base)
+        ]
+        comparisons.append(
+            Comparison(
+                scenario,
+                (len(sides[0]), len(sides[1])),
+                (median(r["rps"] for r in sides[0]), median(r["rps"] for r in sides[1])),
+                (median(r["p99_ms"] for r in sides[0]), median(r["p99_ms"] for r in sides[1])),
+            )
+        )
+    return comparisons
+
+
+def render_comparison(results: list[Result], revision: str) -> str:
+    head, base = f"ours@{HEAD}", f"ours@{revision}"
+    lines = [f"{HEAD} against {revision} (medians over the rounds of one run; ratio = HEAD / REV):"]
+    rows = [["scenario", "runs", f"rps {HEAD}", f"rps {revision}", "ratio"]]
+    rows[0] += [f"p99 ms {HEAD}", f"p99 ms {revision}"]
+    for c in compare(results, head, base):
+        cells = [c.scenario, f"{c.runs[0]}+{c.runs[1]}"]
+        cells += [f"{v:.0f}" if v is not None else "n/a" for v in c.rps]
+        cells += [f"{c.ratio:.2f}x" if c.ratio is not None else "n/a"]
+        cells += [f"{v:.1f}" if v is not None else "n/a" for v in c.p99_ms]
+        rows.append(cells)
+    if len(rows) == 1:
+        return lines[0] + "\n  none: ours ran no scenario"
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines += [
+        "  " + "  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
+    ]
+    return "\n".join(lines)
 
 
 def render_ratios(results: list[Result], parts: Sequence[str]) -> str:
@@ -624,7 +796,7 @@ def render_ratios(results: list[Result], parts: Sequence[str]) -> str:
 def gate_failures(results: list[Result]) -> list[str]:
     """Why our runs were not correct: any non-2xx, socket error or failed balance check."""
     failures = []
-    for r in (r for r in results if r["label"] in OURS):
+    for r in (r for r in results if system_of(r["label"]) in OURS):
         what = f"{r['label']} {r['scenario']}"
         if "error" in r:
             failures.append(f"{what}: did not run: {r['error']}")
@@ -664,10 +836,13 @@ def report(args: argparse.Namespace, run: Run, started: float) -> str:
         "",
         render_ratios(run.results, [part for part in args.only if part not in run.skipped]),
         "",
+        *([render_comparison(run.results, args.baseline), ""] if args.baseline else []),
         f"workers={args.workers} duration={args.duration}s connections={args.connections} "
-        f"run time {time.monotonic() - started:.0f} s; raw results in {run.jsonl}",
+        + (f"rounds={args.rounds} " if args.baseline else "")
+        + f"run time {time.monotonic() - started:.0f} s; raw results in {run.jsonl}",
     ]
-    findings = [line for name in SYSTEMS for line in log_findings(run.out / f"{name}.log")]
+    names = dict.fromkeys([*SYSTEMS, ours_label(args, HEAD), ours_label(args, args.baseline)])
+    findings = [line for name in names for line in log_findings(run.out / f"{name}.log")]
     if findings:
         parts += ["", "server logs (warnings, errors, exceptions):", *findings]
     if run.skipped:
@@ -704,9 +879,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench")
     parser.add_argument("--pg", default=f"postgresql://postgres@{HOST}:5432", help="server URL")
     parser.add_argument(
-        "--redis-url", help="a Redis for ours (db n) and the seed (db 1); default: a private one"
+        "--redis-url",
+        help="a Redis for ours (db n), the seed (db 1) and the baseline (db 2); "
+        "default: a private one",
+    )
+    parser.add_argument(
+        "--baseline-rev",
+        metavar="REV",
+        help="also run ours at git revision REV of this repository, alternating with HEAD",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="with --baseline-rev: runs of each scenario (2)"
     )
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds: at least 1")
     unknown = set(args.only) - set(PARTS)
     if unknown:
         parser.error(f"--only: unknown {', '.join(sorted(unknown))} (choose from {PARTS})")
@@ -716,6 +903,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.scenarios = {n: getattr(args, f"{n}_scenarios") for n in SYSTEMS}
     args.pg = Postgres.from_url(args.pg)
     args.shared = args.shared.resolve()
+    args.baseline = None
+    if args.baseline_rev:
+        try:
+            args.baseline = resolve_revision(args.baseline_rev)
+        except HarnessError as problem:
+            parser.error(str(problem))
     return args
 
 
