@@ -29,6 +29,14 @@ $(CHROMIUM):
 		|| { echo "the browser tests need chromium at $(CHROMIUM); install it" >&2; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
+# The load driver (perf/wallet_load.py) runs wrk; the bench's own tests check for it too.
+WRK := /usr/bin/wrk
+
+$(WRK):
+	@command -v apt-get >/dev/null \
+		|| { echo "the benchmark needs wrk at $(WRK); install it" >&2; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+
 # Where a docker CLI exists, the compose test also runs compose's own parser on the file
 # (no engine needed): Debian's docker-compose is installed when no compose answers.
 .PHONY: compose-cli
@@ -38,10 +46,10 @@ compose-cli:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; \
 	fi
 
-test: $(INSTALLED) $(CHROMIUM) compose-cli ## every test: unit, integration (PostgreSQL, Redis), the page in chromium
+test: $(INSTALLED) $(CHROMIUM) $(WRK) compose-cli ## every test: unit, integration (PostgreSQL, Redis), the page in chromium
 	$(PY) -m pytest
 
-test-unit: $(INSTALLED)
+test-unit: $(INSTALLED) $(WRK)
 	$(PY) -m pytest tests/unit
 
 test-integration: $(INSTALLED)
@@ -72,10 +80,10 @@ clean:
 # correctness error of ours.
 .PHONY: bench bench-smoke
 
-bench: $(INSTALLED) ## ours vs bare aiohttp vs pgbench (vs the seed, if ../shared has it), one table of ratios
+bench: $(INSTALLED) $(WRK) ## ours vs bare aiohttp vs pgbench (vs the seed, if ../shared has it), one table of ratios
 	$(PY) perf/bench.py
 
-bench-smoke: $(INSTALLED) ## ours only, 5 s each of hot, mixed, spread; fails on any non-2xx or lost update
+bench-smoke: $(INSTALLED) $(WRK) ## ours only, 5 s each of hot, mixed, spread; fails on any non-2xx or lost update
 	$(PY) perf/bench.py --smoke
 
 # Locust against a service that is already running (perf/locustfile.py), headless. Writes

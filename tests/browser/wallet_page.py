@@ -18,7 +18,7 @@ from playwright.sync_api import (
 PHONE = ViewportSize(width=390, height=844)
 DESKTOP = ViewportSize(width=1280, height=800)
 MAX_TAB_STOPS = 60
-WALLETS_PER_PAGE = 10  # WALLETS_PAGE_SIZE in static/app.js
+WALLETS_PER_PAGE = 10  # WALLETS_PAGE_SIZE in static/wallet-list.js
 
 FOCUS_IS_VISIBLE = """() => {
   const element = document.activeElement;

@@ -744,6 +744,27 @@ async def test_the_pages_assets_are_served(client: Client) -> None:
         assert len(await response.read()) > 0
 
 
+IMPORTED_MODULE = re.compile(r'\bfrom "([^"]*)";')
+
+
+async def test_every_module_the_page_imports_is_served_as_javascript(client: Client) -> None:
+    """One module the browser cannot fetch, or gets with another type, stops the whole page."""
+    waiting = ["app.js"]
+    served: set[str] = set()
+    while waiting:
+        name = waiting.pop()
+        if name in served:
+            continue
+        response = await client.get("/static/" + name)
+        assert response.status == 200, name
+        assert "javascript" in response.content_type, name
+        served.add(name)
+        for specifier in IMPORTED_MODULE.findall(await response.text()):
+            assert re.fullmatch(r"\./[A-Za-z0-9_-]+\.js", specifier), (name, specifier)
+            waiting.append(specifier[2:])
+    assert {"api.js", "balance-chart.js", "wallet-list.js"} <= served
+
+
 # --- trailing slashes -----------------------------------------------------------------
 
 

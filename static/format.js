@@ -1,0 +1,40 @@
+/* Display formatting of the server's strings: grouped money digits and local times, no arithmetic.
+ *
+ * Money is never turned into a JavaScript number: balances are shown as the server wrote
+ * them, with their digits grouped (1,234,567.89) by rewriting the string: a double would
+ * lose cents past 2^53.
+ */
+
+/** "1234567.89" as "1,234,567.89": the whole part of the decimal string, grouped by threes. */
+export function groupDigits(amount) {
+  const match = /^(-?)([0-9]+)(\.[0-9]+)?$/.exec(typeof amount === "string" ? amount : "");
+  if (!match) {
+    return amount; // not a plain decimal: shown as it came
+  }
+  return match[1] + match[2].replace(/\B(?=(?:[0-9]{3})+$)/g, ",") + (match[3] || "");
+}
+
+function formatTime(iso) {
+  if (typeof iso !== "string" || !iso) {
+    return "";
+  }
+  const date = new Date(iso.replace(/(\.\d{3})\d+/, "$1")); // some engines reject microseconds
+  if (Number.isNaN(date.getTime())) {
+    return iso;
+  }
+  return date.toLocaleString(undefined, {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  });
+}
+
+/** Fill a <time> element: local time to read, the server's timestamp to hover and parse. */
+export function setTime(element, iso) {
+  element.textContent = formatTime(iso);
+  element.dateTime = iso || "";
+  element.title = iso || "";
+}

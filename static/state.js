@@ -1,0 +1,14 @@
+/* What the page is showing now: the wallet page, the selected wallet and its operations. */
+
+export const state = {
+  walletCursor: null, // cursor of the wallet page on screen; null is the first page
+  walletCursorStack: [], // cursors of the pages before it, for "Previous"
+  walletNextCursor: null,
+  walletsLoading: false,
+  selectedId: null,
+  selectToken: 0, // guards against a slow answer for a wallet no longer selected
+  operationsNextCursor: null,
+  operationIds: new Set(),
+  ledger: [], // the operations in the table, newest first; the chart draws them
+  clickedOperation: null,
+};

@@ -1,0 +1,76 @@
+/* The selected wallet: its facts, its place in the address, and loading it from the API. */
+
+import { api, walletPath } from "./api.js";
+import { els } from "./elements.js";
+import { setTime, groupDigits } from "./format.js";
+import { operationsPath, resetOperations } from "./operations.js";
+import { state } from "./state.js";
+import { reportFailure } from "./status.js";
+import { markSelectedInList, updateListedBalance } from "./wallet-list.js";
+
+export function renderWallet(wallet) {
+  state.selectedId = wallet.id;
+  els.detailsEmpty.hidden = true;
+  els.detailsBody.hidden = false;
+  els.walletId.textContent = wallet.id;
+  els.walletBalance.textContent = groupDigits(wallet.balance);
+  setTime(els.walletCreated, wallet.createdAt);
+  setTime(els.walletUpdated, wallet.updatedAt);
+  markSelectedInList();
+  updateListedBalance(wallet.id, wallet.balance);
+  rememberInAddress(wallet.id);
+}
+
+function rememberInAddress(walletId) {
+  if (window.history && typeof window.history.replaceState === "function") {
+    window.history.replaceState(null, "", "#wallet=" + encodeURIComponent(walletId));
+  }
+}
+
+export function walletIdFromAddress() {
+  const match = /^#wallet=([0-9A-Za-z-]+)$/.exec(window.location.hash);
+  return match ? match[1] : null;
+}
+
+/** Load a wallet and its latest operations; keeps the current one on failure. */
+export async function openWallet(walletId) {
+  const token = ++state.selectToken;
+  els.operations.setAttribute("aria-busy", "true");
+  const results = await Promise.all([
+    api("GET", walletPath(walletId)),
+    api("GET", operationsPath(walletId, null)),
+  ]);
+  if (token !== state.selectToken) {
+    return false; // another wallet was chosen meanwhile
+  }
+  els.operations.setAttribute("aria-busy", "false");
+  const walletResult = results[0];
+  const operationsResult = results[1];
+  if (!walletResult.ok) {
+    reportFailure(walletResult);
+    return false;
+  }
+  renderWallet(walletResult.data);
+  if (operationsResult.ok) {
+    resetOperations(operationsResult.data);
+  } else {
+    resetOperations({ items: [], nextCursor: null });
+    reportFailure(operationsResult);
+  }
+  return true;
+}
+
+/** Re-read the selected wallet so "Updated" and the balance come from the server. */
+export async function refreshWallet(walletId) {
+  const result = await api("GET", walletPath(walletId));
+  if (result.ok && state.selectedId === walletId) {
+    renderWallet(result.data);
+  }
+}
+
+export function scrollDetailsIntoViewOnPhones() {
+  if (window.matchMedia && window.matchMedia("(max-width: 859px)").matches) {
+    const reduced = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    els.details.scrollIntoView({ behavior: reduced ? "auto" : "smooth", block: "start" });
+  }
+}
