@@ -4,10 +4,12 @@
 #   docker build --target runtime -t wallet-service .   # the service (default CMD: serve)
 #   docker build --target test    -t wallet-tests .     # the test suite (needs PostgreSQL/Redis URLs)
 #
-# The service reads templates/ and static/ from the source tree at runtime, so the
-# whole project is copied into /app and every command runs from there. The dependencies
-# are installed from setup.cfg alone, before the sources are copied: a change to the code
-# rebuilds only the last layers.
+# The page's templates and static files ship inside the package, so the runtime image
+# installs it from a copy of the sources that it then removes, and runs it from /app with
+# no source tree in it. The test image keeps the project in /app (the tests live there),
+# installed editable so that the tests run that very code. The dependencies are installed
+# from setup.cfg alone, before the sources are copied: a change to the code rebuilds only
+# the last layers.
 
 # ---- python: the base image, pinned to a Debian release (apt packages keep their versions) ----
 FROM python:3.11-slim-bookworm AS python
@@ -29,8 +31,8 @@ print(c['options']['install_requires'])" > /tmp/requirements.txt \
 # ---- runtime: the service, as an unprivileged user ----
 FROM deps AS runtime
 
-COPY . /app
-RUN pip install --no-cache-dir --no-deps .
+COPY . /tmp/wallet-source
+RUN pip install --no-cache-dir --no-deps /tmp/wallet-source && rm -rf /tmp/wallet-source
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin wallet
 USER wallet
@@ -54,6 +56,6 @@ print(c['options.extras_require']['dev'])" > /tmp/requirements-dev.txt \
     && pip install --no-cache-dir -r /tmp/requirements-dev.txt
 
 COPY . /app
-RUN pip install --no-cache-dir --no-deps .
+RUN pip install --no-cache-dir --no-deps -e .
 
 CMD ["python", "-m", "pytest", "-q"]

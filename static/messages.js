@@ -1,4 +1,9 @@
-/* A human sentence for every API problem (problem+json code, or the HTTP status lacking one). */
+/* A human sentence for every API problem (problem+json code, or the HTTP status lacking one).
+
+The codes come from the service's catalogue: the page words those it has words of its own
+for, and says any other by the catalogue's title. */
+
+import { codeForStatus, problemKind } from "./catalogue.js";
 
 function withDetail(sentence, problem) {
   const detail = problem && typeof problem.detail === "string" ? problem.detail.trim() : "";
@@ -49,14 +54,9 @@ function internalErrorSentence(problem) {
   return requestId ? sentence + " (reference " + requestId + ")." : sentence + ".";
 }
 
+/** The page's own wording, by code; a code without one is said by its title and detail. */
 const PROBLEM_SENTENCES = {
   VALIDATION_ERROR: validationSentence,
-  INSUFFICIENT_FUNDS: function (p) {
-    return withDetail("Insufficient funds", p);
-  },
-  BALANCE_LIMIT_EXCEEDED: function (p) {
-    return withDetail("Balance limit exceeded", p);
-  },
   UNAUTHORIZED: function () {
     return "Not authorised: this service needs a valid API key.";
   },
@@ -87,20 +87,18 @@ const PROBLEM_SENTENCES = {
   },
 };
 
-const CODE_FOR_STATUS = {
-  400: "VALIDATION_ERROR",
-  401: "UNAUTHORIZED",
-  404: "NOT_FOUND",
-  405: "METHOD_NOT_ALLOWED",
-  409: "IDEMPOTENCY_KEY_IN_USE",
-  413: "PAYLOAD_TOO_LARGE",
-  415: "UNSUPPORTED_MEDIA_TYPE",
-  422: "IDEMPOTENCY_KEY_REUSED",
-  500: "INTERNAL_ERROR",
-  502: "SERVICE_UNAVAILABLE",
-  503: "SERVICE_UNAVAILABLE",
-  504: "SERVICE_UNAVAILABLE",
-};
+/* A gateway in front of the service answers 502 or 504 when the service does not answer in
+   time: to the person using the page, the same as the service's own 503. */
+const GATEWAY_STATUSES = [502, 504];
+const UNAVAILABLE_STATUS = 503;
+
+function codeOfBareStatus(status) {
+  return codeForStatus(GATEWAY_STATUSES.includes(status) ? UNAVAILABLE_STATUS : status);
+}
+
+function own(table, key) {
+  return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined;
+}
 
 /** A human sentence for a problem+json body (or, lacking one, for the HTTP status). */
 export function problemMessage(problem, headers, status) {
@@ -109,10 +107,14 @@ export function problemMessage(problem, headers, status) {
   if (httpStatus === 0 && !body) {
     return "Cannot reach the service. Check your connection and try again.";
   }
-  const code = body && typeof body.code === "string" ? body.code : CODE_FOR_STATUS[httpStatus];
-  const sentence = PROBLEM_SENTENCES[code];
+  const code = body && typeof body.code === "string" ? body.code : codeOfBareStatus(httpStatus);
+  const sentence = own(PROBLEM_SENTENCES, code);
   if (sentence) {
     return sentence(body, headers);
+  }
+  const kind = problemKind(code);
+  if (kind) {
+    return withDetail(kind.title, body);
   }
   const title = body && typeof body.title === "string" ? body.title : "Unexpected answer";
   return withDetail(title + " (HTTP " + httpStatus + ")", body);

@@ -2,6 +2,7 @@
 
 import { amountProblem } from "./amount.js";
 import { idempotentPost, walletPath } from "./api.js";
+import { entrySign } from "./catalogue.js";
 import { els, isBusy, setBusy } from "./elements.js";
 import { groupDigits } from "./format.js";
 import { addOperations } from "./operations.js";
@@ -26,7 +27,7 @@ function setOperationBusy(busy) {
 
 function successSentence(result) {
   const operation = result.data.operation || {};
-  const verb = operation.operationType === "WITHDRAW" ? "Withdrew" : "Deposited";
+  const verb = entrySign(operation.operationType) < 0 ? "Withdrew" : "Deposited";
   const replayed = result.headers.get("Idempotent-Replayed") === "true";
   return (
     verb + " " + groupDigits(operation.amount) + " — balance " + groupDigits(result.data.balance) +

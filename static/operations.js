@@ -2,6 +2,7 @@
 
 import { api, walletPath, withQuery } from "./api.js";
 import { renderBalanceChart } from "./balance-chart.js";
+import { entrySign } from "./catalogue.js";
 import { els, isBusy, setBusy } from "./elements.js";
 import { groupDigits, setTime } from "./format.js";
 import { state } from "./state.js";
@@ -21,8 +22,8 @@ function operationRow(operation) {
 
   const typeCell = document.createElement("td");
   const badge = document.createElement("span");
-  const isDeposit = operation.operationType === "DEPOSIT";
-  badge.className = "badge " + (isDeposit ? "badge-deposit" : "badge-withdraw");
+  const adds = entrySign(operation.operationType) > 0;
+  badge.className = "badge " + (adds ? "badge-deposit" : "badge-withdraw");
   badge.textContent = operation.operationType;
   typeCell.append(badge);
 

@@ -9,12 +9,15 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
-from wallet.adapters.group_commit import GroupCommitRepository
+from wallet.adapters.group_commit import GroupCommitLedger
 from wallet.adapters.no_cache import NoCache
 from wallet.adapters.postgres.batch_store import PostgresBatchStore
 from wallet.adapters.postgres.cache_fences import PostgresFences, listen_for_fences
+from wallet.adapters.postgres.connections import PostgresHealth
+from wallet.adapters.postgres.idempotency_records import PostgresIdempotencyRecords
+from wallet.adapters.postgres.ledger import PostgresHistory, PostgresLedger
 from wallet.adapters.postgres.pool import open_pool
-from wallet.adapters.postgres.repository import PostgresWalletRepository
+from wallet.adapters.postgres.wallets import PostgresWallets
 from wallet.adapters.redis_cache import RedisBalanceCache, open_redis
 from wallet.config import Settings
 from wallet.domain.pagination import CursorCodec
@@ -28,11 +31,11 @@ async def resolved(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-async def _cursor_secret(settings: Settings, repository: PostgresWalletRepository) -> bytes:
+async def _cursor_secret(settings: Settings, wallets: PostgresWallets) -> bytes:
     """The configured secret, else the one the migrations stored for every process."""
     if settings.cursor_secret:
         return settings.cursor_secret.encode("utf-8")
-    return await repository.load_secret(CURSOR_KEY_NAME)
+    return await wallets.load_secret(CURSOR_KEY_NAME)
 
 
 async def _fence_listener(settings: Settings, cache: object) -> AsyncIterator[None]:
@@ -66,32 +69,32 @@ class Container(containers.DeclarativeContainer):
         command_timeout=settings.provided.redis_timeout,
     )
 
-    postgres_repository = providers.Singleton(
-        PostgresWalletRepository,
-        pool=db_pool,
-        timeout=settings.provided.db_timeout,
+    db_timeout = settings.provided.db_timeout
+    wallets = providers.Singleton(PostgresWallets, pool=db_pool, timeout=db_timeout)
+    history = providers.Singleton(PostgresHistory, pool=db_pool, timeout=db_timeout)
+    idempotency_records = providers.Singleton(
+        PostgresIdempotencyRecords, pool=db_pool, timeout=db_timeout
     )
-    wallet_repository = providers.Selector(
+    health = providers.Singleton(PostgresHealth, pool=db_pool, timeout=db_timeout)
+    # The one write port; group commit (the default) batches it, and only it.
+    single_ledger = providers.Singleton(PostgresLedger, pool=db_pool, timeout=db_timeout)
+    batch_store = providers.Singleton(PostgresBatchStore, pool=db_pool, timeout=db_timeout)
+    ledger = providers.Selector(
         providers.Callable(lambda s: "batched" if s.group_commit else "single", settings),
         batched=providers.Singleton(
-            GroupCommitRepository,
-            inner=postgres_repository,
-            store=providers.Singleton(
-                PostgresBatchStore, pool=db_pool, timeout=settings.provided.db_timeout
-            ),
-            timeout=settings.provided.db_timeout,
+            GroupCommitLedger,
+            store=batch_store,
+            timeout=db_timeout,
             max_batch=settings.provided.batch_max_size,
         ),
-        single=postgres_repository,
+        single=single_ledger,
     )
     balance_cache = providers.Selector(
         providers.Callable(lambda s: "redis" if s.cache_enabled else "none", settings),
         redis=providers.Singleton(
             RedisBalanceCache,
             client=redis_client,
-            fences=providers.Singleton(
-                PostgresFences, pool=db_pool, timeout=settings.provided.db_timeout
-            ),
+            fences=providers.Singleton(PostgresFences, pool=db_pool, timeout=db_timeout),
             ttl=settings.provided.cache_ttl,
             timeout=settings.provided.redis_timeout,
             retry_interval=settings.provided.cache_retry_interval,
@@ -100,12 +103,16 @@ class Container(containers.DeclarativeContainer):
     )
     cache_fence_listener = providers.Resource(_fence_listener, settings, balance_cache)
 
-    cursor_secret = providers.Resource(_cursor_secret, settings, postgres_repository)
+    cursor_secret = providers.Resource(_cursor_secret, settings, wallets)
     cursor_codec = providers.Singleton(CursorCodec, secret=cursor_secret)
 
     wallet_service = providers.Singleton(
         WalletService,
-        repository=wallet_repository,
+        wallets=wallets,
+        ledger=ledger,
+        history=history,
+        records=idempotency_records,
+        health=health,
         cache=balance_cache,
         cursors=cursor_codec,
     )

@@ -10,10 +10,11 @@ import asyncpg
 import pytest
 
 from tests.integration.ledger import assert_ledger_consistent
-from wallet.adapters.group_commit import LOCK_AFTER_REPLANS, GroupCommitRepository, Run, _Queued
+from wallet.adapters.group_commit import LOCK_AFTER_REPLANS, GroupCommitLedger, Run, _Queued
 from wallet.adapters.ids import time_ordered_uuids
 from wallet.adapters.postgres.batch_store import PostgresBatchStore
-from wallet.adapters.postgres.repository import PostgresWalletRepository
+from wallet.adapters.postgres.idempotency_records import PostgresIdempotencyRecords
+from wallet.adapters.postgres.wallets import PostgresWallets
 from wallet.domain.batch import plan_batch
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletNotFound
 from wallet.domain.idempotency import Idempotency
@@ -27,17 +28,16 @@ def random_request(rng: random.Random) -> OperationRequest:
     return OperationRequest(rng.choice([DEPOSIT, WITHDRAW]), Money(rng.randint(1, 900)))
 
 
-def coordinator(pool: asyncpg.Pool) -> GroupCommitRepository:
+def coordinator(pool: asyncpg.Pool) -> GroupCommitLedger:
     """One process's group commit (two of them on one pool play two processes)."""
-    inner = PostgresWalletRepository(pool, timeout=10.0)
-    return GroupCommitRepository(inner, PostgresBatchStore(pool, 10.0), timeout=10.0, max_batch=256)
+    return GroupCommitLedger(PostgresBatchStore(pool, 10.0), timeout=10.0, max_batch=256)
 
 
 async def test_thousands_of_mixed_operations_from_two_coordinators_on_one_wallet(
     pool: asyncpg.Pool,
 ) -> None:
     first, second = coordinator(pool), coordinator(pool)
-    wallet = await first.create(uuid.uuid4())
+    wallet = await PostgresWallets(pool, 10.0).create(uuid.uuid4())
     rng = random.Random(11)
     plan = [(rng.choice([first, second]), random_request(rng)) for _ in range(3000)]
 
@@ -58,14 +58,14 @@ async def test_thousands_of_mixed_operations_from_two_coordinators_on_one_wallet
         for (_, request), result in zip(plan, results, strict=True)
         if isinstance(result, AppliedOperation)
     )
-    assert (await first.get(wallet.id)).balance == Money(expected)
+    assert (await PostgresWallets(pool, 10.0).get(wallet.id)).balance == Money(expected)
     versions = sorted(r.wallet.version for r in applied)
     assert versions == list(range(1, len(applied) + 1))
 
 
 async def test_batches_across_many_wallets_and_the_balance_bounds(pool: asyncpg.Pool) -> None:
     group = coordinator(pool)
-    wallets = [await group.create(uuid.uuid4()) for _ in range(50)]
+    wallets = [await PostgresWallets(pool, 10.0).create(uuid.uuid4()) for _ in range(50)]
     full = wallets[0].id
     await pool.execute("UPDATE wallets SET balance = 900000000000000000 - 5 WHERE id = $1", full)
 
@@ -84,7 +84,7 @@ async def test_batches_across_many_wallets_and_the_balance_bounds(pool: asyncpg.
     assert len(over_the_top) == 3
     for wallet in wallets[1:]:
         await assert_ledger_consistent(pool, wallet.id)
-        assert (await group.get(wallet.id)).balance == Money(12)
+        assert (await PostgresWallets(pool, 10.0).get(wallet.id)).balance == Money(12)
 
 
 async def test_wallets_two_coordinators_keep_moving_still_answer_every_operation(
@@ -96,11 +96,11 @@ async def test_wallets_two_coordinators_keep_moving_still_answer_every_operation
     gone stale too often is decided under its row lock, so nobody gets a 503.
     """
     coordinators = [coordinator(pool), coordinator(pool)]
-    wallets = [(await coordinators[0].create(uuid.uuid4())).id for _ in range(2)]
+    wallets = [(await PostgresWallets(pool, 10.0).create(uuid.uuid4())).id for _ in range(2)]
     rng = random.Random(5)
     results: list[object] = []
 
-    async def client(group: GroupCommitRepository) -> None:
+    async def client(group: GroupCommitLedger) -> None:
         for _ in range(150):
             kind = rng.choice([DEPOSIT, WITHDRAW])
             request = OperationRequest(kind, Money(rng.randint(1, 3)))
@@ -122,7 +122,7 @@ async def test_wallets_two_coordinators_keep_moving_still_answer_every_operation
 
 async def test_runs_decided_under_lock_apply_and_record_their_keys(pool: asyncpg.Pool) -> None:
     group = coordinator(pool)
-    wallet = await group.create(uuid.uuid4())
+    wallet = await PostgresWallets(pool, 10.0).create(uuid.uuid4())
     key = Idempotency.of(f"locked-{wallet.id}", "POST", "/op", "DEPOSIT 5", "req-1")
     requests = [
         (OperationRequest(DEPOSIT, Money(5)), key),
@@ -141,7 +141,7 @@ async def test_runs_decided_under_lock_apply_and_record_their_keys(pool: asyncpg
     assert deposited.operation.balance_after == Money(5)
     with pytest.raises(InsufficientFunds):
         await queued[1].outcome
-    recorded = await group.find_recorded(key.key)
+    recorded = await PostgresIdempotencyRecords(pool, 10.0).find_recorded(key.key)
     assert recorded is not None
     assert recorded.operation is not None
     assert recorded.operation.id == deposited.operation.id
@@ -152,7 +152,7 @@ async def test_a_batch_leaves_a_wallet_locked_elsewhere_to_wait_alone(
     pool: asyncpg.Pool,
 ) -> None:
     group = coordinator(pool)
-    held, free = [(await group.create(uuid.uuid4())).id for _ in range(2)]
+    held, free = [(await PostgresWallets(pool, 10.0).create(uuid.uuid4())).id for _ in range(2)]
     deposit = OperationRequest(DEPOSIT, Money(5))
     async with pool.acquire() as holder, holder.transaction():
         await holder.execute("SELECT id FROM wallets WHERE id = $1 FOR UPDATE", held)
@@ -172,7 +172,7 @@ async def test_a_batch_leaves_a_wallet_locked_elsewhere_to_wait_alone(
 async def test_a_batch_waits_a_moment_for_a_row_another_batch_holds(pool: asyncpg.Pool) -> None:
     """Another process's batch holds a hot wallet's row for a moment: the batch waits for
     it rather than leave the wallet out (which would send it down the slow, locked path)."""
-    wallet_id = (await coordinator(pool).create(uuid.uuid4())).id
+    wallet_id = (await PostgresWallets(pool, 10.0).create(uuid.uuid4())).id
     store = PostgresBatchStore(pool, 10.0)
     async with pool.acquire() as holder:
         transaction = holder.transaction()
@@ -188,7 +188,7 @@ async def test_a_batch_waits_a_moment_for_a_row_another_batch_holds(pool: asyncp
 
 
 async def test_a_batch_leaves_out_a_row_held_past_its_wait(pool: asyncpg.Pool) -> None:
-    wallet_id = (await coordinator(pool).create(uuid.uuid4())).id
+    wallet_id = (await PostgresWallets(pool, 10.0).create(uuid.uuid4())).id
     store = PostgresBatchStore(pool, 10.0)
     async with pool.acquire() as holder, holder.transaction():
         await holder.execute("SELECT id FROM wallets WHERE id = $1 FOR UPDATE", wallet_id)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.conftest import AppFactory, Client
 from tests.integration.ledger import assert_ledger_consistent
-from wallet.adapters.postgres.repository import PostgresWalletRepository
+from wallet.adapters.postgres.idempotency_records import PostgresIdempotencyRecords
 
 
 async def operate(
@@ -77,7 +77,7 @@ async def test_expired_keys_are_forgotten_a_batch_at_a_time(
         "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = $1", old
     )
 
-    forgotten = await PostgresWalletRepository(pool, 5.0).forget_keys_older_than(
+    forgotten = await PostgresIdempotencyRecords(pool, 5.0).forget_keys_older_than(
         timedelta(hours=24)
     )
 

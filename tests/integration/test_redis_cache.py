@@ -75,7 +75,7 @@ async def test_an_older_version_never_replaces_a_newer_one(
     wallet_id = await new_wallet(client)
     cache = await cache_of(client)
     services = client.server.app[CONTAINER]
-    repository = await resolved(services.wallet_repository())
+    repository = await resolved(services.wallets())
     old = await repository.get(uuid.UUID(wallet_id))
     await deposit(client, wallet_id, "1.00")
 

@@ -1,20 +1,19 @@
-"""The repository's SQL on the real PostgreSQL: atomic operations, constraints, the ledger."""
+"""The storage adapters' SQL on the real PostgreSQL: atomic operations, constraints, the ledger."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import uuid
+from dataclasses import dataclass
 
 import asyncpg
 import pytest
 
 from tests.integration.ledger import assert_ledger_consistent
-from wallet.adapters.postgres.repository import (
-    CREATE_WALLET,
-    WALLET_LIST_LOCK,
-    PostgresWalletRepository,
-)
+from wallet.adapters.postgres.connections import PostgresHealth
+from wallet.adapters.postgres.ledger import PostgresHistory, PostgresLedger
+from wallet.adapters.postgres.wallets import CREATE_WALLET, WALLET_LIST_LOCK, PostgresWallets
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletNotFound
 from wallet.domain.model import MAX_BALANCE, AppliedOperation, OperationRequest, OperationType
 from wallet.domain.money import Money
@@ -27,9 +26,28 @@ def request(kind: OperationType, minor: int) -> OperationRequest:
     return OperationRequest(kind, Money(minor))
 
 
+@dataclass(frozen=True)
+class Storage:
+    """The PostgreSQL adapters of the storage ports, on one pool."""
+
+    wallets: PostgresWallets
+    ledger: PostgresLedger
+    history: PostgresHistory
+    health: PostgresHealth
+
+    @classmethod
+    def on(cls, pool: asyncpg.Pool, timeout: float) -> Storage:
+        return cls(
+            PostgresWallets(pool, timeout),
+            PostgresLedger(pool, timeout),
+            PostgresHistory(pool, timeout),
+            PostgresHealth(pool, timeout),
+        )
+
+
 @pytest.fixture
-def repository(pool: asyncpg.Pool) -> PostgresWalletRepository:
-    return PostgresWalletRepository(pool, timeout=5.0)
+def repository(pool: asyncpg.Pool) -> Storage:
+    return Storage.on(pool, timeout=5.0)
 
 
 async def ledger(pool: asyncpg.Pool, wallet_id: uuid.UUID) -> list[asyncpg.Record]:
@@ -38,22 +56,22 @@ async def ledger(pool: asyncpg.Pool, wallet_id: uuid.UUID) -> list[asyncpg.Recor
     )
 
 
-async def test_a_new_wallet_has_a_zero_balance(repository: PostgresWalletRepository) -> None:
-    wallet = await repository.create(uuid.uuid4())
+async def test_a_new_wallet_has_a_zero_balance(repository: Storage) -> None:
+    wallet = await repository.wallets.create(uuid.uuid4())
 
     assert wallet.balance == Money(0)
     assert wallet.version == 0
     assert wallet.created_at == wallet.updated_at
-    assert await repository.get(wallet.id) == wallet
+    assert await repository.wallets.get(wallet.id) == wallet
 
 
 async def test_an_operation_changes_the_balance_and_appends_to_the_ledger(
-    repository: PostgresWalletRepository, pool: asyncpg.Pool
+    repository: Storage, pool: asyncpg.Pool
 ) -> None:
-    wallet = await repository.create(uuid.uuid4())
+    wallet = await repository.wallets.create(uuid.uuid4())
 
-    first = await repository.apply(wallet.id, request(DEPOSIT, 15_000))
-    second = await repository.apply(wallet.id, request(WITHDRAW, 5_001))
+    first = await repository.ledger.apply(wallet.id, request(DEPOSIT, 15_000))
+    second = await repository.ledger.apply(wallet.id, request(WITHDRAW, 5_001))
 
     assert (first.operation.balance_after, second.operation.balance_after) == (
         Money(15_000),
@@ -66,7 +84,7 @@ async def test_an_operation_changes_the_balance_and_appends_to_the_ledger(
         ("WITHDRAW", 5_001, 9_999),
     ]
     assert rows[1]["created_at"] == second.wallet.updated_at == second.operation.created_at
-    assert (await repository.get(wallet.id)).balance == Money(9_999)
+    assert (await repository.wallets.get(wallet.id)).balance == Money(9_999)
 
 
 @pytest.mark.parametrize(
@@ -78,37 +96,37 @@ async def test_an_operation_changes_the_balance_and_appends_to_the_ledger(
     ],
 )
 async def test_a_refused_operation_changes_nothing(
-    repository: PostgresWalletRepository,
+    repository: Storage,
     pool: asyncpg.Pool,
     start: int,
     refused: OperationRequest,
     error: type[Exception],
 ) -> None:
-    wallet = await repository.create(uuid.uuid4())
+    wallet = await repository.wallets.create(uuid.uuid4())
     await pool.execute("UPDATE wallets SET balance = $2 WHERE id = $1", wallet.id, start)
-    before = await repository.get(wallet.id)
+    before = await repository.wallets.get(wallet.id)
 
     with pytest.raises(error):
-        await repository.apply(wallet.id, refused)
+        await repository.ledger.apply(wallet.id, refused)
 
-    assert await repository.get(wallet.id) == before
+    assert await repository.wallets.get(wallet.id) == before
     assert await ledger(pool, wallet.id) == []
 
 
-async def test_unknown_wallets_are_not_found(repository: PostgresWalletRepository) -> None:
+async def test_unknown_wallets_are_not_found(repository: Storage) -> None:
     unknown = uuid.uuid4()
     with pytest.raises(WalletNotFound):
-        await repository.get(unknown)
+        await repository.wallets.get(unknown)
     with pytest.raises(WalletNotFound):
-        await repository.apply(unknown, request(DEPOSIT, 1))
+        await repository.ledger.apply(unknown, request(DEPOSIT, 1))
     with pytest.raises(WalletNotFound):
-        await repository.list_operations(unknown, 10, None)
+        await repository.history.list_operations(unknown, 10, None)
 
 
 async def test_the_balance_bounds_are_enforced_by_the_schema(
-    repository: PostgresWalletRepository, pool: asyncpg.Pool
+    repository: Storage, pool: asyncpg.Pool
 ) -> None:
-    wallet = await repository.create(uuid.uuid4())
+    wallet = await repository.wallets.create(uuid.uuid4())
     with pytest.raises(asyncpg.CheckViolationError):
         await pool.execute("UPDATE wallets SET balance = -1 WHERE id = $1", wallet.id)
     with pytest.raises(asyncpg.CheckViolationError):
@@ -117,11 +135,9 @@ async def test_the_balance_bounds_are_enforced_by_the_schema(
         )
 
 
-async def test_the_ledger_is_append_only(
-    repository: PostgresWalletRepository, pool: asyncpg.Pool
-) -> None:
-    wallet = await repository.create(uuid.uuid4())
-    applied = await repository.apply(wallet.id, request(DEPOSIT, 100))
+async def test_the_ledger_is_append_only(repository: Storage, pool: asyncpg.Pool) -> None:
+    wallet = await repository.wallets.create(uuid.uuid4())
+    applied = await repository.ledger.apply(wallet.id, request(DEPOSIT, 100))
 
     with pytest.raises(asyncpg.RaiseError, match="append-only"):
         await pool.execute("UPDATE operations SET amount = 1 WHERE id = $1", applied.operation.id)
@@ -130,36 +146,38 @@ async def test_the_ledger_is_append_only(
     assert len(await ledger(pool, wallet.id)) == 1
 
 
-async def test_history_pages_newest_first(repository: PostgresWalletRepository) -> None:
-    wallet = await repository.create(uuid.uuid4())
+async def test_history_pages_newest_first(repository: Storage) -> None:
+    wallet = await repository.wallets.create(uuid.uuid4())
     for cents in range(1, 8):
-        await repository.apply(wallet.id, request(DEPOSIT, cents))
+        await repository.ledger.apply(wallet.id, request(DEPOSIT, cents))
 
-    first = await repository.list_operations(wallet.id, 3, None)
+    first = await repository.history.list_operations(wallet.id, 3, None)
     last = first[-1]
-    rest = await repository.list_operations(wallet.id, 10, Position(last.created_at, last.id))
+    rest = await repository.history.list_operations(
+        wallet.id, 10, Position(last.created_at, last.id)
+    )
 
     assert [op.amount.minor for op in first + rest] == [7, 6, 5, 4, 3, 2, 1]
 
 
-async def test_wallets_page_oldest_first(repository: PostgresWalletRepository) -> None:
-    created = [await repository.create(uuid.uuid4()) for _ in range(5)]
+async def test_wallets_page_oldest_first(repository: Storage) -> None:
+    created = [await repository.wallets.create(uuid.uuid4()) for _ in range(5)]
     start = Position(created[0].created_at, created[0].id)
 
-    page = await repository.list_wallets(3, start)
+    page = await repository.wallets.list_wallets(3, start)
 
     assert [w.id for w in page] == [w.id for w in created[1:4]]
 
 
-async def test_ping_and_the_cursor_secret(repository: PostgresWalletRepository) -> None:
-    assert await repository.ping() is True
-    secret = await repository.load_secret("cursor")
+async def test_ping_and_the_cursor_secret(repository: Storage) -> None:
+    assert await repository.health.ping() is True
+    secret = await repository.wallets.load_secret("cursor")
     assert len(secret) >= 16
-    assert secret == await repository.load_secret("cursor")
+    assert secret == await repository.wallets.load_secret("cursor")
 
 
 async def test_listing_waits_for_wallets_stamped_but_not_yet_committed(
-    repository: PostgresWalletRepository, pool: asyncpg.Pool
+    repository: Storage, pool: asyncpg.Pool
 ) -> None:
     """A slow creation stamped before a committed one must not be skipped by a page."""
     async with pool.acquire() as slow:
@@ -167,9 +185,9 @@ async def test_listing_waits_for_wallets_stamped_but_not_yet_committed(
         await transaction.start()
         slow_id = uuid.uuid4()
         await slow.fetchrow(CREATE_WALLET, slow_id, WALLET_LIST_LOCK)  # stamped, uncommitted
-        fast = await repository.create(uuid.uuid4())
+        fast = await repository.wallets.create(uuid.uuid4())
 
-        listing = asyncio.create_task(repository.list_wallets(1000, None))
+        listing = asyncio.create_task(repository.wallets.list_wallets(1000, None))
         done, _ = await asyncio.wait({listing}, timeout=0.3)
         assert not done, "the page was read while an earlier-stamped wallet was uncommitted"
         await transaction.commit()
@@ -187,8 +205,8 @@ async def test_operations_on_a_wallet_that_keeps_moving_are_all_decided(
     A refusal seen by the one-statement apply is checked again under the row lock, so
     the balance moving meanwhile never ends in anything but an answer.
     """
-    repository = PostgresWalletRepository(pool, timeout=10.0)
-    wallet = await repository.create(uuid.uuid4())
+    repository = Storage.on(pool, timeout=10.0)
+    wallet = await repository.wallets.create(uuid.uuid4())
     rng = random.Random(3)
     outcomes: list[object] = []
 
@@ -197,7 +215,7 @@ async def test_operations_on_a_wallet_that_keeps_moving_are_all_decided(
             kind = rng.choice([DEPOSIT, WITHDRAW])
             request = OperationRequest(kind, Money(rng.randint(1, 3)))
             try:
-                outcomes.append(await repository.apply(wallet.id, request))
+                outcomes.append(await repository.ledger.apply(wallet.id, request))
             except Exception as error:  # a refusal is expected; anything else fails below
                 outcomes.append(error)
 

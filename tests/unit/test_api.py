@@ -12,7 +12,7 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
-from wallet.adapters.memory import InMemoryBalanceCache, InMemoryWalletRepository
+from wallet.adapters.memory import InMemoryBalanceCache, InMemoryDatabase
 from wallet.domain.model import OperationRequest, OperationType
 from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money
 from wallet.entrypoints.http.keys import SERVICES
@@ -637,7 +637,7 @@ async def test_every_response_carries_a_fresh_request_id(client: Client) -> None
 
 
 async def test_a_database_outage_is_503_with_retry_after(
-    client: Client, repository: InMemoryWalletRepository
+    client: Client, repository: InMemoryDatabase
 ) -> None:
     wallet_id = await wallet_with(client, "5")
     repository.available = False
@@ -655,7 +655,7 @@ async def test_a_database_outage_is_503_with_retry_after(
 
 
 async def test_a_validation_error_wins_over_a_database_outage(
-    client: Client, repository: InMemoryWalletRepository
+    client: Client, repository: InMemoryDatabase
 ) -> None:
     repository.available = False
     await problem(await client.get(wallet_url("123")), 400, "VALIDATION_ERROR")
@@ -684,7 +684,7 @@ async def test_ready_while_the_database_answers_whatever_the_cache(
 
 
 async def test_not_ready_while_the_database_is_down(
-    client: Client, repository: InMemoryWalletRepository
+    client: Client, repository: InMemoryDatabase
 ) -> None:
     repository.available = False
     response = await client.get("/health/ready")

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from wallet.domain import money, pagination
+from wallet.adapters.group_commit import GroupCommitLedger
+from wallet.domain import money, pagination, ports
+from wallet.domain.model import OperationType
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = ROOT / "wallet" / "domain"
@@ -106,8 +108,8 @@ SERVICES = "wallet.domain.services"
             ["dependency_injector.wiring", "dependency_injector.wiring.Provide"],
         ),
         (
-            "from wallet.adapters.memory import InMemoryWalletRepository",
-            ["wallet.adapters.memory", "wallet.adapters.memory.InMemoryWalletRepository"],
+            "from wallet.adapters.memory import InMemoryDatabase",
+            ["wallet.adapters.memory", "wallet.adapters.memory.InMemoryDatabase"],
         ),
         ("import wallet.entrypoints.http.app", ["wallet.entrypoints.http.app"]),
         ("from wallet import container", ["wallet.container"]),
@@ -264,3 +266,149 @@ def test_the_raise_checker_sees_an_imported_error() -> None:
     assert raised_names(source) - defined_classes(source) == {"InvalidAmount"}
     own = "class InvalidAmount(ValueError):\n    pass\ndef f():\n    raise InvalidAmount\n"
     assert raised_names(own) - defined_classes(own) == set()
+
+
+# -- the shape of a command ------------------------------------------------------------------
+
+WALLET = ROOT / "wallet"
+
+
+def public_methods(cls: type) -> set[str]:
+    return {name for name in vars(cls) if not name.startswith("_") and callable(vars(cls)[name])}
+
+
+def test_each_port_is_narrow_and_named_for_its_job() -> None:
+    """A port has only what its callers use: a few methods, never a grab-bag."""
+    declared = {
+        name: cls
+        for name, cls in vars(ports).items()
+        if isinstance(cls, type)
+        and getattr(cls, "_is_protocol", False)
+        and cls.__module__ == ports.__name__
+    }
+    assert {"Wallets", "Ledger", "History", "IdempotencyRecords", "Health"} <= set(declared)
+    assert {
+        name: len(public_methods(cls))
+        for name, cls in declared.items()
+        if len(public_methods(cls)) > 3
+    } == {}
+
+
+def test_group_commit_wraps_only_the_write_port() -> None:
+    """The decorator batches ``Ledger.apply``; it passes nothing else through."""
+    assert public_methods(GroupCommitLedger) == public_methods(ports.Ledger) == {"apply"}
+
+
+def forwarding_methods(source: str) -> list[str]:
+    """Methods whose whole body hands its arguments, unchanged, to the same-named method of
+    something else: a layer that only forwards."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.AsyncFunctionDef | ast.FunctionDef):
+            continue
+        body = [
+            s
+            for s in node.body
+            if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+        ]
+        if len(body) != 1 or not isinstance(body[0], ast.Return | ast.Expr):
+            continue
+        call = body[0].value
+        if isinstance(call, ast.Await):
+            call = call.value
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+            continue
+        params = [a.arg for a in node.args.args if a.arg != "self"]
+        passed = [a.id for a in call.args if isinstance(a, ast.Name)]
+        if call.func.attr == node.name and passed == params and not call.keywords:
+            found.append(node.name)
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((WALLET / "adapters").rglob("*.py")) + sorted(DOMAIN.rglob("*.py")),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_no_adapter_or_use_case_only_forwards_a_call(path: Path) -> None:
+    assert forwarding_methods(path.read_text(encoding="utf-8")) == []
+
+
+def test_the_forwarding_checker_catches_a_pass_through() -> None:
+    source = (
+        "class Group:\n"
+        "    async def get(self, wallet_id):\n"
+        '        """The inner one\'s."""\n'
+        "        return await self._inner.get(wallet_id)\n"
+        "    async def apply(self, wallet_id, request):\n"
+        "        return await self._queue_for(wallet_id, request)\n"
+    )
+    assert forwarding_methods(source) == ["get"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [WALLET / "domain" / "services.py", WALLET / "entrypoints" / "http" / "api.py"],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_idempotency_has_no_twin_use_cases(path: Path) -> None:
+    """One use case per command: an Idempotency-Key goes through one wrapper, not a ``*_once``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = [
+        n.name for n in ast.walk(tree) if isinstance(n, ast.AsyncFunctionDef | ast.FunctionDef)
+    ]
+    assert [name for name in names if name.endswith("_once")] == []
+
+
+ENTRY_TYPE_NAMES = {member.value for member in OperationType}
+
+
+def entry_type_branches(source: str) -> list[int]:
+    """Lines comparing against an entry type by name (``x == "DEPOSIT"``, ``t is
+    OperationType.WITHDRAW``) or writing the sign in SQL (``ELSE -amount``)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            named = any(
+                (isinstance(o, ast.Constant) and o.value in ENTRY_TYPE_NAMES)
+                or (isinstance(o, ast.Attribute) and o.attr in ENTRY_TYPE_NAMES)
+                for o in operands
+            )
+            if named:
+                lines.append(node.lineno)
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and "ELSE -" in node.value
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in sorted(WALLET.rglob("*.py")) if p != DOMAIN / "model.py"],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_only_the_entry_type_knows_its_sign(path: Path) -> None:
+    """The sign of a ledger entry lives with its type in the domain, nowhere else."""
+    assert entry_type_branches(path.read_text(encoding="utf-8")) == []
+
+
+def test_the_sign_checker_catches_a_branch_of_its_own() -> None:
+    source = (
+        "d = a if t is OperationType.DEPOSIT else -a\n"
+        "ok = kind == 'WITHDRAW'\n"
+        "SQL = \"sum(CASE t WHEN 'DEPOSIT' THEN amount ELSE -amount END)\"\n"
+    )
+    assert sorted(entry_type_branches(source)) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "static").glob("*.js")), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_the_page_takes_signs_from_the_server(path: Path) -> None:
+    """The page branches on no entry type by name: it reads each type's sign from the server."""
+    source = path.read_text(encoding="utf-8")
+    assert [name for name in sorted(ENTRY_TYPE_NAMES) if f'"{name}"' in source] == []

@@ -17,15 +17,15 @@ DEPOSIT = OperationRequest(OperationType.DEPOSIT, Money(500))
 async def test_a_write_readers_may_not_see_answers_unavailable_and_its_replay_refreshes_them(
     service: WalletService, cache: InMemoryBalanceCache
 ) -> None:
-    wallet = await service.create_wallet()
+    wallet = (await service.create_wallet()).value
     assert (await service.get_wallet(wallet.id)).balance == Money(0)  # cached
     key = Idempotency.of("k-1", "POST", f"/api/v1/wallets/{wallet.id}/operation", "5", "r-1")
 
     cache.unfenced = True
     with pytest.raises(StorageUnavailable):
-        await service.apply_operation_once(wallet.id, DEPOSIT, key)
+        await service.apply_operation(wallet.id, DEPOSIT, key)
     cache.unfenced = False
 
-    replay = await service.apply_operation_once(wallet.id, DEPOSIT, key)
+    replay = await service.apply_operation(wallet.id, DEPOSIT, key)
     assert replay.replayed
     assert (await service.get_wallet(wallet.id)).balance == Money(500)

@@ -12,12 +12,12 @@ import pytest
 from wallet.adapters.group_commit import (
     LOCK_AFTER_REPLANS,
     BatchOutcome,
-    GroupCommitRepository,
+    GroupCommitLedger,
     Run,
     _Queued,
 )
 from wallet.adapters.ids import time_ordered_uuids
-from wallet.adapters.memory import InMemoryBatchStore, InMemoryWalletRepository
+from wallet.adapters.memory import InMemoryBatchStore, InMemoryDatabase
 from wallet.domain.errors import InsufficientFunds, StorageUnavailable, WalletNotFound
 from wallet.domain.model import AppliedOperation, OperationRequest, OperationType
 from wallet.domain.money import Money
@@ -30,22 +30,22 @@ def op(kind: OperationType, minor: int) -> OperationRequest:
 
 
 @pytest.fixture
-def repository() -> InMemoryWalletRepository:
-    return InMemoryWalletRepository()
+def repository() -> InMemoryDatabase:
+    return InMemoryDatabase()
 
 
 @pytest.fixture
-def store(repository: InMemoryWalletRepository) -> InMemoryBatchStore:
+def store(repository: InMemoryDatabase) -> InMemoryBatchStore:
     return InMemoryBatchStore(repository)
 
 
 def batched(
-    repository: InMemoryWalletRepository, store: InMemoryBatchStore, max_batch: int = 256
-) -> GroupCommitRepository:
-    return GroupCommitRepository(repository, store, timeout=5.0, max_batch=max_batch)
+    repository: InMemoryDatabase, store: InMemoryBatchStore, max_batch: int = 256
+) -> GroupCommitLedger:
+    return GroupCommitLedger(store, timeout=5.0, max_batch=max_batch)
 
 
-def assert_ledger_chain(repository: InMemoryWalletRepository, wallet_id: uuid.UUID) -> None:
+def assert_ledger_chain(repository: InMemoryDatabase, wallet_id: uuid.UUID) -> None:
     running = 0
     ledger = repository.ledger(wallet_id)
     for entry in ledger:
@@ -56,7 +56,7 @@ def assert_ledger_chain(repository: InMemoryWalletRepository, wallet_id: uuid.UU
 
 
 async def test_concurrent_operations_share_batches_and_keep_arrival_order(
-    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+    repository: InMemoryDatabase, store: InMemoryBatchStore
 ) -> None:
     wallet = await repository.create(uuid.uuid4())
     group = batched(repository, store)
@@ -74,7 +74,7 @@ async def test_concurrent_operations_share_batches_and_keep_arrival_order(
 
 
 async def test_each_operation_gets_its_own_outcome(
-    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+    repository: InMemoryDatabase, store: InMemoryBatchStore
 ) -> None:
     wallet = await repository.create(uuid.uuid4())
     group = batched(repository, store)
@@ -97,7 +97,7 @@ async def test_each_operation_gets_its_own_outcome(
 
 
 async def test_a_failing_batch_fails_every_operation_in_it_and_applies_none(
-    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+    repository: InMemoryDatabase, store: InMemoryBatchStore
 ) -> None:
     wallet = await repository.create(uuid.uuid4())
     group = batched(repository, store)
@@ -116,7 +116,7 @@ async def test_a_failing_batch_fails_every_operation_in_it_and_applies_none(
 
 
 async def test_a_balance_moved_elsewhere_is_replanned_from_the_real_balance(
-    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+    repository: InMemoryDatabase, store: InMemoryBatchStore
 ) -> None:
     """Another process (here: a second coordinator) moves the balance between batches."""
     wallet = await repository.create(uuid.uuid4())
@@ -140,7 +140,7 @@ class MovedElsewhereStore(InMemoryBatchStore):
     """Before each optimistic batch, another process moves the wallet by a cent, back and
     forth, so that every plan made from the balance last seen has just gone stale."""
 
-    def __init__(self, repository: InMemoryWalletRepository, wallet_id: uuid.UUID) -> None:
+    def __init__(self, repository: InMemoryDatabase, wallet_id: uuid.UUID) -> None:
         super().__init__(repository)
         self.wallet_id = wallet_id
         self.moves: int | None = None  # None: not moving yet
@@ -154,7 +154,7 @@ class MovedElsewhereStore(InMemoryBatchStore):
 
 
 async def test_a_wallet_that_keeps_moving_is_decided_under_its_lock(
-    repository: InMemoryWalletRepository,
+    repository: InMemoryDatabase,
 ) -> None:
     wallet = await repository.create(uuid.uuid4())
     await repository.apply(wallet.id, op(DEPOSIT, 99))
@@ -173,7 +173,7 @@ async def test_a_wallet_that_keeps_moving_is_decided_under_its_lock(
 
 
 async def test_a_missing_wallet_decided_under_lock_is_not_found(
-    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+    repository: InMemoryDatabase, store: InMemoryBatchStore
 ) -> None:
     """No wallet is ever deleted, but a run decided under lock must not rely on that."""
     group = batched(repository, store)
@@ -187,7 +187,7 @@ async def test_a_missing_wallet_decided_under_lock_is_not_found(
 
 
 async def test_batches_span_wallets_and_respect_the_size_bound(
-    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+    repository: InMemoryDatabase, store: InMemoryBatchStore
 ) -> None:
     wallets = [await repository.create(uuid.uuid4()) for _ in range(5)]
     group = batched(repository, store, max_batch=8)
@@ -202,7 +202,7 @@ async def test_batches_span_wallets_and_respect_the_size_bound(
 
 
 async def test_an_unknown_wallet_is_not_found_and_others_in_the_batch_still_apply(
-    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+    repository: InMemoryDatabase, store: InMemoryBatchStore
 ) -> None:
     wallet = await repository.create(uuid.uuid4())
     group = batched(repository, store)
@@ -218,7 +218,7 @@ async def test_an_unknown_wallet_is_not_found_and_others_in_the_batch_still_appl
 
 
 async def test_a_caller_that_gives_up_while_queued_leaves_nothing_applied(
-    repository: InMemoryWalletRepository,
+    repository: InMemoryDatabase,
 ) -> None:
     wallet = await repository.create(uuid.uuid4())
     stalled = asyncio.Event()
@@ -228,7 +228,7 @@ async def test_a_caller_that_gives_up_while_queued_leaves_nothing_applied(
             await stalled.wait()
             return await super().apply_runs(runs)
 
-    group = GroupCommitRepository(repository, StalledStore(repository), timeout=0.05, max_batch=1)
+    group = GroupCommitLedger(StalledStore(repository), timeout=0.05, max_batch=1)
     first = asyncio.create_task(group.apply(wallet.id, op(DEPOSIT, 1)))  # in the stalled batch
     second = asyncio.create_task(group.apply(wallet.id, op(DEPOSIT, 2)))  # still queued
 
@@ -241,7 +241,7 @@ async def test_a_caller_that_gives_up_while_queued_leaves_nothing_applied(
 
 
 async def test_a_bug_in_the_store_reaches_every_caller_and_later_batches_still_run(
-    repository: InMemoryWalletRepository,
+    repository: InMemoryDatabase,
 ) -> None:
     wallet = await repository.create(uuid.uuid4())
     failures = iter([True])
@@ -277,7 +277,7 @@ def test_operation_ids_are_distinct_time_ordered_version_7_uuids() -> None:
 
 
 async def test_a_wallet_locked_elsewhere_holds_up_only_its_own_operations_in_order(
-    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+    repository: InMemoryDatabase, store: InMemoryBatchStore
 ) -> None:
     held, free = [await repository.create(uuid.uuid4()) for _ in range(2)]
     group = batched(repository, store)
@@ -308,10 +308,10 @@ async def test_a_wallet_locked_elsewhere_holds_up_only_its_own_operations_in_ord
 
 
 async def test_operations_on_a_wallet_locked_past_their_timeout_give_up_unapplied(
-    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+    repository: InMemoryDatabase, store: InMemoryBatchStore
 ) -> None:
     wallet = await repository.create(uuid.uuid4())
-    group = GroupCommitRepository(repository, store, timeout=0.05, max_batch=256)
+    group = GroupCommitLedger(store, timeout=0.05, max_batch=256)
     store.hold(wallet.id)
 
     results = await asyncio.gather(
@@ -326,7 +326,7 @@ async def test_operations_on_a_wallet_locked_past_their_timeout_give_up_unapplie
 
 
 async def test_a_caller_who_gave_up_while_its_wallet_was_locked_is_left_out(
-    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+    repository: InMemoryDatabase, store: InMemoryBatchStore
 ) -> None:
     wallet = await repository.create(uuid.uuid4())
     group = batched(repository, store)
@@ -348,7 +348,7 @@ async def test_a_caller_who_gave_up_while_its_wallet_was_locked_is_left_out(
 
 
 async def test_a_wallet_decided_under_its_lock_returns_to_the_batches_after_one_run(
-    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+    repository: InMemoryDatabase, store: InMemoryBatchStore
 ) -> None:
     """Under steady load its queue never empties: kept on the locked path, every run of a
     hot wallet would pay a transaction of its own."""
@@ -371,12 +371,12 @@ async def test_a_wallet_decided_under_its_lock_returns_to_the_batches_after_one_
 
 
 async def test_a_wallet_still_held_skips_the_batches_for_a_while(
-    repository: InMemoryWalletRepository, store: InMemoryBatchStore
+    repository: InMemoryDatabase, store: InMemoryBatchStore
 ) -> None:
     """Each batch would wait for its lock a moment, then leave it out: the others in it
     would pay that wait for nothing."""
     held, free = [await repository.create(uuid.uuid4()) for _ in range(2)]
-    group = GroupCommitRepository(repository, store, timeout=0.05, max_batch=256)
+    group = GroupCommitLedger(store, timeout=0.05, max_batch=256)
     store.hold(held.id)
     with pytest.raises(StorageUnavailable):
         await group.apply(held.id, op(DEPOSIT, 1))  # found busy, then waited for in vain

@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from wallet.adapters.group_commit import GroupCommitRepository
-from wallet.adapters.memory import InMemoryBatchStore, InMemoryWalletRepository
+from wallet.adapters.group_commit import GroupCommitLedger
+from wallet.adapters.memory import InMemoryBatchStore, InMemoryDatabase
 from wallet.domain.errors import IdempotencyKeyTaken
 from wallet.domain.idempotency import Idempotency
 from wallet.domain.model import AppliedOperation, OperationRequest, OperationType
@@ -163,8 +163,8 @@ async def test_concurrent_duplicates_apply_once(client: Client) -> None:
 
 
 async def test_group_commit_records_keys_and_reports_taken_ones() -> None:
-    repository = InMemoryWalletRepository()
-    group = GroupCommitRepository(repository, InMemoryBatchStore(repository), 5.0, 256)
+    repository = InMemoryDatabase()
+    group = GroupCommitLedger(InMemoryBatchStore(repository), 5.0, 256)
     wallet = await repository.create(uuid.uuid4())
     deposit = OperationRequest(OperationType.DEPOSIT, Money(100))
     key = Idempotency.of("g-1", "POST", "/x", "DEPOSIT 100", "req-1")

@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web_runner import BaseRunner
-from dependency_injector import providers
 
+from tests.unit.fakes import serve_from
 from wallet.container import Container
 from wallet.entrypoints.http.app import create_app
 from wallet.entrypoints.logs import (
@@ -266,7 +266,7 @@ class BrokenRepository:
 async def test_a_bug_logs_its_traceback_and_an_error_access_line_under_one_request_id(
     aiohttp_client: Any, container: Container, caplog: pytest.LogCaptureFixture
 ) -> None:
-    container.wallet_repository.override(providers.Object(BrokenRepository()))
+    serve_from(container, BrokenRepository(), batched=False)
     client = await access_client(aiohttp_client, container)
     caplog.set_level(logging.INFO)
     response = await client.post("/api/v1/wallets", headers={"X-Request-ID": "bug-1"})
@@ -294,7 +294,7 @@ async def test_unknown_paths_log_as_unmatched_not_as_their_raw_path(
 async def test_above_info_requests_are_not_logged_but_server_errors_are(
     aiohttp_client: Any, container: Container, caplog: pytest.LogCaptureFixture
 ) -> None:
-    container.wallet_repository.override(providers.Object(BrokenRepository()))
+    serve_from(container, BrokenRepository(), batched=False)
     client = await access_client(aiohttp_client, container)
     caplog.set_level(logging.WARNING, logger=ACCESS_LOGGER)
     assert (await client.get("/health/live")).status == 200

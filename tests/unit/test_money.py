@@ -268,10 +268,10 @@ def test_parse_then_print_is_the_canonical_form() -> None:
 async def test_a_tenth_deposited_three_times_is_exactly_thirty_cents(
     service: WalletService,
 ) -> None:
-    wallet = await service.create_wallet()
+    wallet = (await service.create_wallet()).value
     tenth = parse_operation(decode_json(operation_body("0.1")))
     assert tenth == OperationRequest(OperationType.DEPOSIT, Money(10))
     for _ in range(3):
         applied = await service.apply_operation(wallet.id, tenth)
-    assert str(applied.operation.balance_after) == "0.30"
+    assert str(applied.value.balance_after) == "0.30"
     assert str((await service.get_wallet(wallet.id)).balance) == "0.30"

@@ -26,7 +26,8 @@ from openapi_spec_validator import validate
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from wallet.adapters.memory import InMemoryBalanceCache, InMemoryWalletRepository
+from tests.unit.fakes import serve_from
+from wallet.adapters.memory import InMemoryBalanceCache, InMemoryDatabase
 from wallet.config import Settings
 from wallet.container import Container
 from wallet.domain.model import OperationRequest, OperationType
@@ -469,7 +470,7 @@ BROKEN_CASES = [
 BUG_MESSAGE = "secret-connection-string-and-a-stack"
 
 
-class BrokenRepository(InMemoryWalletRepository):
+class BrokenRepository(InMemoryDatabase):
     """A repository with a bug: every call fails with a plain RuntimeError."""
 
     def _check_available(self) -> None:
@@ -481,7 +482,7 @@ class BrokenRepository(InMemoryWalletRepository):
 
 @pytest.fixture
 async def broken_client(aiohttp_client: ClientFactory, container: Container) -> Client:
-    container.wallet_repository.override(providers.Object(BrokenRepository()))
+    serve_from(container, BrokenRepository(), batched=False)
     return await aiohttp_client(create_app(container))
 
 
@@ -653,7 +654,7 @@ def check_request_is_documented(case: Case, ids: dict[str, str]) -> None:
 
 
 async def arrange(
-    case: Case, client: Client, repository: InMemoryWalletRepository, cache: InMemoryBalanceCache
+    case: Case, client: Client, repository: InMemoryDatabase, cache: InMemoryBalanceCache
 ) -> dict[str, str]:
     """Real state for the case to act on: wallets, a ledger, cursors, outages."""
     wallet = await create_wallet(client)
@@ -707,7 +708,7 @@ async def next_cursor(client: Client, path: str) -> str:
     return cursor
 
 
-async def full_wallet(client: Client, repository: InMemoryWalletRepository) -> str:
+async def full_wallet(client: Client, repository: InMemoryDatabase) -> str:
     """A wallet at the maximum balance, filled with the largest deposits allowed."""
     wallet_id = await create_wallet(client)
     largest = OperationRequest(OperationType.DEPOSIT, Money(MAX_AMOUNT_MINOR))
@@ -803,7 +804,7 @@ async def test_the_document_describes_exactly_the_routes_the_app_serves(client: 
 async def test_each_answer_is_the_documented_one(
     case: Case,
     client: Client,
-    repository: InMemoryWalletRepository,
+    repository: InMemoryDatabase,
     cache: InMemoryBalanceCache,
 ) -> None:
     ids = await arrange(case, client, repository, cache)

@@ -9,7 +9,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from wallet.adapters.memory import InMemoryBalanceCache, InMemoryWalletRepository
+from tests.unit.fakes import TEST_SECRET, in_memory_service
+from wallet.adapters.memory import InMemoryBalanceCache, InMemoryDatabase
 from wallet.domain.errors import (
     BalanceLimitExceeded,
     InsufficientFunds,
@@ -22,8 +23,6 @@ from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money
 from wallet.domain.pagination import CursorCodec
 from wallet.domain.services import WalletService
 
-from .conftest import TEST_SECRET
-
 DEPOSIT = OperationType.DEPOSIT
 WITHDRAW = OperationType.WITHDRAW
 T = TypeVar("T", Wallet, Operation)
@@ -34,7 +33,7 @@ def op(kind: OperationType, amount: str) -> OperationRequest:
 
 
 async def new_wallet_with(service: WalletService, balance: str) -> Wallet:
-    wallet = await service.create_wallet()
+    wallet = (await service.create_wallet()).value
     if balance != "0.00":
         await service.apply_operation(wallet.id, op(DEPOSIT, balance))
     return await service.get_wallet(wallet.id)
@@ -57,7 +56,7 @@ async def all_pages(
         cursor = page.next_cursor
 
 
-async def state_of(repository: InMemoryWalletRepository, wallet_id: UUID) -> tuple[object, ...]:
+async def state_of(repository: InMemoryDatabase, wallet_id: UUID) -> tuple[object, ...]:
     """Everything a refused operation must leave as it was: the stored wallet and its ledger."""
     return (await repository.get(wallet_id), tuple(repository.ledger(wallet_id)))
 
@@ -66,9 +65,9 @@ async def state_of(repository: InMemoryWalletRepository, wallet_id: UUID) -> tup
 
 
 async def test_a_new_wallet_starts_at_zero(
-    service: WalletService, repository: InMemoryWalletRepository
+    service: WalletService, repository: InMemoryDatabase
 ) -> None:
-    wallet = await service.create_wallet()
+    wallet = (await service.create_wallet()).value
     assert wallet.balance == Money.zero()
     assert wallet.version == 0
     assert wallet.created_at == wallet.updated_at
@@ -78,21 +77,21 @@ async def test_a_new_wallet_starts_at_zero(
 
 
 async def test_get_returns_the_created_wallet(service: WalletService) -> None:
-    created = await service.create_wallet()
+    created = (await service.create_wallet()).value
     assert await service.get_wallet(created.id) == created
 
 
 async def test_each_wallet_gets_its_own_id(service: WalletService) -> None:
-    ids = {(await service.create_wallet()).id for _ in range(20)}
+    ids = {(await service.create_wallet()).value.id for _ in range(20)}
     assert len(ids) == 20
 
 
 async def test_the_id_comes_from_the_injected_generator(
-    repository: InMemoryWalletRepository, cache: InMemoryBalanceCache
+    repository: InMemoryDatabase, cache: InMemoryBalanceCache
 ) -> None:
     fixed = UUID("00000000-0000-4000-8000-000000000001")
-    service = WalletService(repository, cache, CursorCodec(TEST_SECRET), new_id=lambda: fixed)
-    assert (await service.create_wallet()).id == fixed
+    service = in_memory_service(repository, cache, CursorCodec(TEST_SECRET), new_id=lambda: fixed)
+    assert (await service.create_wallet()).value.id == fixed
     assert (await repository.get(fixed)).id == fixed
 
 
@@ -100,37 +99,37 @@ async def test_the_id_comes_from_the_injected_generator(
 
 
 async def test_a_deposit_raises_the_balance_and_is_recorded(
-    service: WalletService, repository: InMemoryWalletRepository
+    service: WalletService, repository: InMemoryDatabase
 ) -> None:
-    wallet = await service.create_wallet()
+    wallet = (await service.create_wallet()).value
     applied = await service.apply_operation(wallet.id, op(DEPOSIT, "150"))
-    assert applied.wallet.balance == Money(15000)
-    assert applied.wallet.version == 1
-    assert applied.operation.wallet_id == wallet.id
-    assert applied.operation.type is DEPOSIT
-    assert applied.operation.amount == Money(15000)
-    assert applied.operation.balance_after == Money(15000)
-    assert repository.ledger(wallet.id) == [applied.operation]
+    assert applied.value.balance_after == Money(15000)
+    assert (await repository.get(wallet.id)).version == 1
+    assert applied.value.wallet_id == wallet.id
+    assert applied.value.type is DEPOSIT
+    assert applied.value.amount == Money(15000)
+    assert applied.value.balance_after == Money(15000)
+    assert repository.ledger(wallet.id) == [applied.value]
     assert (await repository.get(wallet.id)).balance == Money(15000)
 
 
 async def test_a_withdrawal_lowers_the_balance(service: WalletService) -> None:
     wallet = await new_wallet_with(service, "100.00")
     applied = await service.apply_operation(wallet.id, op(WITHDRAW, "30.25"))
-    assert applied.operation.balance_after == Money(6975)
-    assert applied.wallet.balance == Money(6975)
+    assert applied.value.balance_after == Money(6975)
+    assert applied.value.balance_after == Money(6975)
     assert (await service.get_wallet(wallet.id)).balance == Money(6975)
 
 
 async def test_withdrawing_the_whole_balance_leaves_zero(service: WalletService) -> None:
     wallet = await new_wallet_with(service, "12.34")
     applied = await service.apply_operation(wallet.id, op(WITHDRAW, "12.34"))
-    assert applied.wallet.balance == Money.zero()
+    assert applied.value.balance_after == Money.zero()
 
 
 @pytest.mark.parametrize(("balance", "amount"), [("0.00", "0.01"), ("10.00", "10.01")])
 async def test_insufficient_funds_changes_nothing(
-    service: WalletService, repository: InMemoryWalletRepository, balance: str, amount: str
+    service: WalletService, repository: InMemoryDatabase, balance: str, amount: str
 ) -> None:
     wallet = await new_wallet_with(service, balance)
     before = await state_of(repository, wallet.id)
@@ -141,14 +140,14 @@ async def test_insufficient_funds_changes_nothing(
 
 
 async def test_the_balance_can_reach_its_maximum_but_not_pass_it(
-    service: WalletService, repository: InMemoryWalletRepository
+    service: WalletService, repository: InMemoryDatabase
 ) -> None:
-    wallet = await service.create_wallet()
+    wallet = (await service.create_wallet()).value
     largest = OperationRequest(DEPOSIT, Money(MAX_AMOUNT_MINOR))
     for _ in range(MAX_BALANCE_MINOR // MAX_AMOUNT_MINOR):
         applied = await service.apply_operation(wallet.id, largest)
-    assert applied.wallet.balance == Money(MAX_BALANCE_MINOR)
-    assert str(applied.wallet.balance) == "9000000000000000.00"
+    assert applied.value.balance_after == Money(MAX_BALANCE_MINOR)
+    assert str(applied.value.balance_after) == "9000000000000000.00"
 
     before = await state_of(repository, wallet.id)
     with pytest.raises(BalanceLimitExceeded):
@@ -158,9 +157,9 @@ async def test_the_balance_can_reach_its_maximum_but_not_pass_it(
 
 
 async def test_the_ledger_adds_up_to_the_balance(
-    service: WalletService, repository: InMemoryWalletRepository
+    service: WalletService, repository: InMemoryDatabase
 ) -> None:
-    wallet = await service.create_wallet()
+    wallet = (await service.create_wallet()).value
     script = [(DEPOSIT, "100"), (WITHDRAW, "0.01"), (DEPOSIT, "0.1"), (WITHDRAW, "50.09")]
     script += [(DEPOSIT, "1.23"), (WITHDRAW, "51.23")]
     for kind, amount in script:
@@ -181,7 +180,7 @@ async def test_the_ledger_adds_up_to_the_balance(
 
 
 async def test_a_refused_operation_leaves_no_gap_in_the_ledger(
-    service: WalletService, repository: InMemoryWalletRepository
+    service: WalletService, repository: InMemoryDatabase
 ) -> None:
     wallet = await new_wallet_with(service, "5.00")
     with pytest.raises(InsufficientFunds):
@@ -206,7 +205,7 @@ async def test_operations_on_one_wallet_do_not_touch_another(service: WalletServ
 async def test_paging_through_25_wallets_by_7_yields_each_once_in_order(
     service: WalletService,
 ) -> None:
-    created = [await service.create_wallet() for _ in range(25)]
+    created = [(await service.create_wallet()).value for _ in range(25)]
     pages, cursors = await all_pages(lambda cursor: service.list_wallets(7, cursor))
 
     assert [len(page) for page in pages] == [7, 7, 7, 4]
@@ -255,7 +254,7 @@ async def test_wallets_created_while_paging_are_neither_skipped_nor_repeated(
     assert seen == everything
 
 
-class FrozenClockRepository(InMemoryWalletRepository):
+class FrozenClockRepository(InMemoryDatabase):
     """Every wallet is created in the same instant, so only the id orders them."""
 
     def _now(self) -> datetime:
@@ -264,8 +263,8 @@ class FrozenClockRepository(InMemoryWalletRepository):
 
 async def test_wallets_created_in_the_same_instant_page_without_skips_or_repeats() -> None:
     repository = FrozenClockRepository()
-    service = WalletService(repository, InMemoryBalanceCache(), CursorCodec(TEST_SECRET))
-    ids = [(await service.create_wallet()).id for _ in range(20)]
+    service = in_memory_service(repository, InMemoryBalanceCache(), CursorCodec(TEST_SECRET))
+    ids = [(await service.create_wallet()).value.id for _ in range(20)]
     pages, _ = await all_pages(lambda cursor: service.list_wallets(3, cursor))
     assert [w.id for page in pages for w in page] == sorted(ids)
 
@@ -280,11 +279,11 @@ async def test_a_cursor_the_service_did_not_make_is_a_validation_error(
 
 
 async def test_a_cursor_made_with_another_secret_is_refused(
-    repository: InMemoryWalletRepository, cache: InMemoryBalanceCache, service: WalletService
+    repository: InMemoryDatabase, cache: InMemoryBalanceCache, service: WalletService
 ) -> None:
     for _ in range(3):
         await service.create_wallet()
-    other = WalletService(repository, cache, CursorCodec(b"a-different-secret-of-32-bytes!!"))
+    other = in_memory_service(repository, cache, CursorCodec(b"a-different-secret-of-32-bytes!!"))
     cursor = (await other.list_wallets(1, None)).next_cursor
     assert cursor is not None
     assert len((await other.list_wallets(1, cursor)).items) == 1
@@ -296,9 +295,9 @@ async def test_a_cursor_made_with_another_secret_is_refused(
 
 
 async def test_operations_are_listed_newest_first_across_pages(
-    service: WalletService, repository: InMemoryWalletRepository
+    service: WalletService, repository: InMemoryDatabase
 ) -> None:
-    wallet = await service.create_wallet()
+    wallet = (await service.create_wallet()).value
     for cents in range(1, 11):
         await service.apply_operation(wallet.id, OperationRequest(DEPOSIT, Money(cents)))
 
@@ -311,7 +310,7 @@ async def test_operations_are_listed_newest_first_across_pages(
 
 
 async def test_a_wallet_without_operations_has_an_empty_history(service: WalletService) -> None:
-    wallet = await service.create_wallet()
+    wallet = (await service.create_wallet()).value
     page = await service.list_operations(wallet.id, 10, None)
     assert page.items == []
     assert page.next_cursor is None
@@ -373,11 +372,11 @@ async def test_looking_up_an_unknown_wallet_creates_nothing(
 async def test_a_read_after_a_write_sees_the_write(
     service: WalletService, cache: InMemoryBalanceCache
 ) -> None:
-    wallet = await service.create_wallet()
+    wallet = (await service.create_wallet()).value
     assert (await service.get_wallet(wallet.id)).balance == Money.zero()  # now cached
     applied = await service.apply_operation(wallet.id, op(DEPOSIT, "42"))
     read = await service.get_wallet(wallet.id)
-    assert read.balance == applied.wallet.balance == Money(4200)
+    assert read.balance == applied.value.balance_after == Money(4200)
     assert cache.entries[wallet.id] == read
 
 
@@ -395,10 +394,10 @@ async def test_everything_works_while_the_cache_is_down(
     service: WalletService, cache: InMemoryBalanceCache
 ) -> None:
     cache.available = False
-    wallet = await service.create_wallet()
+    wallet = (await service.create_wallet()).value
     await service.apply_operation(wallet.id, op(DEPOSIT, "10"))
     applied = await service.apply_operation(wallet.id, op(WITHDRAW, "2.50"))
-    assert applied.wallet.balance == Money(750)
+    assert applied.value.balance_after == Money(750)
     assert (await service.get_wallet(wallet.id)).balance == Money(750)
     assert [w.id for w in (await service.list_wallets(10, None)).items] == [wallet.id]
     assert len((await service.list_operations(wallet.id, 10, None)).items) == 2
@@ -417,7 +416,7 @@ async def test_no_stale_balance_is_served_when_the_cache_comes_back(
 
 
 async def test_a_write_with_the_database_down_is_refused_and_not_cached(
-    service: WalletService, repository: InMemoryWalletRepository, cache: InMemoryBalanceCache
+    service: WalletService, repository: InMemoryDatabase, cache: InMemoryBalanceCache
 ) -> None:
     wallet = await new_wallet_with(service, "10.00")
     repository.available = False
@@ -446,7 +445,7 @@ async def test_a_write_with_the_database_down_is_refused_and_not_cached(
 )
 async def test_readiness_reports_the_database_and_the_cache(
     service: WalletService,
-    repository: InMemoryWalletRepository,
+    repository: InMemoryDatabase,
     cache: InMemoryBalanceCache,
     database_up: bool,
     cache_up: bool,

@@ -26,7 +26,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import Context
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import islice
 from typing import Protocol, TypeVar
 from uuid import UUID
@@ -35,18 +35,15 @@ from wallet.adapters.ids import time_ordered_uuids
 from wallet.deadlines import deadline_within
 from wallet.domain.batch import BatchPlan, plan_batch
 from wallet.domain.errors import IdempotencyKeyTaken, StorageUnavailable, WalletNotFound
-from wallet.domain.idempotency import Idempotency, Recorded
+from wallet.domain.idempotency import Idempotency
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet
 from wallet.domain.money import Money
-from wallet.domain.pagination import Position
-from wallet.domain.ports import WalletRepository
 from wallet.metrics import BATCH_SIZE
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_MICROSECOND = timedelta(microseconds=1)
 KNOWN_BALANCES = 100_000
 LOCK_AFTER_REPLANS = 2  # optimistic tries before a run is decided under its row lock
 HELD_FOR = 1.0  # seconds a wallet found held elsewhere skips the batches (each would wait)
@@ -64,14 +61,28 @@ class Run:
 
 
 @dataclass(frozen=True, slots=True)
+class EntryWritten:
+    """An accepted operation's ledger entry as the store wrote it, with the version it
+    gave its wallet."""
+
+    operation_id: UUID
+    created_at: datetime
+    balance_after: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
 class RunApplied:
-    """A run the store applied (or, with nothing accepted, found still valid)."""
+    """A run the store applied (or, with nothing accepted, found still valid): the
+    balance it started from, the wallet as it left it, and its entries in order."""
 
     wallet_id: UUID
     start_balance: int
+    balance: int
     version: int
     created_at: datetime
     updated_at: datetime
+    entries: list[EntryWritten]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +116,8 @@ class BatchStore(Protocol):
         recorded already, nothing at all is applied and ``taken`` names those keys.
         It waits for a row lock only a moment (as long as a concurrent batch holds one):
         a wallet with accepted operations that another transaction holds locked longer
-        is left untouched and named in ``busy``.
+        is left untouched and named in ``busy``. Each run applied comes back as written:
+        its entries, its wallet, and the balance it started from.
         """
 
 
@@ -125,13 +137,10 @@ class _Batch:
     queued: dict[UUID, list[_Queued]] = field(default_factory=dict)
 
 
-class GroupCommitRepository:
-    """WalletRepository whose ``apply`` joins a batch; everything else is the inner one's."""
+class GroupCommitLedger:
+    """Ledger whose ``apply`` joins a batch: this process's operations, one commit each."""
 
-    def __init__(
-        self, inner: WalletRepository, store: BatchStore, timeout: float, max_batch: int
-    ) -> None:
-        self._inner = inner
+    def __init__(self, store: BatchStore, timeout: float, max_batch: int) -> None:
         self._store = store
         self._timeout = timeout
         self._max_batch = max_batch
@@ -142,29 +151,6 @@ class GroupCommitRepository:
         self._under_lock: dict[UUID, deque[_Queued]] = {}
         self._lock_waiters: set[asyncio.Task[None]] = set()
         self._held_until: dict[UUID, float] = {}  # wallets found held elsewhere, on the loop clock
-
-    async def create(self, wallet_id: UUID, idempotency: Idempotency | None = None) -> Wallet:
-        return await self._inner.create(wallet_id, idempotency)
-
-    async def get(self, wallet_id: UUID) -> Wallet:
-        return await self._inner.get(wallet_id)
-
-    async def list_wallets(self, limit: int, after: Position | None) -> list[Wallet]:
-        return await self._inner.list_wallets(limit, after)
-
-    async def list_operations(
-        self, wallet_id: UUID, limit: int, before: Position | None
-    ) -> list[Operation]:
-        return await self._inner.list_operations(wallet_id, limit, before)
-
-    async def ping(self) -> bool:
-        return await self._inner.ping()
-
-    async def find_recorded(self, key: str) -> Recorded | None:
-        return await self._inner.find_recorded(key)
-
-    async def forget_keys_older_than(self, age: timedelta) -> int:
-        return await self._inner.forget_keys_older_than(age)
 
     async def apply(
         self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
@@ -305,28 +291,22 @@ class GroupCommitRepository:
         return None
 
     def _settle(self, run: Run, queued: list[_Queued], applied: RunApplied) -> None:
-        """Hand each operation of a committed run its own outcome."""
+        """Hand each operation of a committed run its own outcome: its entry as written,
+        or its refusal worded with the balance the run started from."""
         start = Money(applied.start_balance)
-        accepted = run.plan.accepted
-        self._remember(run.wallet_id, start.minor + run.plan.net)
-        first_version = applied.version - accepted
-        first_time = applied.updated_at - (accepted - 1) * _MICROSECOND
-        position = 0
-        for waiting, decision, operation_id in zip(
-            queued, run.plan.decisions, run.operation_ids, strict=True
-        ):
+        self._remember(run.wallet_id, applied.balance)
+        written = iter(applied.entries)
+        for waiting, decision in zip(queued, run.plan.decisions, strict=True):
             if not decision.accepted:
                 _refuse(waiting, decision.refusal(start))
                 continue
-            at = first_time + position * _MICROSECOND
-            position += 1
-            balance = Money(start.minor + decision.offset_after)
-            wallet = Wallet(
-                run.wallet_id, balance, first_version + position, applied.created_at, at
-            )
+            entry = next(written)
+            balance = Money(entry.balance_after)
+            at = entry.created_at
+            wallet = Wallet(run.wallet_id, balance, entry.version, applied.created_at, at)
             request = waiting.request
             operation = Operation(
-                operation_id, run.wallet_id, request.type, request.amount, balance, at
+                entry.operation_id, run.wallet_id, request.type, request.amount, balance, at
             )
             _succeed(waiting, AppliedOperation(wallet, operation))
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from wallet.adapters.group_commit import BatchOutcome, Planner, Run, RunApplied
+from wallet.adapters.group_commit import BatchOutcome, EntryWritten, Planner, Run, RunApplied
 from wallet.domain.batch import decided_outcome
 from wallet.domain.errors import (
     BalanceLimitExceeded,
@@ -30,8 +30,9 @@ from wallet.domain.ports import CacheState, WalletLoader
 _TICK = timedelta(microseconds=1)
 
 
-class InMemoryWalletRepository:
-    """WalletRepository in dictionaries; ``available = False`` plays a database outage."""
+class InMemoryDatabase:
+    """The system of record in dictionaries: Wallets, Ledger (one operation at a time),
+    History, IdempotencyRecords and Health; ``available = False`` plays an outage."""
 
     def __init__(self) -> None:
         self._wallets: dict[UUID, Wallet] = {}
@@ -152,7 +153,7 @@ class InMemoryBatchStore:
     """BatchStore over an in-memory repository; ``available = False`` plays an outage,
     ``hold`` another transaction keeping a wallet locked until ``release``."""
 
-    def __init__(self, repository: InMemoryWalletRepository) -> None:
+    def __init__(self, repository: InMemoryDatabase) -> None:
         self._repository = repository
         self.available = True
         self.batches: list[list[Run]] = []
@@ -208,7 +209,7 @@ class InMemoryBatchStore:
     async def _round_trip(self) -> None:
         """A round trip, during which more operations queue; or an outage."""
         await asyncio.sleep(0)
-        if not self.available:
+        if not (self.available and self._repository.available):
             raise StorageUnavailable("the in-memory store is switched off")
 
     def _taken_keys(self, runs: Sequence[Run]) -> frozenset[str]:
@@ -219,11 +220,12 @@ class InMemoryBatchStore:
         )
 
     def _apply(self, wallet: Wallet, run: Run) -> RunApplied:
-        """Append the run's accepted entries a microsecond apart, as the SQL store does."""
+        """Append the run's accepted entries a microsecond apart, and answer with what was
+        written, as the SQL store does."""
         repository = self._repository
         start = wallet.balance.minor
         first = repository._now()
-        position = 0
+        entries: list[EntryWritten] = []
         for decision, operation_id, idempotency in zip(
             run.plan.decisions, run.operation_ids, run.idempotencies, strict=True
         ):
@@ -233,21 +235,33 @@ class InMemoryBatchStore:
                 outcome = decided_outcome(decision)
                 repository._record(idempotency, outcome, before=before, amount=request.amount)
                 continue
-            at = first + position * _TICK
+            at = first + len(entries) * _TICK
             balance = Money(start + decision.offset_after)
             entry = Operation(operation_id, wallet.id, request.type, request.amount, balance, at)
             repository._ledger[wallet.id].append(entry)
             repository._record(idempotency, Outcome.APPLIED, operation=entry)
-            position += 1
-        last = first + max(position - 1, 0) * _TICK
-        repository._last_time = max(repository._last_time, last)
-        version = wallet.version + run.plan.accepted
-        updated = last if position else wallet.updated_at
-        balance = Money(start + run.plan.net)
-        repository._wallets[wallet.id] = Wallet(
-            wallet.id, balance, version, wallet.created_at, updated
+            version = wallet.version + len(entries) + 1
+            entries.append(EntryWritten(operation_id, at, balance.minor, version))
+        if entries:
+            last = entries[-1]
+            repository._last_time = max(repository._last_time, last.created_at)
+            wallet = Wallet(
+                wallet.id,
+                Money(last.balance_after),
+                last.version,
+                wallet.created_at,
+                last.created_at,
+            )
+            repository._wallets[wallet.id] = wallet
+        return RunApplied(
+            wallet_id=wallet.id,
+            start_balance=start,
+            balance=wallet.balance.minor,
+            version=wallet.version,
+            created_at=wallet.created_at,
+            updated_at=wallet.updated_at,
+            entries=entries,
         )
-        return RunApplied(wallet.id, start, version, wallet.created_at, updated)
 
 
 class InMemoryBalanceCache:

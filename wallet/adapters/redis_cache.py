@@ -29,11 +29,11 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from wallet.adapters.coalesce import Coalescer
 from wallet.adapters.fences import Fence, FenceAnnouncer

@@ -1,4 +1,8 @@
-"""Domain errors: each names one way a request can fail, with a stable code."""
+"""Domain errors: each names one way a request can fail, with a stable code.
+
+Each kind declares, once, its ``code``, the HTTP ``status`` it is answered with and its
+``title``: the HTTP layer builds its problem catalogue from these declarations.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ class WalletError(Exception):
     """Base of every error the domain raises on purpose."""
 
     code = "WALLET_ERROR"
+    status: int
+    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,8 @@ class ValidationFailed(WalletError):
     """The request is malformed; nothing ran."""
 
     code = "VALIDATION_ERROR"
+    status = 400
+    title = "Invalid request"
 
     def __init__(self, errors: list[FieldError], detail: str = "The request is invalid") -> None:
         super().__init__(detail)
@@ -41,6 +49,8 @@ class ValidationFailed(WalletError):
 
 class WalletNotFound(WalletError):
     code = "WALLET_NOT_FOUND"
+    status = 404
+    title = "Wallet not found"
 
     def __init__(self, wallet_id: UUID) -> None:
         super().__init__(f"Wallet {wallet_id} does not exist")
@@ -51,6 +61,8 @@ class InsufficientFunds(WalletError):
     """A withdrawal larger than the balance; nothing changed."""
 
     code = "INSUFFICIENT_FUNDS"
+    status = 400
+    title = "Insufficient funds"
 
     def __init__(self, balance: Money, amount: Money) -> None:
         super().__init__(f"Balance {balance} is less than {amount}")
@@ -60,6 +72,8 @@ class BalanceLimitExceeded(WalletError):
     """A deposit that would pass the maximum balance; nothing changed."""
 
     code = "BALANCE_LIMIT_EXCEEDED"
+    status = 400
+    title = "Balance limit exceeded"
 
     def __init__(self, balance: Money, amount: Money, maximum: Money) -> None:
         super().__init__(f"Balance {balance} plus {amount} would exceed the maximum {maximum}")
@@ -69,24 +83,32 @@ class StorageUnavailable(WalletError):
     """The system of record cannot be reached in time; the outcome is unknown."""
 
     code = "SERVICE_UNAVAILABLE"
+    status = 503
+    title = "Service unavailable"
 
 
 class IdempotencyKeyInUse(WalletError):
     """Another request with the same key is still running."""
 
     code = "IDEMPOTENCY_KEY_IN_USE"
+    status = 409
+    title = "Idempotency key in use"
 
 
 class IdempotencyKeyReused(WalletError):
     """The key was used before for a different request."""
 
     code = "IDEMPOTENCY_KEY_REUSED"
+    status = 422
+    title = "Idempotency key reused"
 
 
 class IdempotencyKeyTaken(WalletError):
     """Storage found the key recorded by a concurrent request; nothing was applied."""
 
-    code = "IDEMPOTENCY_KEY_IN_USE"
+    code = IdempotencyKeyInUse.code  # to the client, the same as a request still running
+    status = IdempotencyKeyInUse.status
+    title = IdempotencyKeyInUse.title
 
 
 class Replayed(WalletError):
@@ -97,3 +119,5 @@ class Replayed(WalletError):
         self.original = original
         self.request_id = request_id
         self.code = original.code
+        self.status = original.status
+        self.title = original.title

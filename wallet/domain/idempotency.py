@@ -63,6 +63,11 @@ class Recorded:
     balance_before: Money | None = None  # refused: the balance the refusal saw
     amount: Money | None = None  # refused: the amount asked for
 
+    @property
+    def refused(self) -> bool:
+        """The first request was refused (the balance would not allow it)."""
+        return self.outcome in (Outcome.INSUFFICIENT_FUNDS, Outcome.BALANCE_LIMIT_EXCEEDED)
+
     def refusal(self) -> WalletError:
         assert self.balance_before is not None
         assert self.amount is not None

@@ -16,8 +16,22 @@ MAX_BALANCE = Money(MAX_BALANCE_MINOR)
 
 
 class OperationType(StrEnum):
+    """A kind of ledger entry; its sign says which way it moves the balance."""
+
     DEPOSIT = "DEPOSIT"
     WITHDRAW = "WITHDRAW"
+
+    @property
+    def sign(self) -> int:
+        """+1 for an entry that adds to the balance, -1 for one that takes from it."""
+        return _SIGNS[self]
+
+    def effect(self, amount: Money) -> int:
+        """The signed change ``amount`` of this kind makes to a balance, in minor units."""
+        return _SIGNS[self] * amount.minor
+
+
+_SIGNS = {OperationType.DEPOSIT: 1, OperationType.WITHDRAW: -1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +44,7 @@ class OperationRequest:
     @property
     def delta_minor(self) -> int:
         """The signed change to the balance, in minor units."""
-        return self.amount.minor if self.type is OperationType.DEPOSIT else -self.amount.minor
+        return self.type.effect(self.amount)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +68,11 @@ class Operation:
     amount: Money
     balance_after: Money
     created_at: datetime
+
+    @property
+    def delta_minor(self) -> int:
+        """The signed change this entry made to the balance, in minor units."""
+        return self.type.effect(self.amount)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ CacheState = Literal["ok", "down", "disabled"]
 WalletLoader = Callable[[UUID], Awaitable[Wallet]]
 
 
-class WalletRepository(Protocol):
-    """The system of record for wallets and their ledger.
+class Wallets(Protocol):
+    """The wallets themselves: created, looked up and listed.
 
     Every method raises StorageUnavailable when the store cannot answer in time.
     """
@@ -34,6 +34,10 @@ class WalletRepository(Protocol):
     async def list_wallets(self, limit: int, after: Position | None) -> list[Wallet]:
         """Up to ``limit`` wallets strictly after ``after``, oldest first by (created_at, id)."""
 
+
+class Ledger(Protocol):
+    """Where money moves: the one write port every operation goes through."""
+
     async def apply(
         self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
     ) -> AppliedOperation:
@@ -42,12 +46,30 @@ class WalletRepository(Protocol):
         Atomic: the balance change and its ledger row are both committed, or
         neither. Raises WalletNotFound, InsufficientFunds or BalanceLimitExceeded
         and then changes nothing. A wallet's ledger entries get strictly increasing
-        ``created_at`` in the order they were applied.
+        ``created_at`` in the order they were applied. Raises StorageUnavailable when
+        the store cannot answer in time (the outcome is then unknown).
 
         Under a key, the outcome (the operation, or the refusal) is recorded in the
         same transaction; if the key turns out to be recorded already, raises
         IdempotencyKeyTaken and changes nothing.
         """
+
+
+class History(Protocol):
+    """A wallet's ledger as committed, for reading."""
+
+    async def list_operations(
+        self, wallet_id: UUID, limit: int, before: Position | None
+    ) -> list[Operation]:
+        """Up to ``limit`` ledger entries strictly before ``before``, newest first.
+
+        Raises WalletNotFound, or StorageUnavailable when the store cannot answer in time.
+        """
+
+
+class IdempotencyRecords(Protocol):
+    """The answers recorded under idempotency keys (written by the write ports, beside
+    their effect)."""
 
     async def find_recorded(self, key: str) -> Recorded | None:
         """What the first request under ``key`` answered, if it ran."""
@@ -55,16 +77,10 @@ class WalletRepository(Protocol):
     async def forget_keys_older_than(self, age: timedelta) -> int:
         """Delete expired idempotency records, a few at a time; how many went."""
 
-    async def list_operations(
-        self, wallet_id: UUID, limit: int, before: Position | None
-    ) -> list[Operation]:
-        """Up to ``limit`` ledger entries strictly before ``before``, newest first.
 
-        Raises WalletNotFound.
-        """
-
+class Health(Protocol):
     async def ping(self) -> bool:
-        """True when the store answers now; never raises."""
+        """True when the system of record answers now; never raises."""
 
 
 class BalanceCache(Protocol):

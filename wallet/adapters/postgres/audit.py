@@ -6,6 +6,23 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from wallet.domain.model import OperationType
+
+# Each entry type's sign, as the domain declares it, bound as $2 and $3 of the queries
+# that sum signed amounts (they name ``signed``): the ledger's arithmetic is the domain's.
+SIGNED = """
+    WITH signed AS (
+        SELECT o.*, s.sign * o.amount AS effect
+          FROM operations o
+          JOIN unnest($2::text[], $3::integer[]) AS s(operation_type, sign)
+            ON s.operation_type = o.operation_type
+    )"""
+
+
+def over_signed(query: str) -> str:
+    """``query`` with the ledger's entries and their signed effects at hand, as ``signed``."""
+    return SIGNED + query
+
 
 @dataclass(frozen=True, slots=True)
 class Check:
@@ -22,18 +39,15 @@ CHECKS: dict[str, Check] = {
         held="every balance equals the sum of its ledger",
         breach="wallet whose balance differs from the sum of its ledger",
         breaches="wallets whose balance differs from the sum of their ledger",
-        query="""
+        query=over_signed("""
             SELECT w.id AS wallet_id, w.balance, coalesce(l.total, 0) AS ledger_total
               FROM wallets w
               LEFT JOIN (
-                  SELECT wallet_id,
-                         sum(CASE operation_type WHEN 'DEPOSIT' THEN amount ELSE -amount END)
-                             AS total
-                    FROM operations GROUP BY wallet_id
+                  SELECT wallet_id, sum(effect) AS total FROM signed GROUP BY wallet_id
               ) l ON l.wallet_id = w.id
              WHERE w.balance <> coalesce(l.total, 0)
              LIMIT $1
-        """,
+        """),
     ),
     "version": Check(
         held="every version equals the number of its wallet's operations",
@@ -53,17 +67,17 @@ CHECKS: dict[str, Check] = {
         held="every balanceAfter is the running total of its ledger, never below zero",
         breach="operation whose balanceAfter breaks the running total or goes below zero",
         breaches="operations whose balanceAfter breaks the running total or goes below zero",
-        query="""
+        query=over_signed("""
             SELECT wallet_id, id AS operation_id, balance_after, running
               FROM (
                   SELECT wallet_id, id, balance_after,
-                         sum(CASE operation_type WHEN 'DEPOSIT' THEN amount ELSE -amount END)
-                             OVER (PARTITION BY wallet_id ORDER BY created_at, id) AS running
-                    FROM operations
+                         sum(effect) OVER (PARTITION BY wallet_id ORDER BY created_at, id)
+                             AS running
+                    FROM signed
               ) chain
              WHERE balance_after <> running OR running < 0
              LIMIT $1
-        """,
+        """),
     ),
     "idempotency": Check(
         held="every idempotency record names its wallet and, once applied, a ledger entry of it",
@@ -123,12 +137,23 @@ async def audit(dsn: str, examples: int = 20) -> AuditReport:
             counts = await connection.fetchrow(COUNTS)
             assert counts is not None
             findings = {
-                name: [dict(row) for row in await connection.fetch(check.query, examples + 1)]
+                name: [
+                    dict(row)
+                    for row in await connection.fetch(check.query, *_arguments(check, examples + 1))
+                ]
                 for name, check in CHECKS.items()
             }
     finally:
         await connection.close()
     return AuditReport(counts["wallets"], counts["ops"], findings, examples)
+
+
+def _arguments(check: Check, limit: int) -> tuple[object, ...]:
+    """The check's arguments: the limit, and the entry signs where it sums them."""
+    if SIGNED not in check.query:
+        return (limit,)
+    types = list(OperationType)
+    return (limit, [t.value for t in types], [t.sign for t in types])
 
 
 def summary(report: AuditReport) -> list[str]:

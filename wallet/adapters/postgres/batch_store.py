@@ -4,36 +4,93 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 import asyncpg
 
-from wallet.adapters.group_commit import BatchOutcome, Planner, Run, RunApplied
-from wallet.adapters.postgres.repository import bounded_connection, transaction_if
+from wallet.adapters.group_commit import BatchOutcome, EntryWritten, Planner, Run, RunApplied
+from wallet.adapters.postgres.connections import bounded_connection, transaction_if
+from wallet.adapters.postgres.unnest import (
+    Bigint,
+    Bytea,
+    Integer,
+    Text,
+    Uuid,
+    parameters,
+    placeholders,
+)
 from wallet.domain.batch import decided_outcome
 
 if TYPE_CHECKING:
     from wallet.adapters.postgres.pool import Connection
 
-# $1..$5 describe each wallet's run, $6..$11 each accepted operation, $12 lists the
-# wallets with an accepted operation (found through the primary key). A run with
-# accepted operations locks its wallet, moves the balance by the run's net change only
-# while it lies in the planned range, and stamps its entries a microsecond apart after
-# the wallet's previous one. The lock is the one the UPDATE takes (FOR NO KEY UPDATE),
-# which the foreign-key checks of ledger inserts do not conflict with; how a wallet
-# locked by another transaction is met is the {locked} part, below. A run with nothing
-# accepted only checks the range. $13..$20 describe each operation under an idempotency
-# key: its outcome is recorded for the runs that were settled (a refusal with the
-# balance it saw); the keys recorded are returned on every row.
+
+@dataclass(frozen=True, slots=True)
+class _RunRow:
+    """A wallet's run: its net change, its accepted count, the range where its plan holds."""
+
+    wallet_id: Uuid
+    net: Bigint
+    applied: Integer
+    lowest: Bigint
+    highest: Bigint
+
+
+@dataclass(frozen=True, slots=True)
+class _AcceptedRow:
+    """An accepted operation: the entry to write, and its place among its run's entries."""
+
+    id: Uuid
+    wallet_id: Uuid
+    operation_type: Text
+    amount: Bigint
+    offset_after: Bigint
+    position: Integer
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyRow:
+    """An operation under an idempotency key: the outcome to record for it."""
+
+    key: Text
+    fingerprint: Bytea
+    request_id: Text
+    outcome: Text
+    wallet_id: Uuid
+    operation_id: Uuid | None  # None: refused, recorded with the balance it saw
+    offset_before: Bigint
+    amount: Bigint
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchInputs:
+    """What the batch statement reads; each field is the table (or array) of its name."""
+
+    runs: list[_RunRow]
+    accepted: list[_AcceptedRow]
+    to_lock: list[Uuid]  # the wallets with an accepted operation
+    keys: list[_KeyRow]
+
+
+# A run with accepted operations locks its wallet (found through the primary key), moves
+# the balance by the run's net change only while it lies in the planned range, and
+# writes its entries a microsecond apart after the wallet's previous one. The lock is
+# the one the UPDATE takes (FOR NO KEY UPDATE), which the foreign-key checks of ledger
+# inserts do not conflict with; how a wallet locked by another transaction is met is
+# the {locked} part, below. A run with nothing accepted only checks the range. Each
+# operation under a key has its outcome recorded for the runs that were settled (a
+# refusal with the balance it saw); the keys recorded are returned on every row. Each
+# run settled is answered with the wallet as the run left it, the balance it started
+# from and its entries as written, each with the version it gave the wallet.
 _APPLY_RUNS = """
 WITH runs AS (
-    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::integer[], $4::bigint[], $5::bigint[])
-        AS r(wallet_id, net, applied, lowest, highest)
+    SELECT * FROM {runs}
 ), locked AS (
     {locked}
 ), busy AS (
-    SELECT id FROM wallets WHERE id = ANY($12::uuid[]) AND id NOT IN (SELECT id FROM locked)
+    SELECT id FROM wallets WHERE id = ANY({to_lock}) AND id NOT IN (SELECT id FROM locked)
 ), changed AS (
     UPDATE wallets w
        SET balance = w.balance + r.net,
@@ -43,19 +100,24 @@ WITH runs AS (
       FROM runs r
      WHERE w.id = r.wallet_id AND w.id IN (SELECT id FROM locked)
        AND w.balance BETWEEN r.lowest AND r.highest
-    RETURNING w.id, w.balance - r.net AS start_balance, w.version, w.created_at, w.updated_at,
-              r.applied
+    RETURNING w.id, w.balance - r.net AS start_balance, w.balance, w.version, w.created_at,
+              w.updated_at, r.applied
 ), checked AS (
-    SELECT w.id, w.balance AS start_balance, w.version, w.created_at, w.updated_at, 0 AS applied
+    SELECT w.id, w.balance AS start_balance, w.balance, w.version, w.created_at, w.updated_at
       FROM wallets w JOIN runs r ON r.wallet_id = w.id
      WHERE r.applied = 0 AND w.balance BETWEEN r.lowest AND r.highest
+), written AS (
+    SELECT accepted.id, accepted.wallet_id, accepted.operation_type, accepted.amount,
+           accepted.position,
+           c.start_balance + accepted.offset_after AS balance_after,
+           c.updated_at - (c.applied - 1 - accepted.position) * interval '1 microsecond'
+               AS created_at,
+           c.version - c.applied + 1 + accepted.position AS version
+      FROM {accepted}
+      JOIN changed c ON c.id = accepted.wallet_id
 ), recorded AS (
     INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after, created_at)
-    SELECT o.id, o.wallet_id, o.operation_type, o.amount, c.start_balance + o.offset_after,
-           c.updated_at - (c.applied - 1 - o.position) * interval '1 microsecond'
-      FROM unnest($6::uuid[], $7::uuid[], $8::text[], $9::bigint[], $10::bigint[], $11::integer[])
-           AS o(id, wallet_id, operation_type, amount, offset_after, position)
-      JOIN changed c ON c.id = o.wallet_id
+    SELECT id, wallet_id, operation_type, amount, balance_after, created_at FROM written
 ), settled AS (
     SELECT id, start_balance FROM changed
     UNION ALL
@@ -63,43 +125,55 @@ WITH runs AS (
 ), keyed AS (
     INSERT INTO idempotency_keys
            (key, fingerprint, request_id, outcome, wallet_id, operation_id, balance_before, amount)
-    SELECT k.key, k.fingerprint, k.request_id, k.outcome, k.wallet_id, k.operation_id,
-           CASE WHEN k.operation_id IS NULL THEN s.start_balance + k.offset_before END,
-           CASE WHEN k.operation_id IS NULL THEN k.amount END
-      FROM unnest($13::text[], $14::bytea[], $15::text[], $16::text[], $17::uuid[], $18::uuid[],
-                  $19::bigint[], $20::bigint[])
-           AS k(key, fingerprint, request_id, outcome, wallet_id, operation_id, offset_before,
-                amount)
-      JOIN settled s ON s.id = k.wallet_id
+    SELECT keys.key, keys.fingerprint, keys.request_id, keys.outcome, keys.wallet_id,
+           keys.operation_id,
+           CASE WHEN keys.operation_id IS NULL THEN s.start_balance + keys.offset_before END,
+           CASE WHEN keys.operation_id IS NULL THEN keys.amount END
+      FROM {keys}
+      JOIN settled s ON s.id = keys.wallet_id
     ON CONFLICT (key) DO NOTHING
     RETURNING key
+), entries AS (
+    SELECT wallet_id,
+           array_agg((id, created_at, balance_after, version) ORDER BY position) AS entries
+      FROM written
+     GROUP BY wallet_id
 ), answered AS (
-    SELECT id, start_balance, version, created_at, updated_at, false AS busy FROM changed
+    SELECT id, start_balance, balance, version, created_at, updated_at, false AS busy
+      FROM changed
     UNION ALL
-    SELECT id, start_balance, version, created_at, updated_at, false AS busy FROM checked
+    SELECT id, start_balance, balance, version, created_at, updated_at, false AS busy
+      FROM checked
     UNION ALL
-    SELECT id, NULL, NULL, NULL, NULL, true AS busy FROM busy
+    SELECT id, NULL, NULL, NULL, NULL, NULL, true AS busy FROM busy
 )
-SELECT id AS wallet_id, start_balance, version, created_at, updated_at, busy,
-       (SELECT array_agg(key) FROM keyed) AS keys
-  FROM answered
+SELECT a.id AS wallet_id, a.start_balance, a.balance, a.version, a.created_at, a.updated_at,
+       a.busy, e.entries, (SELECT array_agg(key) FROM keyed) AS keys
+  FROM answered a LEFT JOIN entries e ON e.wallet_id = a.id
 """
 
 # Waited for briefly, in id order (so concurrent batches never deadlock): another
 # process's batch holds a hot wallet's row for a millisecond or so, and waiting is far
 # cheaper than leaving the wallet out. A lock held past the wait fails the statement
 # (LockNotAvailable); the batch is then applied again with the next form.
-APPLY_RUNS = _APPLY_RUNS.replace(
-    "{locked}",
-    """SELECT id FROM wallets
-     WHERE id = ANY($12::uuid[]) AND set_config('lock_timeout', '100ms', true) <> ''
-     ORDER BY id FOR NO KEY UPDATE""",
-)
+_WAITING_BRIEFLY = """SELECT id FROM wallets
+     WHERE id = ANY({to_lock}) AND set_config('lock_timeout', '100ms', true) <> ''
+     ORDER BY id FOR NO KEY UPDATE"""
 # Never waited for: a wallet another transaction holds is left untouched and returned
 # as busy, so one row held locked cannot stall everyone else's operations.
-APPLY_RUNS_SKIPPING_LOCKED = _APPLY_RUNS.replace(
-    "{locked}", "SELECT id FROM wallets WHERE id = ANY($12::uuid[]) FOR NO KEY UPDATE SKIP LOCKED"
-)
+_SKIPPING_LOCKED = "SELECT id FROM wallets WHERE id = ANY({to_lock}) FOR NO KEY UPDATE SKIP LOCKED"
+
+
+def _statement(locked: str) -> str:
+    """The batch statement with its ``locked`` part, its inputs' SQL in place."""
+    statement = _APPLY_RUNS.replace("{locked}", locked)
+    for name, sql in placeholders(_BatchInputs).items():
+        statement = statement.replace("{" + name + "}", sql)
+    return statement
+
+
+APPLY_RUNS = _statement(_WAITING_BRIEFLY)
+APPLY_RUNS_SKIPPING_LOCKED = _statement(_SKIPPING_LOCKED)
 
 READ_BALANCES = "SELECT id, balance FROM wallets WHERE id = ANY($1::uuid[])"
 LOCK_BALANCES = """
@@ -131,7 +205,7 @@ class PostgresBatchStore:
                         rows = await _apply(connection, runs, APPLY_RUNS_SKIPPING_LOCKED)
             except _KeysTaken as taken:
                 return BatchOutcome([], {}, taken.keys)
-            applied = [RunApplied(*row[:5]) for row in rows if not row["busy"]]
+            applied = [_run_applied(row) for row in rows if not row["busy"]]
             busy = frozenset(row["wallet_id"] for row in rows if row["busy"])
             done = {run.wallet_id for run in applied} | busy
             stale = [run.wallet_id for run in runs if run.wallet_id not in done]
@@ -153,14 +227,14 @@ class PostgresBatchStore:
                     )
             except _KeysTaken as taken:
                 return BatchOutcome([], {}, taken.keys)
-        return BatchOutcome([RunApplied(*row[:5]) for row in rows], {})
+        return BatchOutcome([_run_applied(row) for row in rows], {})
 
 
 async def _apply(
     connection: Connection, runs: Sequence[Run], statement: str
 ) -> list[asyncpg.Record]:
     """The batch statement's rows: one per run applied, found still valid, or busy."""
-    rows: list[asyncpg.Record] = await connection.fetch(statement, *_arrays(runs))
+    rows: list[asyncpg.Record] = await connection.fetch(statement, *parameters(_batch_inputs(runs)))
     _check_keys_recorded(runs, rows)
     return rows
 
@@ -183,47 +257,67 @@ def _check_keys_recorded(runs: Sequence[Run], rows: list[asyncpg.Record]) -> Non
         raise _KeysTaken(frozenset(expected - recorded))
 
 
-def _arrays(runs: Sequence[Run]) -> list[list[object]]:
-    """The statement's arrays: five per run, six per accepted operation, the wallets to
-    lock, and eight per operation under a key."""
-    arrays: list[list[object]] = [[] for _ in range(20)]
-    per_run, per_operation, to_lock, per_key = arrays[:5], arrays[5:11], arrays[11], arrays[12:]
+def _run_applied(row: asyncpg.Record) -> RunApplied:
+    entries = [
+        EntryWritten(operation_id, created_at, balance_after, version)
+        for operation_id, created_at, balance_after, version in row["entries"] or ()
+    ]
+    return RunApplied(
+        wallet_id=row["wallet_id"],
+        start_balance=row["start_balance"],
+        balance=row["balance"],
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        entries=entries,
+    )
+
+
+def _batch_inputs(runs: Sequence[Run]) -> _BatchInputs:
+    """The statement's inputs: each run, each accepted operation with its place in its
+    run, the wallets to lock, and each operation under a key."""
+    inputs = _BatchInputs(runs=[], accepted=[], to_lock=[], keys=[])
     for run in runs:
         plan = run.plan
-        _append(per_run, run.wallet_id, plan.net, plan.accepted, plan.lowest, plan.highest)
+        inputs.runs.append(
+            _RunRow(
+                wallet_id=run.wallet_id,
+                net=plan.net,
+                applied=plan.accepted,
+                lowest=plan.lowest,
+                highest=plan.highest,
+            )
+        )
         if plan.accepted:
-            to_lock.append(run.wallet_id)
+            inputs.to_lock.append(run.wallet_id)
         position = 0
         for decision, operation_id, idempotency in zip(
             plan.decisions, run.operation_ids, run.idempotencies, strict=True
         ):
+            request = decision.request
             if idempotency is not None:
-                _append(
-                    per_key,
-                    idempotency.key,
-                    idempotency.fingerprint,
-                    idempotency.request_id,
-                    decided_outcome(decision).value,
-                    run.wallet_id,
-                    operation_id if decision.accepted else None,
-                    decision.offset_before,
-                    decision.request.amount.minor,
+                inputs.keys.append(
+                    _KeyRow(
+                        key=idempotency.key,
+                        fingerprint=idempotency.fingerprint,
+                        request_id=idempotency.request_id,
+                        outcome=decided_outcome(decision).value,
+                        wallet_id=run.wallet_id,
+                        operation_id=operation_id if decision.accepted else None,
+                        offset_before=decision.offset_before,
+                        amount=request.amount.minor,
+                    )
                 )
             if decision.accepted:
-                request = decision.request
-                _append(
-                    per_operation,
-                    operation_id,
-                    run.wallet_id,
-                    request.type.value,
-                    request.amount.minor,
-                    decision.offset_after,
-                    position,
+                inputs.accepted.append(
+                    _AcceptedRow(
+                        id=operation_id,
+                        wallet_id=run.wallet_id,
+                        operation_type=request.type.value,
+                        amount=request.amount.minor,
+                        offset_after=decision.offset_after,
+                        position=position,
+                    )
                 )
                 position += 1
-    return arrays
-
-
-def _append(arrays: list[list[object]], *values: object) -> None:
-    for array, value in zip(arrays, values, strict=True):
-        array.append(value)
+    return inputs

@@ -12,7 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from wallet.adapters.fences import Fence, FenceSink
-from wallet.adapters.postgres.repository import UNAVAILABLE, bounded_connection
+from wallet.adapters.postgres.connections import UNAVAILABLE, bounded_connection
 
 log = logging.getLogger(__name__)
 

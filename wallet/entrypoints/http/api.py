@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from wallet.domain.errors import WalletError
-from wallet.domain.services import Answer
 from wallet.entrypoints.http.keys import SERVICES
 from wallet.entrypoints.http.parsing import (
     operation_meaning,
@@ -35,12 +34,8 @@ async def post_operation(request: web.Request) -> web.Response:
     wallet_id = parse_wallet_id(request)
     operation = parse_operation(await read_json(request))
     idempotency = parse_idempotency(request, meaning=operation_meaning(operation))
-    services = request.app[SERVICES]
     try:
-        if idempotency is None:
-            answer = Answer((await services.apply_operation(wallet_id, operation)).operation)
-        else:
-            answer = await services.apply_operation_once(wallet_id, operation, idempotency)
+        answer = await request.app[SERVICES].apply_operation(wallet_id, operation, idempotency)
     except WalletError as error:
         count_operation(operation.type.value, error.code.lower())
         raise
@@ -66,11 +61,7 @@ async def list_operations(request: web.Request) -> web.Response:
 async def create_wallet(request: web.Request) -> web.Response:
     parse_empty_object(await read_json(request))
     idempotency = parse_idempotency(request, meaning="")
-    services = request.app[SERVICES]
-    if idempotency is None:
-        answer = Answer(await services.create_wallet())
-    else:
-        answer = await services.create_wallet_once(idempotency)
+    answer = await request.app[SERVICES].create_wallet(idempotency)
     location = request.app.router["wallet"].url_for(wallet_id=str(answer.value.id))
     headers = {"Location": str(location), **replay_headers(answer.replayed)}
     return json_response(render_wallet(answer.value), status=201, headers=headers)

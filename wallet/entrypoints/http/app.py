@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import importlib.resources
 import itertools
 import logging
 import re
@@ -15,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -50,6 +52,10 @@ from wallet.metrics import (
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1/"
+# The page's files ship inside the package: setup.cfg maps the source tree's templates/ and
+# static/ to these two packages, so an installed service serves them from wherever it runs.
+TEMPLATES_PACKAGE = "wallet.templates"
+STATIC_PACKAGE = "wallet.static"
 SERVER_NAME = "wallet"
 POOL_WATCH_INTERVAL = 1.0
 METRICS_FLUSH_INTERVAL = 1.0  # how far behind one worker's samples may be in a scrape
@@ -90,14 +96,19 @@ def create_app(container: Container) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(openapi.routes)
     app.router.add_get("/metrics", metrics)
-    pages.setup(app, project_root())
+    pages.setup(app, jinja2.PackageLoader(TEMPLATES_PACKAGE, "."), package_folder(STATIC_PACKAGE))
     docs.setup(app)
     return app
 
 
-def project_root() -> Path:
-    """The source tree that holds ``templates/`` and ``static/`` next to the package."""
-    return Path(__file__).resolve().parents[3]
+def package_folder(package: str) -> Path:
+    """The folder of an installed package on disk: the installed copy, or the source tree's
+    folder in an editable install. aiohttp sends static files by path, so a package that is
+    not a folder (imported from a zip archive) is refused at startup, not at the first asset."""
+    folder = importlib.resources.files(package)
+    if not isinstance(folder, Path) or not folder.is_dir():
+        raise RuntimeError(f"{package} is not a folder on disk: {folder}")
+    return folder
 
 
 async def _container_resources(app: web.Application) -> AsyncIterator[None]:

@@ -2,17 +2,20 @@
 
 The document is plain data assembled from small helpers and from the limits the code
 itself uses, so a changed limit changes the document too. tests/unit/test_openapi.py
-holds it to the running app: every route, every status, every body.
+holds it to the running app: every route, every status, every body. Every problem it names,
+with its status, comes from the problem catalogue.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from wallet.domain import errors
 from wallet.domain.model import MAX_BALANCE, OperationType
 from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_LITERAL_LENGTH, MINOR_UNITS_PER_MAJOR, Money
 from wallet.domain.pagination import CURSOR_BYTES
@@ -23,10 +26,7 @@ from wallet.entrypoints.http.parsing import (
     MAX_PAGE_SIZE,
 )
 from wallet.entrypoints.http.problems import (
-    BALANCE_LIMIT,
-    IDEMPOTENCY_KEY_IN_USE,
-    IDEMPOTENCY_KEY_REUSED,
-    INSUFFICIENT_FUNDS,
+    ANSWERED,
     INTERNAL_ERROR,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
@@ -36,8 +36,8 @@ from wallet.entrypoints.http.problems import (
     UNAUTHORIZED,
     UNSUPPORTED_MEDIA_TYPE,
     VALIDATION,
-    WALLET_NOT_FOUND,
     ProblemKind,
+    kind_of,
 )
 
 Json = dict[str, Any]
@@ -61,22 +61,13 @@ AMOUNT_STRING_PATTERN = (
 ZERO_STRING_PATTERN = r"^0+(\.0{1,2})?$"
 TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$"
 
-# The problem kinds this version can answer with.
-DOCUMENTED_PROBLEMS = (
-    VALIDATION,
-    UNAUTHORIZED,
-    INSUFFICIENT_FUNDS,
-    BALANCE_LIMIT,
-    WALLET_NOT_FOUND,
-    NOT_FOUND,
-    METHOD_NOT_ALLOWED,
-    IDEMPOTENCY_KEY_IN_USE,
-    IDEMPOTENCY_KEY_REUSED,
-    PAYLOAD_TOO_LARGE,
-    UNSUPPORTED_MEDIA_TYPE,
-    INTERNAL_ERROR,
-    SERVICE_UNAVAILABLE,
-)
+INSUFFICIENT_FUNDS = kind_of(errors.InsufficientFunds)
+BALANCE_LIMIT = kind_of(errors.BalanceLimitExceeded)
+WALLET_NOT_FOUND = kind_of(errors.WalletNotFound)
+IDEMPOTENCY_KEY_IN_USE = kind_of(errors.IdempotencyKeyInUse)
+IDEMPOTENCY_KEY_REUSED = kind_of(errors.IdempotencyKeyReused)
+# The status of a refused deposit or withdrawal, whichever bound it would cross.
+(REFUSED_OPERATION_STATUS,) = {INSUFFICIENT_FUNDS.status, BALANCE_LIMIT.status}
 
 DESCRIPTION = f"""\
 A wallet service: create wallets, deposit and withdraw exact amounts, read balances and
@@ -87,13 +78,13 @@ rendered as strings with exactly two (`"150.00"`). A request `amount` is a JSON 
 a decimal string, taken exactly as written and never rounded: it must be above 0, at most
 {MAX_AMOUNT}, with at most 2 decimals once trailing zeros are dropped (`0.100` is `0.10`,
 `0.001` is refused). A balance stays between 0.00 and {MAX_BALANCE}; an operation that
-would cross either bound is refused with 400 and changes nothing.
+would cross either bound is refused with {REFUSED_OPERATION_STATUS} and changes nothing.
 
 **Paging.** Lists take `limit` (1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}) and
 `cursor`, the opaque `nextCursor` of the previous page (`null` on the last page). Lists are
 ordered by (`createdAt`, `id`): wallets oldest first, operations newest first. Pages never
 skip or repeat an item while items are being added. A cursor belongs to one list; one the
-service did not make, or an altered one, is 400.
+service did not make, or an altered one, is {VALIDATION.status}.
 
 **Consistency.** Each operation is atomic and appended to the wallet's ledger, which is
 never changed. No lost updates, no double application, no negative balance under any
@@ -105,14 +96,16 @@ balance than the POST returned.
 **Requests.** Bodies are UTF-8 JSON of at most {MAX_BODY_BYTES} bytes, nested at most
 {MAX_JSON_DEPTH} levels, without duplicated keys or unknown fields. A POST with a body
 must send `Content-Type: application/json`. A request is validated completely before
-anything runs, so an invalid request is always `VALIDATION_ERROR`. A path of this API
+anything runs, so an invalid request is always `{VALIDATION.code}`. A path of this API
 spelt with a trailing slash (`POST /api/v1/wallets/`) is answered `308 Permanent Redirect`
 with `Location` the path without it, query kept: the client sends the same request there.
 Answers are not to be cached (`Cache-Control: no-store`).
 
 **Errors** are RFC 9457 problem details (`{PROBLEM_CONTENT_TYPE}`) on every path,
-unknown paths (404 `NOT_FOUND`) and other methods on a known path (405 with `Allow`)
-included. Their `requestId` equals the `X-Request-ID` response header. 503 means the
+unknown paths ({NOT_FOUND.status} `{NOT_FOUND.code}`) and other methods on a known path \
+({METHOD_NOT_ALLOWED.status} with `Allow`)
+included. Their `requestId` equals the `X-Request-ID` response header. \
+{SERVICE_UNAVAILABLE.status} means the
 database is unreachable or slow; it comes quickly, never as a hang, with `Retry-After`.
 """
 
@@ -276,12 +269,12 @@ SCHEMAS: dict[str, Json] = {
             "type": {
                 "type": "string",
                 "format": "uri-reference",
-                "description": "Names the problem, e.g. `/problems/insufficient-funds`.",
+                "description": f"Names the problem, e.g. `{INSUFFICIENT_FUNDS.type}`.",
             },
             "title": {"type": "string"},
             "status": {"type": "integer", "minimum": 400, "maximum": 599},
             "detail": {"type": "string"},
-            "code": {"type": "string", "enum": [kind.code for kind in DOCUMENTED_PROBLEMS]},
+            "code": {"type": "string", "enum": [kind.code for kind in ANSWERED]},
             "requestId": {
                 "type": "string",
                 "pattern": REQUEST_ID_PATTERN,
@@ -381,8 +374,9 @@ PARAMETERS: dict[str, Json] = {
             "request (same method, path and body meaning: key order, spacing and `5` vs "
             '`"5.00"` do not matter) gets that answer again, status and body, with '
             "`Idempotent-Replayed: true`, and nothing is applied twice, recorded refusals "
-            "included. The same key with another request is 422; while the first is still "
-            "running, 409. A request that fails validation runs nothing and is not recorded."
+            f"included. The same key with another request is {IDEMPOTENCY_KEY_REUSED.status}; "
+            f"while the first is still running, {IDEMPOTENCY_KEY_IN_USE.status}. A request "
+            "that fails validation runs nothing and is not recorded."
         ),
         "schema": {"type": "string", "pattern": r"^[!-~]{1,255}$"},
     },
@@ -390,7 +384,9 @@ PARAMETERS: dict[str, Json] = {
         "name": "walletId",
         "in": "path",
         "required": True,
-        "description": "A wallet id, 8-4-4-4-12 hex digits in either case; else 400.",
+        "description": (
+            f"A wallet id, 8-4-4-4-12 hex digits in either case; else {VALIDATION.status}."
+        ),
         "schema": {"type": "string", "format": "uuid", "pattern": UUID_ANY_CASE_PATTERN},
     },
     "Limit": {
@@ -443,35 +439,53 @@ def _json(description: str, schema: str, *headers: str, **extra: Any) -> Json:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class ProblemResponse:
+    """A problem response: its status and the codes its body names come from its kinds."""
+
+    description: str
+    kinds: tuple[ProblemKind, ...]
+    headers: tuple[str, ...] = ()
+    schema: str = "Problem"
+
+    @property
+    def status(self) -> int:
+        """The one status its kinds share."""
+        (status,) = {kind.status for kind in self.kinds}
+        return status
+
+    def document(self) -> Json:
+        narrowed = {
+            "type": "object",
+            "properties": {
+                "status": {"const": self.status},
+                "code": {"enum": [kind.code for kind in self.kinds]},
+            },
+        }
+        schema = {"allOf": [_schema(self.schema), narrowed]}
+        return {
+            "description": self.description,
+            "headers": _headers(*self.headers),
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": schema}},
+        }
+
+
 def _problem(
     description: str, *kinds: ProblemKind, headers: tuple[str, ...] = (), schema: str = "Problem"
-) -> Json:
-    """A problem response whose body names exactly the codes this status can carry."""
-    (status,) = {kind.status for kind in kinds}
-    narrowed = {
-        "type": "object",
-        "properties": {
-            "status": {"const": status},
-            "code": {"enum": [kind.code for kind in kinds]},
-        },
-    }
-    return {
-        "description": description,
-        "headers": _headers(*headers),
-        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"allOf": [_schema(schema), narrowed]}}},
-    }
+) -> ProblemResponse:
+    return ProblemResponse(description, kinds, headers, schema)
 
 
-RESPONSES: dict[str, Json] = {
+PROBLEM_RESPONSES = {
     "ValidationError": _problem(
         "The request is malformed: body, id, `limit` or `cursor`, or (with API keys "
         "configured) more than one `Authorization` header. `errors` lists each field.",
         VALIDATION,
     ),
     "OperationRefused": _problem(
-        "`VALIDATION_ERROR`: the request is malformed. `INSUFFICIENT_FUNDS`: a withdrawal "
-        "larger than the balance. `BALANCE_LIMIT_EXCEEDED`: a deposit past the maximum "
-        "balance. Nothing changed. A refusal recorded under an `Idempotency-Key` is "
+        f"`{VALIDATION.code}`: the request is malformed. `{INSUFFICIENT_FUNDS.code}`: a "
+        f"withdrawal larger than the balance. `{BALANCE_LIMIT.code}`: a deposit past the "
+        "maximum balance. Nothing changed. A refusal recorded under an `Idempotency-Key` is "
         "answered again as it was, `requestId` included; so is `X-Request-ID`, unless the "
         "retry names its own.",
         VALIDATION,
@@ -517,24 +531,22 @@ RESPONSES: dict[str, Json] = {
         headers=("Retry-After",),
     ),
 }
+RESPONSES = {name: response.document() for name, response in PROBLEM_RESPONSES.items()}
+
+
+def _answers(*names: str) -> Json:
+    """The named problem responses, each referred to under its own status."""
+    return {str(PROBLEM_RESPONSES[name].status): _ref("responses", name) for name in names}
+
 
 # Every route answers these; a route that reads a body or the database adds its own.
-ANY_ROUTE = {
-    "405": _ref("responses", "MethodNotAllowed"),
-    "500": _ref("responses", "InternalError"),
-}
-WITH_BODY = {
-    "413": _ref("responses", "PayloadTooLarge"),
-    "415": _ref("responses", "UnsupportedMediaType"),
-}
-WITH_DATABASE = {"503": _ref("responses", "ServiceUnavailable")}
-VALIDATED = {"400": _ref("responses", "ValidationError")}
-KEYS_CONFIGURED = {"401": _ref("responses", "Unauthorized")}
-KEYED = {
-    "409": _ref("responses", "IdempotencyKeyInUse"),
-    "422": _ref("responses", "IdempotencyKeyReused"),
-}
-FINDS_WALLET = {"404": _ref("responses", "WalletNotFound")}
+ANY_ROUTE = _answers("MethodNotAllowed", "InternalError")
+WITH_BODY = _answers("PayloadTooLarge", "UnsupportedMediaType")
+WITH_DATABASE = _answers("ServiceUnavailable")
+VALIDATED = _answers("ValidationError")
+KEYS_CONFIGURED = _answers("Unauthorized")
+KEYED = _answers("IdempotencyKeyInUse", "IdempotencyKeyReused")
+FINDS_WALLET = _answers("WalletNotFound")
 OPEN_TAGS = ("health", "meta")  # no key needed, even with keys configured: no data there
 
 # -- paths ---------------------------------------------------------------------------------
@@ -574,6 +586,13 @@ def _wallet_link(operation_id: str, description: str) -> Json:
         "description": description,
     }
 
+
+NOT_READY = _problem(
+    "The database does not answer; try again after `Retry-After` seconds.",
+    SERVICE_UNAVAILABLE,
+    headers=("Retry-After",),
+    schema="ReadinessProblem",
+)
 
 CREATED_WALLET = _json(
     "The new wallet, with a balance of 0.00.",
@@ -647,7 +666,7 @@ PATHS: dict[str, Json] = {
                     "AppliedOperation",
                     "Idempotent-Replayed",
                 ),
-                "400": _ref("responses", "OperationRefused"),
+                **_answers("OperationRefused"),
                 **FINDS_WALLET,
                 **KEYED,
                 **WITH_BODY,
@@ -692,12 +711,7 @@ PATHS: dict[str, Json] = {
             "Ready while the database answers. A cache outage is reported, not unready.",
             {
                 "200": _json("Ready.", "Readiness"),
-                "503": _problem(
-                    "The database does not answer; try again after `Retry-After` seconds.",
-                    SERVICE_UNAVAILABLE,
-                    headers=("Retry-After",),
-                    schema="ReadinessProblem",
-                ),
+                str(NOT_READY.status): NOT_READY.document(),
             },
         ),
     },
@@ -753,7 +767,8 @@ def _build() -> Json:
                     "description": (
                         "Only when the service is configured with `WALLET_API_KEYS`: every "
                         "`/api/v1` request then needs `Authorization: Bearer <key>`, given "
-                        "once (two `Authorization` headers are 400 `VALIDATION_ERROR`). This "
+                        f"once (two `Authorization` headers are {VALIDATION.status} "
+                        f"`{VALIDATION.code}`). This "
                         "document and the health endpoints stay open. Without keys "
                         "configured, `Authorization` is not read at all."
                     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -9,24 +10,41 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from wallet.domain.model import OperationType
+from wallet.entrypoints.http.problems import ANSWERED, for_status
+
 STATIC_URL = "/static"
 STATIC_ROOT = web.AppKey("static_root", Path)
 _ASSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*", re.ASCII)
 
 
-def setup(app: web.Application, root: Path) -> None:
-    aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.FileSystemLoader(root / "templates"),
-        autoescape=jinja2.select_autoescape(default=True),
-    )
-    app[STATIC_ROOT] = (root / "static").resolve()
+def setup(app: web.Application, templates: jinja2.BaseLoader, static: Path) -> None:
+    aiohttp_jinja2.setup(app, loader=templates, autoescape=jinja2.select_autoescape(default=True))
+    app[STATIC_ROOT] = static.resolve()
     app.router.add_get("/", index)
     app.router.add_get(STATIC_URL + "/{name}", asset)
 
 
 async def index(request: web.Request) -> web.Response:
-    return aiohttp_jinja2.render_template("index.html", request, {"static_url": STATIC_URL})
+    context = {"static_url": STATIC_URL, "catalogue": page_catalogue()}
+    return aiohttp_jinja2.render_template("index.html", request, context)
+
+
+@functools.cache
+def page_catalogue() -> dict[str, object]:
+    """What the page's script knows of the service, rendered into the page as JSON data.
+
+    Each problem a client can get, the problem an answer's bare status stands for, and
+    each kind of ledger entry with its sign; the page words messages and draws entries
+    from these, so it keeps no list of its own to fall out of step.
+    """
+    return {
+        "problems": {kind.code: {"status": kind.status, "title": kind.title} for kind in ANSWERED},
+        "codeForStatus": {
+            str(kind.status): kind.code for kind in ANSWERED if for_status(kind.status) is kind
+        },
+        "entryTypes": {entry.value: {"sign": entry.sign} for entry in OperationType},
+    }
 
 
 async def asset(request: web.Request) -> web.FileResponse:

@@ -1,0 +1,153 @@
+"""Statement inputs as typed arrays: their SQL and their parameters agree, column by column."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import pytest
+
+from wallet.adapters.group_commit import Run
+from wallet.adapters.postgres import batch_store
+from wallet.adapters.postgres.unnest import Bigint, Integer, Text, Uuid, parameters, placeholders
+from wallet.domain.batch import plan_batch
+from wallet.domain.idempotency import Idempotency
+from wallet.domain.model import OperationRequest, OperationType
+from wallet.domain.money import Money
+
+DEPOSIT, WITHDRAW = OperationType.DEPOSIT, OperationType.WITHDRAW
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    name: Text
+    count: Integer
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: Uuid
+    parent: Uuid | None
+    amount: Bigint
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    pairs: list[Pair]
+    ids: list[Uuid]
+    entries: list[Entry]
+
+
+@dataclass(frozen=True, slots=True)
+class Untyped:
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class WithUntyped:
+    rows: list[Untyped]
+
+
+def as_lists(values: list[object]) -> list[list[object]]:
+    arrays = []
+    for value in values:
+        assert isinstance(value, Sequence)
+        arrays.append(list(value))
+    return arrays
+
+
+def test_each_input_is_named_and_its_parameters_numbered_in_field_order() -> None:
+    assert placeholders(Inputs) == {
+        "pairs": "unnest($1::text[], $2::integer[]) AS pairs(name, count)",
+        "ids": "$3::uuid[]",
+        "entries": "unnest($4::uuid[], $5::uuid[], $6::bigint[]) AS entries(id, parent, amount)",
+    }
+
+
+def test_the_parameters_are_one_array_per_column_in_the_same_order() -> None:
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    inputs = Inputs(
+        pairs=[Pair("a", 1), Pair("b", 2)],
+        ids=[third],
+        entries=[Entry(first, None, 10), Entry(second, first, 20)],
+    )
+
+    assert as_lists(parameters(inputs)) == [
+        ["a", "b"],
+        [1, 2],
+        [third],
+        [first, second],
+        [None, first],
+        [10, 20],
+    ]
+
+
+def test_empty_lists_of_rows_are_empty_arrays_one_per_column() -> None:
+    assert as_lists(parameters(Inputs(pairs=[], ids=[], entries=[]))) == [[], [], [], [], [], []]
+
+
+def test_a_column_without_an_sql_type_is_refused() -> None:
+    with pytest.raises(TypeError, match="names no SQL type"):
+        placeholders(WithUntyped)
+
+
+STATEMENTS = [batch_store.APPLY_RUNS, batch_store.APPLY_RUNS_SKIPPING_LOCKED]
+
+
+@pytest.mark.parametrize("statement", STATEMENTS)
+def test_the_batch_statement_reads_each_input_under_its_fields_names(statement: str) -> None:
+    tables = dict(re.findall(r"unnest\([^)]*\) AS (\w+)\(([^)]*)\)", statement))
+    assert tables == {
+        "runs": ", ".join(f.name for f in fields(batch_store._RunRow)),
+        "accepted": ", ".join(f.name for f in fields(batch_store._AcceptedRow)),
+        "keys": ", ".join(f.name for f in fields(batch_store._KeyRow)),
+    }
+
+
+@pytest.mark.parametrize("statement", STATEMENTS)
+def test_the_batch_statement_uses_every_parameter_it_is_given_and_no_other(
+    statement: str,
+) -> None:
+    given = parameters(batch_store._BatchInputs(runs=[], accepted=[], to_lock=[], keys=[]))
+    used = {int(number) for number in re.findall(r"\$(\d+)", statement)}
+
+    assert used == set(range(1, len(given) + 1))
+    assert "{" not in statement
+
+
+def test_a_run_becomes_its_rows_accepted_entries_in_order_and_each_key() -> None:
+    wallet_id = uuid.uuid4()
+    requests = [
+        OperationRequest(DEPOSIT, Money(5)),
+        OperationRequest(WITHDRAW, Money(100)),  # refused: the balance is 5
+        OperationRequest(DEPOSIT, Money(3)),
+    ]
+    plan = plan_batch(Money(0), requests)
+    ids = [uuid.uuid4() for _ in requests]
+    refused_key = Idempotency("key-2", b"fingerprint", "request-2")
+    run = Run(wallet_id, plan, ids, [None, refused_key, None])
+
+    inputs = batch_store._batch_inputs([run])
+
+    assert inputs.runs == [
+        batch_store._RunRow(wallet_id=wallet_id, net=8, applied=2, lowest=0, highest=94)
+    ]
+    assert inputs.to_lock == [wallet_id]
+    assert [(row.id, row.amount, row.offset_after, row.position) for row in inputs.accepted] == [
+        (ids[0], 5, 5, 0),
+        (ids[2], 3, 8, 1),
+    ]
+    assert inputs.keys == [
+        batch_store._KeyRow(
+            key="key-2",
+            fingerprint=b"fingerprint",
+            request_id="request-2",
+            outcome="INSUFFICIENT_FUNDS",
+            wallet_id=wallet_id,
+            operation_id=None,
+            offset_before=5,
+            amount=100,
+        )
+    ]

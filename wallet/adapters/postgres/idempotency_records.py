@@ -1,0 +1,113 @@
+"""Idempotency records on PostgreSQL: written beside each effect, read to answer repeats."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import asyncpg
+
+from wallet.adapters.postgres.connections import bounded_connection
+from wallet.adapters.postgres.rows import operation_from_row
+from wallet.deadlines import seconds_within
+from wallet.domain.errors import IdempotencyKeyTaken
+from wallet.domain.idempotency import Idempotency, Outcome, Recorded
+from wallet.domain.model import Wallet
+from wallet.domain.money import Money
+
+if TYPE_CHECKING:
+    from wallet.adapters.postgres.pool import Connection
+
+RECORD_KEY = """
+INSERT INTO idempotency_keys
+       (key, fingerprint, request_id, outcome, wallet_id, operation_id, balance_before, amount)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (key) DO NOTHING
+RETURNING key
+"""
+
+# A recorded answer with the immutable rows it is rebuilt from.
+FIND_RECORDED = """
+SELECT k.fingerprint, k.request_id, k.outcome, k.wallet_id, k.balance_before, k.amount,
+       w.created_at AS wallet_created_at,
+       o.id AS op_id, o.wallet_id AS op_wallet_id, o.operation_type AS op_operation_type,
+       o.amount AS op_amount, o.balance_after AS op_balance_after, o.created_at AS op_created_at
+  FROM idempotency_keys k
+  LEFT JOIN wallets w ON k.outcome = 'CREATED' AND w.id = k.wallet_id
+  LEFT JOIN operations o ON o.id = k.operation_id
+ WHERE k.key = $1
+"""
+
+FORGET_KEYS = """
+DELETE FROM idempotency_keys
+ WHERE key IN (SELECT key FROM idempotency_keys
+                WHERE created_at < now() - $1::interval
+                ORDER BY created_at LIMIT $2)
+"""
+FORGET_BATCH = 1000
+
+
+class PostgresIdempotencyRecords:
+    """IdempotencyRecords on an asyncpg pool; waits at most ``timeout`` seconds per call."""
+
+    def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    async def find_recorded(self, key: str) -> Recorded | None:
+        async with bounded_connection(self._pool, seconds_within(self._timeout)) as connection:
+            row = await connection.fetchrow(FIND_RECORDED, key)
+        return None if row is None else _recorded(row)
+
+    async def forget_keys_older_than(self, age: timedelta) -> int:
+        forgotten = 0
+        while True:
+            async with bounded_connection(self._pool, seconds_within(self._timeout)) as connection:
+                status = await connection.execute(FORGET_KEYS, age, FORGET_BATCH)
+            deleted = int(status.split()[-1])
+            forgotten += deleted
+            if deleted < FORGET_BATCH:
+                return forgotten
+
+
+async def record_outcome(
+    connection: Connection,
+    idempotency: Idempotency | None,
+    outcome: Outcome,
+    wallet_id: UUID,
+    operation_id: UUID | None = None,
+    balance_before: int | None = None,
+    amount: int | None = None,
+) -> None:
+    """Record the outcome under the key; IdempotencyKeyTaken (undoing all) if it is taken."""
+    if idempotency is None:
+        return
+    recorded = await connection.fetchval(
+        RECORD_KEY,
+        idempotency.key,
+        idempotency.fingerprint,
+        idempotency.request_id,
+        outcome.value,
+        wallet_id,
+        operation_id,
+        balance_before,
+        amount,
+    )
+    if recorded is None:
+        raise IdempotencyKeyTaken(f"the key {idempotency.key!r} was recorded meanwhile")
+
+
+def _recorded(row: asyncpg.Record) -> Recorded:
+    outcome = Outcome(row["outcome"])
+    wallet = operation = before = amount = None
+    if outcome is Outcome.CREATED:
+        created = row["wallet_created_at"]
+        wallet = Wallet(row["wallet_id"], Money.zero(), 0, created, created)
+    elif outcome is Outcome.APPLIED:
+        operation = operation_from_row(row, prefix="op_")
+    else:
+        before, amount = Money(row["balance_before"]), Money(row["amount"])
+    return Recorded(
+        row["fingerprint"], row["request_id"], outcome, wallet, operation, before, amount
+    )

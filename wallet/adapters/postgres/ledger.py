@@ -1,0 +1,198 @@
+"""The ledger on PostgreSQL, one operation per transaction: the path without group commit,
+and the reading of a wallet's history."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import asyncpg
+
+from wallet.adapters.ids import time_ordered_uuids
+from wallet.adapters.postgres.connections import bounded_connection, transaction_if
+from wallet.adapters.postgres.idempotency_records import record_outcome
+from wallet.adapters.postgres.rows import operation_from_row, wallet_from_row
+from wallet.adapters.turns import Turns
+from wallet.deadlines import deadline_within, seconds_within
+from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletNotFound
+from wallet.domain.idempotency import Idempotency, Outcome, refusal_outcome
+from wallet.domain.model import (
+    MAX_BALANCE,
+    AppliedOperation,
+    Operation,
+    OperationRequest,
+    next_balance,
+)
+from wallet.domain.money import Money
+from wallet.domain.pagination import Position
+
+if TYPE_CHECKING:
+    from wallet.adapters.postgres.pool import Connection
+
+LOCK_WALLET = "SELECT balance FROM wallets WHERE id = $1 FOR UPDATE"
+
+# The guard in WHERE makes a refused operation change nothing; the ledger row is
+# written by the same statement, so both commit or neither. Each entry's time is
+# strictly after the previous one of its wallet, which keeps ledger order. A wallet
+# locked by another transaction is skipped, not waited for (as if refused; the caller
+# then waits for the lock inside a transaction): a statement that commits by itself
+# must never be left waiting, or a connection cut at the deadline would leave it to
+# apply later, unanswered.
+APPLY_OPERATION = """
+WITH locked AS (
+    SELECT id FROM wallets WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED
+), changed AS (
+    UPDATE wallets
+       SET balance = balance + $2,
+           version = version + 1,
+           updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')
+     WHERE id = (SELECT id FROM locked) AND balance + $2 BETWEEN 0 AND $3
+    RETURNING id, balance, version, created_at, updated_at
+), recorded AS (
+    INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after, created_at)
+    SELECT $4, id, $5, $6, balance, updated_at FROM changed
+)
+SELECT id, balance, version, created_at, updated_at FROM changed
+"""
+
+LIST_OPERATIONS_FIRST = """
+SELECT id, wallet_id, operation_type, amount, balance_after, created_at FROM operations
+WHERE wallet_id = $1
+ORDER BY created_at DESC, id DESC
+LIMIT $2
+"""
+
+LIST_OPERATIONS_BEFORE = """
+SELECT id, wallet_id, operation_type, amount, balance_after, created_at FROM operations
+WHERE wallet_id = $1 AND (created_at, id) < ($3, $4)
+ORDER BY created_at DESC, id DESC
+LIMIT $2
+"""
+
+WALLET_EXISTS = "SELECT EXISTS (SELECT 1 FROM wallets WHERE id = $1)"
+
+
+class PostgresLedger:
+    """Ledger on an asyncpg pool, one operation per transaction; waits at most ``timeout``
+    seconds per call."""
+
+    def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._turns: Turns[UUID] = Turns()  # operations on one wallet, one at a time
+
+    async def apply(
+        self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
+    ) -> AppliedOperation:
+        """Apply, or record and then raise the refusal (recorded under the key too).
+
+        This process's operations on one wallet take turns (they would wait for its row
+        lock one after another anyway): the others wait without a connection, so a
+        wallet held locked elsewhere ties up one connection, not the pool.
+        """
+        (operation_id,) = time_ordered_uuids(1)
+        arguments = (
+            wallet_id,
+            request.delta_minor,
+            MAX_BALANCE.minor,
+            operation_id,
+            request.type.value,
+            request.amount.minor,
+        )
+        loop = asyncio.get_running_loop()
+        deadline = deadline_within(self._timeout)
+        async with (
+            self._turns.turn(wallet_id, deadline),
+            bounded_connection(self._pool, deadline - loop.time()) as connection,
+        ):
+            async with transaction_if(connection, idempotency is not None):
+                row = await connection.fetchrow(APPLY_OPERATION, *arguments)
+                if row is not None:
+                    await record_outcome(
+                        connection, idempotency, Outcome.APPLIED, wallet_id, operation_id
+                    )
+                    return _applied(row, operation_id, request)
+            # Refused when it ran (or the wallet was locked elsewhere), but the balance may
+            # have moved since: decide again under the wallet's row lock, where the answer
+            # cannot change any more.
+            async with connection.transaction():
+                refusal = await self._refusal(connection, wallet_id, request)
+                if refusal is None:
+                    row = await connection.fetchrow(APPLY_OPERATION, *arguments)
+                    assert row is not None, "allowed under the row lock"
+                    await record_outcome(
+                        connection, idempotency, Outcome.APPLIED, wallet_id, operation_id
+                    )
+                    return _applied(row, operation_id, request)
+                await record_outcome(
+                    connection,
+                    idempotency,
+                    refusal_outcome(refusal.error),
+                    wallet_id,
+                    balance_before=refusal.balance_before,
+                    amount=request.amount.minor,
+                )
+        raise refusal.error  # after the transaction: the refusal itself stays recorded
+
+    async def _refusal(
+        self, connection: Connection, wallet_id: UUID, request: OperationRequest
+    ) -> _Refusal | None:
+        """Why the operation is refused, or None when the balance now lets it pass; the
+        wallet stays locked until the caller's transaction ends. Raises WalletNotFound."""
+        row = await connection.fetchrow(LOCK_WALLET, wallet_id)
+        if row is None:
+            raise WalletNotFound(wallet_id)
+        try:
+            next_balance(Money(row["balance"]), request)
+        except (InsufficientFunds, BalanceLimitExceeded) as error:
+            return _Refusal(error, row["balance"])
+        return None
+
+
+class PostgresHistory:
+    """History on an asyncpg pool; waits at most ``timeout`` seconds per call."""
+
+    def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    async def list_operations(
+        self, wallet_id: UUID, limit: int, before: Position | None
+    ) -> list[Operation]:
+        async with self._connection() as connection:
+            if before is None:
+                rows = await connection.fetch(LIST_OPERATIONS_FIRST, wallet_id, limit)
+            else:
+                rows = await connection.fetch(
+                    LIST_OPERATIONS_BEFORE, wallet_id, limit, before.created_at, before.id
+                )
+            if not rows and not await connection.fetchval(WALLET_EXISTS, wallet_id):
+                raise WalletNotFound(wallet_id)
+        return [operation_from_row(row) for row in rows]
+
+    def _connection(self) -> AbstractAsyncContextManager[Connection]:
+        return bounded_connection(self._pool, seconds_within(self._timeout))
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    error: InsufficientFunds | BalanceLimitExceeded
+    balance_before: int
+
+
+def _applied(
+    row: asyncpg.Record, operation_id: UUID, request: OperationRequest
+) -> AppliedOperation:
+    wallet = wallet_from_row(row)
+    operation = Operation(
+        id=operation_id,
+        wallet_id=wallet.id,
+        type=request.type,
+        amount=request.amount,
+        balance_after=wallet.balance,
+        created_at=wallet.updated_at,
+    )
+    return AppliedOperation(wallet, operation)

@@ -1,0 +1,30 @@
+"""Domain values from the rows of the wallets and operations tables."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from wallet.domain.model import Operation, OperationType, Wallet
+from wallet.domain.money import Money
+
+
+def wallet_from_row(row: asyncpg.Record) -> Wallet:
+    return Wallet(
+        id=row["id"],
+        balance=Money(row["balance"]),
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def operation_from_row(row: asyncpg.Record, prefix: str = "") -> Operation:
+    """A ledger entry from its columns (named with ``prefix`` when joined beside others)."""
+    return Operation(
+        id=row[prefix + "id"],
+        wallet_id=row[prefix + "wallet_id"],
+        type=OperationType(row[prefix + "operation_type"]),
+        amount=Money(row[prefix + "amount"]),
+        balance_after=Money(row[prefix + "balance_after"]),
+        created_at=row[prefix + "created_at"],
+    )
