@@ -34,8 +34,9 @@ WITH moved AS (
      WHERE id = $1
     RETURNING balance - $2 AS start, updated_at
 )
-INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after, created_at)
-SELECT o.id, $1, 'DEPOSIT', o.amount, moved.start + o.after, moved.updated_at
+INSERT INTO operations
+       (id, wallet_id, operation_type, amount, balance_after, currency, created_at)
+SELECT o.id, $1, 'DEPOSIT', o.amount, moved.start + o.after, 'USD', moved.updated_at
   FROM moved, unnest($4::uuid[], $5::bigint[], $6::bigint[]) AS o(id, amount, after)
 RETURNING balance_after
 """

@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+from wallet.domain.currency import USD, Currency, InvalidCurrency, parse_currency
+
 T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -55,6 +57,7 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "auto"  # json, human, or auto: JSON unless stderr is a terminal
     log_requests: bool = True
+    default_currency: Currency = USD  # of a wallet created without one
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +107,7 @@ class Settings:
             log_level=read.choice("WALLET_LOG_LEVEL", default.log_level, LOG_LEVELS, upper=True),
             log_format=read.choice("WALLET_LOG_FORMAT", default.log_format, LOG_FORMATS),
             log_requests=read.flag("WALLET_LOG_REQUESTS", default.log_requests),
+            default_currency=read.currency("WALLET_DEFAULT_CURRENCY", default.default_currency),
         )
         if settings.db_pool_min_size > settings.db_pool_max_size:
             raise SettingsError("WALLET_DB_POOL_MIN_SIZE must not exceed WALLET_DB_POOL_MAX_SIZE")
@@ -163,6 +167,15 @@ class _Reader:
         if value not in allowed:
             raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
         return value
+
+    def currency(self, name: str, default: Currency) -> Currency:
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            return parse_currency(raw)
+        except InvalidCurrency as error:
+            raise SettingsError(f"{name}: {error}") from None
 
     def flag(self, name: str, default: bool) -> bool:
         value = self._env.get(name, "").strip().lower()

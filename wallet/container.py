@@ -115,4 +115,5 @@ class Container(containers.DeclarativeContainer):
         health=health,
         cache=balance_cache,
         cursors=cursor_codec,
+        default_currency=settings.provided.default_currency,
     )

@@ -166,7 +166,7 @@ async def insert_wallet(database_url: str, balance_cents: int, amount_cents: int
         )
         await connection.execute(
             "INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after,"
-            " created_at) VALUES ($1, $2, 'DEPOSIT', $3, $4, clock_timestamp())",
+            " currency, created_at) VALUES ($1, $2, 'DEPOSIT', $3, $4, 'USD', clock_timestamp())",
             uuid.uuid4(),
             wallet_id,
             amount_cents,

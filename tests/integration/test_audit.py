@@ -76,8 +76,10 @@ DAMAGE = {
         "FAIL  1 idempotency record that names no wallet, or no ledger entry of its wallet",
     ),
     "running total": (
-        "INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after, created_at)"
-        " SELECT gen_random_uuid(), id, 'DEPOSIT', 1, 1, '2000-01-01' FROM wallets LIMIT 1",
+        "INSERT INTO operations"
+        " (id, wallet_id, operation_type, amount, balance_after, currency, created_at)"
+        " SELECT gen_random_uuid(), id, 'DEPOSIT', 1, 1, currency, '2000-01-01'"
+        " FROM wallets LIMIT 1",
         "FAIL  3 operations whose balanceAfter breaks the running total or goes below zero",
     ),
 }
@@ -112,7 +114,7 @@ async def test_an_ambiguous_order_is_found(ledger_url: str) -> None:
         )
         await connection.execute(
             "INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after,"
-            " created_at) VALUES ($1, $2, 'WITHDRAW', 1, 750, $3)",
+            " currency, created_at) VALUES ($1, $2, 'WITHDRAW', 1, 750, 'USD', $3)",
             uuid.uuid4(),
             wallet_id,
             stamp,

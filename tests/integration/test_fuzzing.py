@@ -43,6 +43,9 @@ def service(migrated_url: str, redis_url: str, tmp_path: Path) -> Iterator[Servi
         "WALLET_REDIS_URL": redis_url,
         "WALLET_WORKERS": "1",
         "WALLET_CURSOR_SECRET": CURSOR_SECRET,
+        # Wallets made without a currency hold one of 3 digits, the most the schema lets an
+        # amount have: an amount refused for a wallet of fewer is the state it met.
+        "WALLET_DEFAULT_CURRENCY": "BHD",
     }
     process = ServiceProcess(env, tmp_path / "service.log")
     process.start()

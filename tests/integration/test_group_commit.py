@@ -16,6 +16,7 @@ from wallet.adapters.postgres.batch_store import PostgresBatchStore
 from wallet.adapters.postgres.idempotency_records import PostgresIdempotencyRecords
 from wallet.adapters.postgres.wallets import PostgresWallets
 from wallet.domain.batch import plan_batch
+from wallet.domain.currency import CURRENCIES
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletNotFound
 from wallet.domain.idempotency import Idempotency
 from wallet.domain.model import AppliedOperation, OperationRequest, OperationType
@@ -202,3 +203,28 @@ async def test_a_batch_leaves_out_a_row_held_past_its_wait(pool: asyncpg.Pool) -
 def deposit_run(wallet_id: uuid.UUID) -> Run:
     plan = plan_batch(Money(0), [OperationRequest(DEPOSIT, Money(5))])
     return Run(wallet_id, plan, time_ordered_uuids(1), [None])
+
+
+async def test_wallets_of_other_currencies_share_a_batch_each_in_its_own(
+    pool: asyncpg.Pool,
+) -> None:
+    wallets = PostgresWallets(pool, 10.0)
+    jpy, bhd = CURRENCIES["JPY"], CURRENCIES["BHD"]
+    yen = await wallets.create(uuid.uuid4(), currency=jpy)
+    dinar = await wallets.create(uuid.uuid4(), currency=bhd)
+    group = coordinator(pool)
+    deposit = OperationType.DEPOSIT
+
+    applied = await asyncio.gather(
+        *(group.apply(yen.id, OperationRequest(deposit, Money(1000, jpy))) for _ in range(5)),
+        *(group.apply(dinar.id, OperationRequest(deposit, Money(1500, bhd))) for _ in range(5)),
+    )
+
+    assert sorted(str(a.operation.balance_after) for a in applied[:5]) == [
+        "1000", "2000", "3000", "4000", "5000"
+    ]  # fmt: skip
+    assert max(str(a.wallet.balance) for a in applied[5:]) == "7.500"
+    assert (await wallets.get(yen.id)).balance == Money(5000, jpy)
+    assert (await wallets.get(dinar.id)).balance == Money(7500, bhd)
+    await assert_ledger_consistent(pool, yen.id)
+    await assert_ledger_consistent(pool, dinar.id)

@@ -56,16 +56,17 @@ async def test_reads_go_through_the_cache(
     wallet_id = await new_wallet(client)
     await deposit(client, wallet_id, "5.00")
     cache = await cache_of(client)
+    hits = cache.hits
 
     assert await balance(client, wallet_id) == "5.00"
-    assert cache.hits == 1
+    assert cache.hits == hits + 1
     # The cache answers, not the database: a change made behind the service's back
     # is not seen until the next write refreshes the entry.
     await pool.execute(
         "UPDATE wallets SET updated_at = updated_at WHERE id = $1", uuid.UUID(wallet_id)
     )
     assert await balance(client, wallet_id) == "5.00"
-    assert cache.hits == 2
+    assert cache.hits == hits + 2
 
 
 async def test_an_older_version_never_replaces_a_newer_one(

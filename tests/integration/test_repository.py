@@ -14,6 +14,7 @@ from tests.integration.ledger import assert_ledger_consistent
 from wallet.adapters.postgres.connections import PostgresHealth
 from wallet.adapters.postgres.ledger import PostgresHistory, PostgresLedger
 from wallet.adapters.postgres.wallets import CREATE_WALLET, WALLET_LIST_LOCK, PostgresWallets
+from wallet.domain.currency import CURRENCIES, USD
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletNotFound
 from wallet.domain.model import MAX_BALANCE, AppliedOperation, OperationRequest, OperationType
 from wallet.domain.money import Money
@@ -184,7 +185,9 @@ async def test_listing_waits_for_wallets_stamped_but_not_yet_committed(
         transaction = slow.transaction()
         await transaction.start()
         slow_id = uuid.uuid4()
-        await slow.fetchrow(CREATE_WALLET, slow_id, WALLET_LIST_LOCK)  # stamped, uncommitted
+        await slow.fetchrow(  # stamped, uncommitted
+            CREATE_WALLET, slow_id, WALLET_LIST_LOCK, USD.code, USD.digits
+        )
         fast = await repository.wallets.create(uuid.uuid4())
 
         listing = asyncio.create_task(repository.wallets.list_wallets(1000, None))
@@ -225,3 +228,35 @@ async def test_operations_on_a_wallet_that_keeps_moving_are_all_decided(
     assert unexpected == []
     assert any(isinstance(o, InsufficientFunds) for o in outcomes)
     await assert_ledger_consistent(pool, wallet.id)
+
+
+@pytest.mark.parametrize("code", ["JPY", "BHD"])
+async def test_a_wallet_keeps_its_currency_in_every_row_it_writes(
+    repository: Storage, pool: asyncpg.Pool, code: str
+) -> None:
+    currency = CURRENCIES[code]
+    wallet = await repository.wallets.create(uuid.uuid4(), currency=currency)
+    deposit = OperationRequest(DEPOSIT, Money(1500, currency))
+
+    applied = await repository.ledger.apply(wallet.id, deposit)
+
+    assert applied.wallet.balance == Money(1500, currency)
+    assert (await repository.wallets.get(wallet.id)).currency is currency
+    (listed,) = await repository.history.list_operations(wallet.id, 10, None)
+    assert listed == applied.operation
+    assert listed.amount.currency is currency
+    rows = await pool.fetch("SELECT currency FROM operations WHERE wallet_id = $1", wallet.id)
+    assert [row["currency"] for row in rows] == [code]
+
+
+async def test_a_balance_is_bounded_in_its_currencys_major_units_by_the_schema(
+    repository: Storage, pool: asyncpg.Pool
+) -> None:
+    for code, digits in (("JPY", 0), ("USD", 2), ("BHD", 3)):
+        wallet = await repository.wallets.create(uuid.uuid4(), currency=CURRENCIES[code])
+        largest = 9_000_000_000_000_000 * 10**digits
+        update = "UPDATE wallets SET balance = $2 WHERE id = $1"
+        await pool.execute(update, wallet.id, largest)
+        with pytest.raises(asyncpg.CheckViolationError):
+            await pool.execute(update, wallet.id, largest + 1)
+        await pool.execute(update, wallet.id, 0)

@@ -13,16 +13,18 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
 from wallet.adapters.memory import InMemoryBalanceCache, InMemoryDatabase
-from wallet.domain.model import OperationRequest, OperationType
-from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money
+from wallet.domain.model import OperationCommand, OperationType
+from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money, parse_amount
 from wallet.entrypoints.http.keys import SERVICES
 
 Client = TestClient[web.Request, web.Application]
 Json = dict[str, Any]
 
 WALLETS = "/api/v1/wallets"
-WALLET_KEYS = {"id", "balance", "createdAt", "updatedAt"}
-OPERATION_KEYS = {"id", "walletId", "operationType", "amount", "balanceAfter", "createdAt"}
+WALLET_KEYS = {"id", "currency", "balance", "createdAt", "updatedAt"}
+OPERATION_KEYS = {
+    *("id", "walletId", "operationType", "currency", "amount", "balanceAfter", "createdAt"),
+}
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "requestId"}
 MONEY = re.compile(r"[0-9]+\.[0-9]{2}")
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
@@ -514,7 +516,7 @@ async def test_an_invalid_request_is_a_validation_error_whatever_the_balance(
 
 async def test_all_field_errors_come_back_together(client: Client) -> None:
     wallet_id = await wallet_with(client, "0.00")
-    data = '{"operationType": "TRANSFER", "amount": "1.005", "note": "x"}'
+    data = '{"operationType": "TRANSFER", "amount": "1.0005", "note": "x"}'
     response = await client.post(operation_url(wallet_id), data=data, headers=JSON_TYPE)
     body = await problem(response, 400, "VALIDATION_ERROR")
     assert sorted(error_fields(body)) == ["amount", "note", "operationType"]
@@ -592,7 +594,7 @@ async def test_an_invalid_request_changes_nothing(client: Client, request_body: 
 
 async def test_the_balance_limit_is_refused_and_changes_nothing(client: Client) -> None:
     wallet_id = await wallet_with(client, "0.00")
-    largest = OperationRequest(OperationType.DEPOSIT, Money(MAX_AMOUNT_MINOR))
+    largest = OperationCommand(OperationType.DEPOSIT, parse_amount(str(Money(MAX_AMOUNT_MINOR))))
     for _ in range(MAX_BALANCE_MINOR // MAX_AMOUNT_MINOR):  # through the app's own service
         await client.app[SERVICES].apply_operation(UUID(wallet_id), largest)
     before = await snapshot(client, wallet_id)

@@ -7,11 +7,11 @@ import pytest
 from wallet.adapters.memory import InMemoryBalanceCache
 from wallet.domain.errors import StorageUnavailable
 from wallet.domain.idempotency import Idempotency
-from wallet.domain.model import OperationRequest, OperationType
-from wallet.domain.money import Money
+from wallet.domain.model import OperationCommand, OperationType
+from wallet.domain.money import Money, parse_amount
 from wallet.domain.services import WalletService
 
-DEPOSIT = OperationRequest(OperationType.DEPOSIT, Money(500))
+DEPOSIT = OperationCommand(OperationType.DEPOSIT, parse_amount("5.00"))
 
 
 async def test_a_write_readers_may_not_see_answers_unavailable_and_its_replay_refreshes_them(

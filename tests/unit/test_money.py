@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from wallet.domain.currency import USD
 from wallet.domain.errors import ValidationFailed
 from wallet.domain.model import OperationRequest, OperationType
 from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, InvalidAmount, Money
@@ -29,15 +30,18 @@ def operation_body(amount_literal: str) -> bytes:
 
 
 def parsed_amount(amount_literal: str) -> str:
-    """The amount the HTTP layer reads from a body holding ``amount_literal``, as text."""
-    return str(parse_operation(decode_json(operation_body(amount_literal))).amount)
+    """The amount the HTTP layer reads from a body holding ``amount_literal``, as text, for
+    a USD wallet."""
+    command = parse_operation(decode_json(operation_body(amount_literal)))
+    return str(command.in_currency(USD).amount)
 
 
 def refused_fields(amount_literal: str) -> list[str]:
-    """The fields a body holding ``amount_literal`` is refused on ("body" for bad JSON)."""
+    """The fields a body holding ``amount_literal`` is refused on ("body" for bad JSON),
+    for a USD wallet."""
     raw = operation_body(amount_literal)
     try:
-        operation = parse_operation(decode_json(raw))
+        operation = parse_operation(decode_json(raw)).in_currency(USD)
     except ValidationFailed as error:
         return [e.field for e in error.errors]
     except ValueError:  # decode_json refuses the document itself
@@ -270,7 +274,7 @@ async def test_a_tenth_deposited_three_times_is_exactly_thirty_cents(
 ) -> None:
     wallet = (await service.create_wallet()).value
     tenth = parse_operation(decode_json(operation_body("0.1")))
-    assert tenth == OperationRequest(OperationType.DEPOSIT, Money(10))
+    assert tenth.in_currency(USD) == OperationRequest(OperationType.DEPOSIT, Money(10))
     for _ in range(3):
         applied = await service.apply_operation(wallet.id, tenth)
     assert str(applied.value.balance_after) == "0.30"

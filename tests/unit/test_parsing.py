@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
+from wallet.domain.currency import CURRENCIES, USD
 from wallet.domain.errors import ValidationFailed
 from wallet.domain.model import OperationRequest, OperationType
 from wallet.domain.money import Money
@@ -17,7 +18,7 @@ from wallet.entrypoints.http.parsing import (
     MAX_JSON_DEPTH,
     NO_BODY,
     decode_json,
-    parse_empty_object,
+    parse_new_wallet,
     parse_operation,
     parse_page,
 )
@@ -183,11 +184,23 @@ def test_malformed_json_is_refused(raw: bytes) -> None:
     ],
 )
 def test_a_valid_operation_is_parsed(body: dict[str, object], expected: OperationRequest) -> None:
-    assert parse_operation(body) == expected
+    assert parse_operation(body).in_currency(USD) == expected
+
+
+def test_an_operation_is_parsed_before_its_wallets_currency_is_known() -> None:
+    command = parse_operation({"operationType": "DEPOSIT", "amount": "1.5"})
+    assert command.in_currency(CURRENCIES["BHD"]).amount == Money(1500, CURRENCIES["BHD"])
+    assert fields_of(refusal(lambda: command.in_currency(CURRENCIES["JPY"]))) == ["amount"]
+
+
+def test_an_operations_meaning_is_its_value_whatever_its_spelling() -> None:
+    spellings = ["1.5", "1.50", "1.500", Decimal("1.5"), Decimal("15E-1")]
+    bodies = [{"operationType": "DEPOSIT", "amount": amount} for amount in spellings]
+    assert {parse_operation(body).meaning for body in bodies} == {"DEPOSIT 1500"}
 
 
 def test_every_field_error_is_reported_at_once() -> None:
-    body = {"operationType": "TRANSFER", "amount": "0.001", "ammount": "5"}
+    body = {"operationType": "TRANSFER", "amount": "0.0001", "ammount": "5"}
     error = refusal(lambda: parse_operation(body))
     assert sorted(fields_of(error)) == ["ammount", "amount", "operationType"]
     assert all(e.message for e in error.errors)
@@ -232,22 +245,26 @@ def test_an_operation_body_must_be_an_object(body: object) -> None:
     assert fields_of(error) == ["body"]
 
 
-# --- parse_empty_object ---------------------------------------------------------------
+# --- parse_new_wallet -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", [NO_BODY, {}])
-def test_creating_a_wallet_takes_no_body_or_an_empty_object(body: object) -> None:
-    parse_empty_object(body)  # a refusal would raise ValidationFailed
+@pytest.mark.parametrize("body", [NO_BODY, {}, {"currency": None}])
+def test_a_new_wallet_without_a_currency_gets_the_default(body: object) -> None:
+    assert parse_new_wallet(body, CURRENCIES["EUR"]) is CURRENCIES["EUR"]
 
 
-def test_creating_a_wallet_refuses_fields_by_name() -> None:
-    error = refusal(lambda: parse_empty_object({"x": Decimal(1), "balance": "5"}))
+def test_a_new_wallet_gets_the_currency_it_names() -> None:
+    assert parse_new_wallet({"currency": "JPY"}, USD) is CURRENCIES["JPY"]
+
+
+def test_creating_a_wallet_refuses_unknown_fields_by_name() -> None:
+    error = refusal(lambda: parse_new_wallet({"x": Decimal(1), "balance": "5"}, USD))
     assert fields_of(error) == ["balance", "x"]
 
 
 @pytest.mark.parametrize("body", [None, [], "", Decimal(0), False])
 def test_creating_a_wallet_refuses_anything_but_an_object(body: object) -> None:
-    assert fields_of(refusal(lambda: parse_empty_object(body))) == ["body"]
+    assert fields_of(refusal(lambda: parse_new_wallet(body, USD))) == ["body"]
 
 
 # --- parse_page -----------------------------------------------------------------------

@@ -18,8 +18,8 @@ from wallet.domain.errors import (
     ValidationFailed,
     WalletNotFound,
 )
-from wallet.domain.model import Operation, OperationRequest, OperationType, Page, Wallet
-from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money
+from wallet.domain.model import Operation, OperationCommand, OperationType, Page, Wallet
+from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money, parse_amount
 from wallet.domain.pagination import CursorCodec
 from wallet.domain.services import WalletService
 
@@ -28,8 +28,8 @@ WITHDRAW = OperationType.WITHDRAW
 T = TypeVar("T", Wallet, Operation)
 
 
-def op(kind: OperationType, amount: str) -> OperationRequest:
-    return OperationRequest(kind, Money.parse_amount(amount))
+def op(kind: OperationType, amount: str) -> OperationCommand:
+    return OperationCommand(kind, parse_amount(amount))
 
 
 async def new_wallet_with(service: WalletService, balance: str) -> Wallet:
@@ -143,7 +143,7 @@ async def test_the_balance_can_reach_its_maximum_but_not_pass_it(
     service: WalletService, repository: InMemoryDatabase
 ) -> None:
     wallet = (await service.create_wallet()).value
-    largest = OperationRequest(DEPOSIT, Money(MAX_AMOUNT_MINOR))
+    largest = op(DEPOSIT, str(Money(MAX_AMOUNT_MINOR)))
     for _ in range(MAX_BALANCE_MINOR // MAX_AMOUNT_MINOR):
         applied = await service.apply_operation(wallet.id, largest)
     assert applied.value.balance_after == Money(MAX_BALANCE_MINOR)
@@ -299,7 +299,7 @@ async def test_operations_are_listed_newest_first_across_pages(
 ) -> None:
     wallet = (await service.create_wallet()).value
     for cents in range(1, 11):
-        await service.apply_operation(wallet.id, OperationRequest(DEPOSIT, Money(cents)))
+        await service.apply_operation(wallet.id, op(DEPOSIT, str(Money(cents))))
 
     pages, cursors = await all_pages(lambda cursor: service.list_operations(wallet.id, 3, cursor))
     assert [len(page) for page in pages] == [3, 3, 3, 1]

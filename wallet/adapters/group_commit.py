@@ -293,7 +293,8 @@ class GroupCommitLedger:
     def _settle(self, run: Run, queued: list[_Queued], applied: RunApplied) -> None:
         """Hand each operation of a committed run its own outcome: its entry as written,
         or its refusal worded with the balance the run started from."""
-        start = Money(applied.start_balance)
+        currency = queued[0].request.amount.currency  # one wallet's: one currency
+        start = Money(applied.start_balance, currency)
         self._remember(run.wallet_id, applied.balance)
         written = iter(applied.entries)
         for waiting, decision in zip(queued, run.plan.decisions, strict=True):
@@ -301,7 +302,7 @@ class GroupCommitLedger:
                 _refuse(waiting, decision.refusal(start))
                 continue
             entry = next(written)
-            balance = Money(entry.balance_after)
+            balance = Money(entry.balance_after, currency)
             at = entry.created_at
             wallet = Wallet(run.wallet_id, balance, entry.version, applied.created_at, at)
             request = waiting.request
@@ -356,7 +357,8 @@ def _runs(queued: Mapping[UUID, list[_Queued]], starts: Mapping[UUID, int]) -> d
     runs = {}
     for wallet_id in planned:
         waiting = queued[wallet_id]
-        plan = plan_batch(Money(starts[wallet_id]), [w.request for w in waiting])
+        currency = waiting[0].request.amount.currency
+        plan = plan_batch(Money(starts[wallet_id], currency), [w.request for w in waiting])
         keys = [w.idempotency for w in waiting]
         runs[wallet_id] = Run(wallet_id, plan, list(islice(ids, len(waiting))), keys)
     return runs

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 from wallet.adapters.group_commit import BatchOutcome, EntryWritten, Planner, Run, RunApplied
 from wallet.domain.batch import decided_outcome
+from wallet.domain.currency import USD, Currency
 from wallet.domain.errors import (
     BalanceLimitExceeded,
     IdempotencyKeyTaken,
@@ -41,11 +42,13 @@ class InMemoryDatabase:
         self._recorded: dict[str, tuple[Recorded, datetime]] = {}
         self.available = True
 
-    async def create(self, wallet_id: UUID, idempotency: Idempotency | None = None) -> Wallet:
+    async def create(
+        self, wallet_id: UUID, idempotency: Idempotency | None = None, *, currency: Currency = USD
+    ) -> Wallet:
         self._check_available()
         self._check_key_free(idempotency)
         now = self._now()
-        wallet = Wallet(wallet_id, Money.zero(), 0, now, now)
+        wallet = Wallet(wallet_id, Money.zero(currency), 0, now, now)
         self._wallets[wallet_id] = wallet
         self._ledger[wallet_id] = []
         self._record(idempotency, Outcome.CREATED, wallet=wallet)
@@ -231,12 +234,12 @@ class InMemoryBatchStore:
         ):
             request = decision.request
             if not decision.accepted:
-                before = Money(start + decision.offset_before)
+                before = Money(start + decision.offset_before, wallet.currency)
                 outcome = decided_outcome(decision)
                 repository._record(idempotency, outcome, before=before, amount=request.amount)
                 continue
             at = first + len(entries) * _TICK
-            balance = Money(start + decision.offset_after)
+            balance = Money(start + decision.offset_after, wallet.currency)
             entry = Operation(operation_id, wallet.id, request.type, request.amount, balance, at)
             repository._ledger[wallet.id].append(entry)
             repository._record(idempotency, Outcome.APPLIED, operation=entry)
@@ -247,7 +250,7 @@ class InMemoryBatchStore:
             repository._last_time = max(repository._last_time, last.created_at)
             wallet = Wallet(
                 wallet.id,
-                Money(last.balance_after),
+                Money(last.balance_after, wallet.currency),
                 last.version,
                 wallet.created_at,
                 last.created_at,

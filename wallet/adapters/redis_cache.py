@@ -38,6 +38,7 @@ from redis.exceptions import RedisError
 from wallet.adapters.coalesce import Coalescer
 from wallet.adapters.fences import Fence, FenceAnnouncer
 from wallet.deadlines import request_deadline
+from wallet.domain.currency import CURRENCIES, USD
 from wallet.domain.errors import StorageUnavailable
 from wallet.domain.model import Wallet
 from wallet.domain.money import Money
@@ -426,15 +427,17 @@ _MICROSECOND = timedelta(microseconds=1)
 def _encode(wallet: Wallet) -> str:
     created = (wallet.created_at - _EPOCH) // _MICROSECOND
     updated = (wallet.updated_at - _EPOCH) // _MICROSECOND
-    return f"{wallet.version}:{wallet.balance.minor}:{created}:{updated}"
+    currency = wallet.currency.code
+    return f"{wallet.version}:{wallet.balance.minor}:{created}:{updated}:{currency}"
 
 
 def _decode(wallet_id: UUID, entry: str) -> Wallet:
-    version, balance, created, updated = (int(part) for part in entry.split(":"))
+    """A cached wallet; an entry cached before currencies existed is a USD wallet's."""
+    version, balance, created, updated, *currency = entry.split(":")
     return Wallet(
         id=wallet_id,
-        balance=Money(balance),
-        version=version,
-        created_at=_EPOCH + created * _MICROSECOND,
-        updated_at=_EPOCH + updated * _MICROSECOND,
+        balance=Money(int(balance), CURRENCIES[currency[0]] if currency else USD),
+        version=int(version),
+        created_at=_EPOCH + int(created) * _MICROSECOND,
+        updated_at=_EPOCH + int(updated) * _MICROSECOND,
     )

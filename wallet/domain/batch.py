@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletError
 from wallet.domain.idempotency import Outcome
 from wallet.domain.model import OperationRequest, next_balance
-from wallet.domain.money import MAX_BALANCE_MINOR, Money
+from wallet.domain.money import Money
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ class Decision:
         """The error refusing this operation, worded with the real starting balance."""
         assert not self.accepted
         try:
-            next_balance(Money(start.minor + self.offset_before), self.request)
+            next_balance(Money(start.minor + self.offset_before, start.currency), self.request)
         except (InsufficientFunds, BalanceLimitExceeded) as error:
             return error
         raise AssertionError("a refused operation passed the balance rules")
@@ -69,23 +69,24 @@ def plan_batch(start: Money, requests: Sequence[OperationRequest]) -> BatchPlan:
     when 0 <= S + P + d <= MAX; each decision therefore bounds S from one side or
     both, and the intersection of those bounds is where every decision stands.
     """
-    lowest, highest = 0, MAX_BALANCE_MINOR
+    maximum = start.currency.max_balance_minor
+    lowest, highest = 0, maximum
     offset = 0
     decisions = []
     for request in requests:
         after = offset + request.delta_minor
         try:
-            next_balance(Money(start.minor + offset), request)
+            next_balance(Money(start.minor + offset, start.currency), request)
         except InsufficientFunds:
             highest = min(highest, -after - 1)
             decisions.append(Decision(request, accepted=False, offset_before=offset))
             continue
         except BalanceLimitExceeded:
-            lowest = max(lowest, MAX_BALANCE_MINOR - after + 1)
+            lowest = max(lowest, maximum - after + 1)
             decisions.append(Decision(request, accepted=False, offset_before=offset))
             continue
         lowest = max(lowest, -after)
-        highest = min(highest, MAX_BALANCE_MINOR - after)
+        highest = min(highest, maximum - after)
         decisions.append(Decision(request, accepted=True, offset_before=offset))
         offset = after
     return BatchPlan(tuple(decisions), lowest, highest)

@@ -8,8 +8,9 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds
-from wallet.domain.money import MAX_BALANCE_MINOR, Money
+from wallet.domain.currency import USD, Currency
+from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, ValidationFailed
+from wallet.domain.money import MAX_BALANCE_MINOR, Amount, InvalidAmount, Money
 
 T = TypeVar("T")
 MAX_BALANCE = Money(MAX_BALANCE_MINOR)
@@ -48,6 +49,27 @@ class OperationRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class OperationCommand:
+    """An operation as a client asks for it, before its wallet's currency is known."""
+
+    type: OperationType
+    amount: Amount
+
+    def in_currency(self, currency: Currency) -> OperationRequest:
+        """The request in the wallet's currency; ValidationFailed on ``amount`` when its
+        digits do not fit the currency."""
+        try:
+            return OperationRequest(self.type, self.amount.of(currency))
+        except InvalidAmount as error:
+            raise ValidationFailed.single("amount", str(error)) from None
+
+    @property
+    def meaning(self) -> str:
+        """What the command says, whatever the form its amount was written in."""
+        return f"{self.type.value} {self.amount.meaning}"
+
+
+@dataclass(frozen=True, slots=True)
 class Wallet:
     """A wallet as stored; ``version`` counts the operations applied to it."""
 
@@ -56,6 +78,11 @@ class Wallet:
     version: int
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def currency(self) -> Currency:
+        """The wallet's currency, fixed at creation: its balance's."""
+        return self.balance.currency
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +125,14 @@ def next_balance(balance: Money, request: OperationRequest) -> Money:
     in SQL (the in-memory fakes, a batch deciding each operation in turn) use it.
     """
     minor = balance.minor + request.delta_minor
+    currency = request.amount.currency
     if minor < 0:
         raise InsufficientFunds(balance, request.amount)
-    if minor > MAX_BALANCE_MINOR:
-        raise BalanceLimitExceeded(balance, request.amount, MAX_BALANCE)
-    return Money(minor)
+    if minor > currency.max_balance_minor:
+        raise BalanceLimitExceeded(balance, request.amount, max_balance(currency))
+    return Money(minor, currency)
+
+
+def max_balance(currency: Currency = USD) -> Money:
+    """The most a wallet of ``currency`` may hold."""
+    return Money(currency.max_balance_minor, currency)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Literal, Protocol
 from uuid import UUID
 
+from wallet.domain.currency import USD, Currency
 from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet
 from wallet.domain.pagination import Position
@@ -21,8 +22,10 @@ class Wallets(Protocol):
     Every method raises StorageUnavailable when the store cannot answer in time.
     """
 
-    async def create(self, wallet_id: UUID, idempotency: Idempotency | None = None) -> Wallet:
-        """Store a new wallet with a zero balance.
+    async def create(
+        self, wallet_id: UUID, idempotency: Idempotency | None = None, *, currency: Currency = USD
+    ) -> Wallet:
+        """Store a new wallet of ``currency`` with a zero balance.
 
         Under a key, the creation is recorded in the same transaction; if the key
         turns out to be recorded already, raises IdempotencyKeyTaken and creates nothing.

@@ -8,10 +8,11 @@ from datetime import timedelta
 from typing import TypeVar
 from uuid import UUID, uuid4
 
+from wallet.domain.currency import USD, Currency
 from wallet.domain.errors import ValidationFailed
 from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.idempotent import Answer, IdempotentCommands
-from wallet.domain.model import Operation, OperationRequest, Page, Wallet
+from wallet.domain.model import Operation, OperationCommand, Page, Wallet
 from wallet.domain.pagination import CursorCodec, InvalidCursor, Position
 from wallet.domain.ports import (
     BalanceCache,
@@ -24,6 +25,7 @@ from wallet.domain.ports import (
 )
 
 WALLETS_SCOPE = "wallets"
+CURRENCIES_KEPT = 100_000  # wallets whose currency a process remembers
 T = TypeVar("T", Wallet, Operation)
 
 
@@ -50,6 +52,7 @@ class WalletService:
         cache: BalanceCache,
         cursors: CursorCodec,
         new_id: Callable[[], UUID] = uuid4,
+        default_currency: Currency = USD,
     ) -> None:
         self._wallets = wallets
         self._ledger = ledger
@@ -59,27 +62,39 @@ class WalletService:
         self._cache = cache
         self._cursors = cursors
         self._new_id = new_id
+        self.default_currency = default_currency  # of a wallet created without one
         self._commands = IdempotentCommands(records)
+        self._currencies: dict[UUID, Currency] = {}
 
-    async def create_wallet(self, idempotency: Idempotency | None = None) -> Answer[Wallet]:
-        """A new wallet; a repeat under the key gets the wallet the first request created."""
+    async def create_wallet(
+        self, idempotency: Idempotency | None = None, *, currency: Currency | None = None
+    ) -> Answer[Wallet]:
+        """A new wallet (of the default currency unless told); a repeat under the key gets
+        the wallet the first request created."""
+        currency = currency or self.default_currency
 
         async def create(idempotency: Idempotency | None) -> Wallet:
-            wallet = await self._wallets.create(self._new_id(), idempotency)
+            wallet = await self._wallets.create(self._new_id(), idempotency, currency=currency)
+            self._remember_currency(wallet.id, currency)
             await self._cache.put(wallet)
             return wallet
 
         return await self._commands.run(idempotency, create, _created_wallet)
 
     async def apply_operation(
-        self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
+        self, wallet_id: UUID, command: OperationCommand, idempotency: Idempotency | None = None
     ) -> Answer[Operation]:
         """Apply the operation, then refresh the cache so the writer reads its own write.
+
+        The amount is checked against the wallet's currency once the wallet is found
+        (WalletNotFound first, then ValidationFailed), before any balance rule.
 
         A repeat under the key of an applied operation refreshes the cache before it
         answers too: the first attempt may have failed after its commit, before
         readers were sure to see it.
         """
+
+        request = command.in_currency(await self._currency_of(wallet_id))
 
         async def apply(idempotency: Idempotency | None) -> Operation:
             applied = await self._ledger.apply(wallet_id, request, idempotency)
@@ -95,6 +110,20 @@ class WalletService:
 
     async def get_wallet(self, wallet_id: UUID) -> Wallet:
         return await self._cache.read_through(wallet_id, self._wallets.get)
+
+    async def _currency_of(self, wallet_id: UUID) -> Currency:
+        """The wallet's currency: fixed at creation, so once read it is kept for good (up
+        to a bound). Raises WalletNotFound."""
+        currency = self._currencies.get(wallet_id)
+        if currency is None:
+            currency = (await self.get_wallet(wallet_id)).currency
+            self._remember_currency(wallet_id, currency)
+        return currency
+
+    def _remember_currency(self, wallet_id: UUID, currency: Currency) -> None:
+        if len(self._currencies) >= CURRENCIES_KEPT:
+            self._currencies.clear()
+        self._currencies[wallet_id] = currency
 
     async def list_wallets(self, limit: int, cursor: str | None) -> Page[Wallet]:
         after = self._decode(WALLETS_SCOPE, cursor)

@@ -100,8 +100,8 @@ WITH runs AS (
       FROM runs r
      WHERE w.id = r.wallet_id AND w.id IN (SELECT id FROM locked)
        AND w.balance BETWEEN r.lowest AND r.highest
-    RETURNING w.id, w.balance - r.net AS start_balance, w.balance, w.version, w.created_at,
-              w.updated_at, r.applied
+    RETURNING w.id, w.balance - r.net AS start_balance, w.balance, w.currency, w.version,
+              w.created_at, w.updated_at, r.applied
 ), checked AS (
     SELECT w.id, w.balance AS start_balance, w.balance, w.version, w.created_at, w.updated_at
       FROM wallets w JOIN runs r ON r.wallet_id = w.id
@@ -112,12 +112,14 @@ WITH runs AS (
            c.start_balance + accepted.offset_after AS balance_after,
            c.updated_at - (c.applied - 1 - accepted.position) * interval '1 microsecond'
                AS created_at,
-           c.version - c.applied + 1 + accepted.position AS version
+           c.version - c.applied + 1 + accepted.position AS version, c.currency
       FROM {accepted}
       JOIN changed c ON c.id = accepted.wallet_id
 ), recorded AS (
-    INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after, created_at)
-    SELECT id, wallet_id, operation_type, amount, balance_after, created_at FROM written
+    INSERT INTO operations
+           (id, wallet_id, operation_type, amount, balance_after, currency, created_at)
+    SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at
+      FROM written
 ), settled AS (
     SELECT id, start_balance FROM changed
     UNION ALL
@@ -135,7 +137,10 @@ WITH runs AS (
     RETURNING key
 ), entries AS (
     SELECT wallet_id,
-           array_agg((id, created_at, balance_after, version) ORDER BY position) AS entries
+           array_agg(id ORDER BY position) AS entry_ids,
+           array_agg(created_at ORDER BY position) AS entry_times,
+           array_agg(balance_after ORDER BY position) AS entry_balances,
+           array_agg(version ORDER BY position) AS entry_versions
       FROM written
      GROUP BY wallet_id
 ), answered AS (
@@ -148,7 +153,8 @@ WITH runs AS (
     SELECT id, NULL, NULL, NULL, NULL, NULL, true AS busy FROM busy
 )
 SELECT a.id AS wallet_id, a.start_balance, a.balance, a.version, a.created_at, a.updated_at,
-       a.busy, e.entries, (SELECT array_agg(key) FROM keyed) AS keys
+       a.busy, e.entry_ids, e.entry_times, e.entry_balances, e.entry_versions,
+       (SELECT array_agg(key) FROM keyed) AS keys
   FROM answered a LEFT JOIN entries e ON e.wallet_id = a.id
 """
 
@@ -260,7 +266,13 @@ def _check_keys_recorded(runs: Sequence[Run], rows: list[asyncpg.Record]) -> Non
 def _run_applied(row: asyncpg.Record) -> RunApplied:
     entries = [
         EntryWritten(operation_id, created_at, balance_after, version)
-        for operation_id, created_at, balance_after, version in row["entries"] or ()
+        for operation_id, created_at, balance_after, version in zip(
+            row["entry_ids"] or (),
+            row["entry_times"] or (),
+            row["entry_balances"] or (),
+            row["entry_versions"] or (),
+            strict=True,
+        )
     ]
     return RunApplied(
         wallet_id=row["wallet_id"],

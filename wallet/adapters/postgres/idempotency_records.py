@@ -11,6 +11,7 @@ import asyncpg
 from wallet.adapters.postgres.connections import bounded_connection
 from wallet.adapters.postgres.rows import operation_from_row
 from wallet.deadlines import seconds_within
+from wallet.domain.currency import CURRENCIES
 from wallet.domain.errors import IdempotencyKeyTaken
 from wallet.domain.idempotency import Idempotency, Outcome, Recorded
 from wallet.domain.model import Wallet
@@ -30,11 +31,12 @@ RETURNING key
 # A recorded answer with the immutable rows it is rebuilt from.
 FIND_RECORDED = """
 SELECT k.fingerprint, k.request_id, k.outcome, k.wallet_id, k.balance_before, k.amount,
-       w.created_at AS wallet_created_at,
+       w.created_at AS wallet_created_at, w.currency AS wallet_currency,
        o.id AS op_id, o.wallet_id AS op_wallet_id, o.operation_type AS op_operation_type,
-       o.amount AS op_amount, o.balance_after AS op_balance_after, o.created_at AS op_created_at
+       o.amount AS op_amount, o.balance_after AS op_balance_after, o.currency AS op_currency,
+       o.created_at AS op_created_at
   FROM idempotency_keys k
-  LEFT JOIN wallets w ON k.outcome = 'CREATED' AND w.id = k.wallet_id
+  JOIN wallets w ON w.id = k.wallet_id
   LEFT JOIN operations o ON o.id = k.operation_id
  WHERE k.key = $1
 """
@@ -100,14 +102,15 @@ async def record_outcome(
 
 def _recorded(row: asyncpg.Record) -> Recorded:
     outcome = Outcome(row["outcome"])
+    currency = CURRENCIES[row["wallet_currency"]]
     wallet = operation = before = amount = None
     if outcome is Outcome.CREATED:
         created = row["wallet_created_at"]
-        wallet = Wallet(row["wallet_id"], Money.zero(), 0, created, created)
+        wallet = Wallet(row["wallet_id"], Money.zero(currency), 0, created, created)
     elif outcome is Outcome.APPLIED:
         operation = operation_from_row(row, prefix="op_")
     else:
-        before, amount = Money(row["balance_before"]), Money(row["amount"])
+        before, amount = Money(row["balance_before"], currency), Money(row["amount"], currency)
     return Recorded(
         row["fingerprint"], row["request_id"], outcome, wallet, operation, before, amount
     )

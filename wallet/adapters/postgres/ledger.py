@@ -20,7 +20,6 @@ from wallet.deadlines import deadline_within, seconds_within
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletNotFound
 from wallet.domain.idempotency import Idempotency, Outcome, refusal_outcome
 from wallet.domain.model import (
-    MAX_BALANCE,
     AppliedOperation,
     Operation,
     OperationRequest,
@@ -50,23 +49,26 @@ WITH locked AS (
            version = version + 1,
            updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')
      WHERE id = (SELECT id FROM locked) AND balance + $2 BETWEEN 0 AND $3
-    RETURNING id, balance, version, created_at, updated_at
+    RETURNING id, balance, currency, version, created_at, updated_at
 ), recorded AS (
-    INSERT INTO operations (id, wallet_id, operation_type, amount, balance_after, created_at)
-    SELECT $4, id, $5, $6, balance, updated_at FROM changed
+    INSERT INTO operations
+           (id, wallet_id, operation_type, amount, balance_after, currency, created_at)
+    SELECT $4, id, $5, $6, balance, currency, updated_at FROM changed
 )
-SELECT id, balance, version, created_at, updated_at FROM changed
+SELECT id, balance, currency, version, created_at, updated_at FROM changed
 """
 
 LIST_OPERATIONS_FIRST = """
-SELECT id, wallet_id, operation_type, amount, balance_after, created_at FROM operations
+SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at
+  FROM operations
 WHERE wallet_id = $1
 ORDER BY created_at DESC, id DESC
 LIMIT $2
 """
 
 LIST_OPERATIONS_BEFORE = """
-SELECT id, wallet_id, operation_type, amount, balance_after, created_at FROM operations
+SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at
+  FROM operations
 WHERE wallet_id = $1 AND (created_at, id) < ($3, $4)
 ORDER BY created_at DESC, id DESC
 LIMIT $2
@@ -97,7 +99,7 @@ class PostgresLedger:
         arguments = (
             wallet_id,
             request.delta_minor,
-            MAX_BALANCE.minor,
+            request.amount.currency.max_balance_minor,
             operation_id,
             request.type.value,
             request.amount.minor,
@@ -146,7 +148,7 @@ class PostgresLedger:
         if row is None:
             raise WalletNotFound(wallet_id)
         try:
-            next_balance(Money(row["balance"]), request)
+            next_balance(Money(row["balance"], request.amount.currency), request)
         except (InsufficientFunds, BalanceLimitExceeded) as error:
             return _Refusal(error, row["balance"])
         return None

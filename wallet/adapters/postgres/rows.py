@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from wallet.domain.currency import CURRENCIES
 from wallet.domain.model import Operation, OperationType, Wallet
 from wallet.domain.money import Money
 
@@ -11,7 +12,7 @@ from wallet.domain.money import Money
 def wallet_from_row(row: asyncpg.Record) -> Wallet:
     return Wallet(
         id=row["id"],
-        balance=Money(row["balance"]),
+        balance=Money(row["balance"], CURRENCIES[row["currency"]]),
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -20,11 +21,12 @@ def wallet_from_row(row: asyncpg.Record) -> Wallet:
 
 def operation_from_row(row: asyncpg.Record, prefix: str = "") -> Operation:
     """A ledger entry from its columns (named with ``prefix`` when joined beside others)."""
+    currency = CURRENCIES[row[prefix + "currency"]]
     return Operation(
         id=row[prefix + "id"],
         wallet_id=row[prefix + "wallet_id"],
         type=OperationType(row[prefix + "operation_type"]),
-        amount=Money(row[prefix + "amount"]),
-        balance_after=Money(row[prefix + "balance_after"]),
+        amount=Money(row[prefix + "amount"], currency),
+        balance_after=Money(row[prefix + "balance_after"], currency),
         created_at=row[prefix + "created_at"],
     )

@@ -12,6 +12,7 @@ from wallet.adapters.postgres.connections import bounded_connection, transaction
 from wallet.adapters.postgres.idempotency_records import record_outcome
 from wallet.adapters.postgres.rows import wallet_from_row
 from wallet.deadlines import seconds_within
+from wallet.domain.currency import USD, Currency
 from wallet.domain.errors import WalletNotFound
 from wallet.domain.idempotency import Idempotency, Outcome
 from wallet.domain.model import Wallet
@@ -30,22 +31,24 @@ WITH locked AS (
 ), stamped AS (
     SELECT clock_timestamp() AS at FROM locked
 )
-INSERT INTO wallets (id, created_at, updated_at)
-SELECT $1, at, at FROM stamped
-RETURNING id, balance, version, created_at, updated_at
+INSERT INTO wallets (id, currency, minor_digits, created_at, updated_at)
+SELECT $1, $3, $4, at, at FROM stamped
+RETURNING id, balance, currency, version, created_at, updated_at
 """
 
-GET_WALLET = "SELECT id, balance, version, created_at, updated_at FROM wallets WHERE id = $1"
+GET_WALLET = """
+SELECT id, balance, currency, version, created_at, updated_at FROM wallets WHERE id = $1
+"""
 LOCK_WALLET_LIST = "SELECT pg_advisory_xact_lock($1)"
 
 LIST_WALLETS_FIRST = """
-SELECT id, balance, version, created_at, updated_at FROM wallets
+SELECT id, balance, currency, version, created_at, updated_at FROM wallets
 ORDER BY created_at, id
 LIMIT $1
 """
 
 LIST_WALLETS_AFTER = """
-SELECT id, balance, version, created_at, updated_at FROM wallets
+SELECT id, balance, currency, version, created_at, updated_at FROM wallets
 WHERE (created_at, id) > ($2, $3)
 ORDER BY created_at, id
 LIMIT $1
@@ -61,12 +64,16 @@ class PostgresWallets:
         self._pool = pool
         self._timeout = timeout
 
-    async def create(self, wallet_id: UUID, idempotency: Idempotency | None = None) -> Wallet:
+    async def create(
+        self, wallet_id: UUID, idempotency: Idempotency | None = None, *, currency: Currency = USD
+    ) -> Wallet:
         async with (
             self._connection() as connection,
             transaction_if(connection, idempotency is not None),
         ):
-            row = await connection.fetchrow(CREATE_WALLET, wallet_id, WALLET_LIST_LOCK)
+            row = await connection.fetchrow(
+                CREATE_WALLET, wallet_id, WALLET_LIST_LOCK, currency.code, currency.digits
+            )
             await record_outcome(connection, idempotency, Outcome.CREATED, wallet_id)
         assert row is not None, "INSERT … RETURNING returns its row"
         return wallet_from_row(row)

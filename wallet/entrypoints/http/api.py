@@ -7,9 +7,8 @@ from aiohttp import web
 from wallet.domain.errors import WalletError
 from wallet.entrypoints.http.keys import SERVICES
 from wallet.entrypoints.http.parsing import (
-    operation_meaning,
-    parse_empty_object,
     parse_idempotency,
+    parse_new_wallet,
     parse_operation,
     parse_page,
     parse_wallet_id,
@@ -33,7 +32,7 @@ routes = web.RouteTableDef()
 async def post_operation(request: web.Request) -> web.Response:
     wallet_id = parse_wallet_id(request)
     operation = parse_operation(await read_json(request))
-    idempotency = parse_idempotency(request, meaning=operation_meaning(operation))
+    idempotency = parse_idempotency(request, meaning=operation.meaning)
     try:
         answer = await request.app[SERVICES].apply_operation(wallet_id, operation, idempotency)
     except WalletError as error:
@@ -59,9 +58,10 @@ async def list_operations(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/wallets")
 async def create_wallet(request: web.Request) -> web.Response:
-    parse_empty_object(await read_json(request))
-    idempotency = parse_idempotency(request, meaning="")
-    answer = await request.app[SERVICES].create_wallet(idempotency)
+    services = request.app[SERVICES]
+    currency = parse_new_wallet(await read_json(request), services.default_currency)
+    idempotency = parse_idempotency(request, meaning=currency.code)
+    answer = await services.create_wallet(idempotency, currency=currency)
     location = request.app.router["wallet"].url_for(wallet_id=str(answer.value.id))
     headers = {"Location": str(location), **replay_headers(answer.replayed)}
     return json_response(render_wallet(answer.value), status=201, headers=headers)

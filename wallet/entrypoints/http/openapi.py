@@ -16,8 +16,9 @@ from typing import Any
 from aiohttp import web
 
 from wallet.domain import errors
+from wallet.domain.currency import CURRENCIES, MAX_AMOUNT_MAJOR, MAX_BALANCE_MAJOR
 from wallet.domain.model import MAX_BALANCE, OperationType
-from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_LITERAL_LENGTH, MINOR_UNITS_PER_MAJOR, Money
+from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_DECIMALS, MAX_LITERAL_LENGTH, Money
 from wallet.domain.pagination import CURSOR_BYTES
 from wallet.entrypoints.http.parsing import (
     DEFAULT_PAGE_SIZE,
@@ -47,18 +48,19 @@ routes = web.RouteTableDef()
 JSON = "application/json"
 DOCUMENT_PATH = "/api/v1/openapi.json"
 MAX_AMOUNT = Money(MAX_AMOUNT_MINOR)
-MAX_AMOUNT_MAJOR = MAX_AMOUNT_MINOR // MINOR_UNITS_PER_MAJOR
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 UUID_ANY_CASE_PATTERN = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
-MONEY_PATTERN = r"^[0-9]+\.[0-9]{2}$"
-# A decimal string of at most 2 decimals and at most the largest amount, a power of ten:
-# fewer digits, or that very number (leading zeros aside).
+# Money with the decimals of its currency: none, 2 or 3.
+MONEY_PATTERN = r"^[0-9]+(\.[0-9]{2,3})?$"
+# A decimal string of at most 3 decimals and at most the largest amount, a power of ten:
+# fewer digits, or that very number (leading zeros aside). Its currency may allow fewer.
 _MAX_DIGITS = len(str(MAX_AMOUNT_MAJOR))
 AMOUNT_STRING_PATTERN = (
-    rf"^0*([0-9]{{1,{_MAX_DIGITS - 1}}}(\.[0-9]{{1,2}})?|{MAX_AMOUNT_MAJOR}(\.0{{1,2}})?)$"
+    rf"^0*([0-9]{{1,{_MAX_DIGITS - 1}}}(\.[0-9]{{1,{MAX_DECIMALS}}})?"
+    rf"|{MAX_AMOUNT_MAJOR}(\.0{{1,{MAX_DECIMALS}}})?)$"
 )
-ZERO_STRING_PATTERN = r"^0+(\.0{1,2})?$"
+ZERO_STRING_PATTERN = rf"^0+(\.0{{1,{MAX_DECIMALS}}})?$"
 TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$"
 
 INSUFFICIENT_FUNDS = kind_of(errors.InsufficientFunds)
@@ -73,12 +75,18 @@ DESCRIPTION = f"""\
 A wallet service: create wallets, deposit and withdraw exact amounts, read balances and
 each wallet's ledger.
 
-**Money.** Amounts and balances are exact decimals with at most 2 fractional digits,
-rendered as strings with exactly two (`"150.00"`). A request `amount` is a JSON number or
-a decimal string, taken exactly as written and never rounded: it must be above 0, at most
-{MAX_AMOUNT}, with at most 2 decimals once trailing zeros are dropped (`0.100` is `0.10`,
-`0.001` is refused). A balance stays between 0.00 and {MAX_BALANCE}; an operation that
-would cross either bound is refused with {REFUSED_OPERATION_STATUS} and changes nothing.
+**Money.** Every wallet holds one `currency`, fixed at creation: an active ISO 4217 code
+whose minor unit has 0, 2 or 3 digits (`JPY`, `USD`, `BHD`); money never changes currency.
+Amounts and balances are exact decimals rendered as strings with exactly the currency's
+digits (`"1500"`, `"150.00"`, `"1.500"`). A request `amount` is a JSON number or a decimal
+string, taken exactly as written and never rounded: it must be above 0, at most
+{MAX_AMOUNT_MAJOR} in major units, with at most the currency's decimals (a string as
+written: for a 0-digit currency digits only; a number once trailing zeros are dropped:
+`0.100` is `0.10`). More than 3 decimals is refused before the wallet is looked up; the
+wallet's digits are checked once it is found, before any balance rule. A balance stays
+between 0 and {MAX_BALANCE_MAJOR} in major units (for USD, 0.00 and {MAX_BALANCE}); an
+operation that would cross either bound is refused with {REFUSED_OPERATION_STATUS} and
+changes nothing.
 
 **Paging.** Lists take `limit` (1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}) and
 `cursor`, the opaque `nextCursor` of the previous page (`null` on the last page). Lists are
@@ -176,8 +184,14 @@ SCHEMAS: dict[str, Json] = {
     "Money": {
         "type": "string",
         "pattern": MONEY_PATTERN,
-        "description": "An exact amount with exactly two decimals.",
-        "examples": ["150.00", "0.10"],
+        "description": "An exact amount with exactly its currency's decimals (0, 2 or 3).",
+        "examples": ["150.00", "0.10", "1500", "1.500"],
+    },
+    "Currency": {
+        "type": "string",
+        "enum": list(CURRENCIES),
+        "description": "An active ISO 4217 code whose minor unit has 0, 2 or 3 digits.",
+        "examples": ["USD", "EUR", "JPY", "BHD"],
     },
     "Timestamp": {
         "type": "string",
@@ -190,6 +204,7 @@ SCHEMAS: dict[str, Json] = {
     "Wallet": _object(
         {
             "id": _schema("Id"),
+            "currency": _schema("Currency"),
             "balance": _schema("Money"),
             "createdAt": _schema("Timestamp"),
             "updatedAt": _schema("Timestamp"),
@@ -201,6 +216,7 @@ SCHEMAS: dict[str, Json] = {
             "id": _schema("Id"),
             "walletId": _schema("Id"),
             "operationType": _schema("OperationType"),
+            "currency": _schema("Currency"),
             "amount": _schema("Money"),
             "balanceAfter": _schema("Money"),
             "createdAt": _schema("Timestamp"),
@@ -212,15 +228,15 @@ SCHEMAS: dict[str, Json] = {
             "operationType": _schema("OperationType"),
             "amount": {
                 "description": (
-                    f"Above 0 and at most {MAX_AMOUNT}, with at most 2 decimals once trailing "
-                    "zeros are dropped; never rounded."
+                    f"Above 0 and at most {MAX_AMOUNT_MAJOR}, with at most the wallet's "
+                    "currency's decimals (never more than 3); never rounded."
                 ),
                 "oneOf": [
                     {
                         "type": "number",
                         "exclusiveMinimum": 0,
                         "maximum": MAX_AMOUNT_MAJOR,
-                        "multipleOf": 1 / MINOR_UNITS_PER_MAJOR,
+                        "multipleOf": 10**-MAX_DECIMALS,
                         "description": (
                             f"A JSON number (`50`, `0.1`, `1e2`) of at most {MAX_LITERAL_LENGTH} "
                             "characters."
@@ -239,6 +255,13 @@ SCHEMAS: dict[str, Json] = {
         "A deposit or a withdrawal. Unknown fields are refused.",
         examples=[{"operationType": "DEPOSIT", "amount": "50.00"}],
     ),
+    "NewWallet": {
+        "type": "object",
+        "properties": {"currency": {"oneOf": [_schema("Currency"), {"type": "null"}]}},
+        "additionalProperties": False,
+        "description": "A new wallet's currency; absent or `null`: the default. Unknown "
+        "fields are refused.",
+    },
     "AppliedOperation": _object(
         {
             "walletId": _schema("Id"),
@@ -595,7 +618,7 @@ NOT_READY = _problem(
 )
 
 CREATED_WALLET = _json(
-    "The new wallet, with a balance of 0.00.",
+    "The new wallet, with a balance of 0.",
     "Wallet",
     "Location",
     "Idempotent-Replayed",
@@ -612,15 +635,20 @@ PATHS: dict[str, Json] = {
             "createWallet",
             "wallets",
             "Create a wallet",
-            "Creates a wallet with a balance of 0.00. The body is absent or `{}`.",
+            "Creates a wallet with a balance of 0 in the `currency` asked for; an absent "
+            "body, `{}` or a `null` currency gives the service's default "
+            "(`WALLET_DEFAULT_CURRENCY`, USD unless set).",
             {"201": CREATED_WALLET, **VALIDATED, **KEYED, **WITH_BODY, **WITH_DATABASE},
             parameters=("IdempotencyKey",),
             request_body={
                 "required": False,
                 "content": {
                     JSON: {
-                        "schema": {"type": "object", "maxProperties": 0},
-                        "examples": {"empty": {"value": {}}},
+                        "schema": _schema("NewWallet"),
+                        "examples": {
+                            "default currency": {"value": {}},
+                            "euro": {"value": {"currency": "EUR"}},
+                        },
                     }
                 },
             },

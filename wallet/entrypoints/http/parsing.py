@@ -15,10 +15,11 @@ from uuid import UUID
 
 from aiohttp import hdrs, web
 
+from wallet.domain.currency import Currency, InvalidCurrency, parse_currency
 from wallet.domain.errors import FieldError, ValidationFailed
 from wallet.domain.idempotency import HEADER, Idempotency, parse_key
-from wallet.domain.model import OperationRequest, OperationType
-from wallet.domain.money import MAX_LITERAL_LENGTH, InvalidAmount, Money
+from wallet.domain.model import OperationCommand, OperationType
+from wallet.domain.money import MAX_LITERAL_LENGTH, InvalidAmount, parse_amount
 from wallet.entrypoints.http.problems import (
     CLIENT_CLOSED,
     PAYLOAD_TOO_LARGE,
@@ -39,6 +40,7 @@ MAX_PAGE_SIZE = 1000
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _LIMIT = re.compile(r"[0-9]{1,4}", re.ASCII)
 _OPERATION_FIELDS = ("operationType", "amount")
+_NEW_WALLET_FIELDS = ("currency",)
 _OPERATION_TYPES = {kind.value: kind for kind in OperationType}
 # The content codings a body may come in, by the window bits zlib decodes each with;
 # identity needs no decoding. (aiohttp's own decoding is off: see create_app.)
@@ -102,12 +104,7 @@ def parse_idempotency(request: web.Request, meaning: str) -> Idempotency | None:
     return Idempotency.of(key, request.method, request.path.lower(), meaning, request[REQUEST_ID])
 
 
-def operation_meaning(operation: OperationRequest) -> str:
-    """What an operation body says, whatever its key order, spacing or number form."""
-    return f"{operation.type.value} {operation.amount.minor}"
-
-
-def parse_operation(body: object) -> OperationRequest:
+def parse_operation(body: object) -> OperationCommand:
     """A complete, valid operation request, or every field error at once."""
     if not isinstance(body, dict):
         _fail("body", "must be a JSON object with operationType and amount")
@@ -116,7 +113,7 @@ def parse_operation(body: object) -> OperationRequest:
         operation_type = _OPERATION_TYPES.get(kind) if isinstance(kind, str) else None
         if operation_type is not None and amount is not None:
             with suppress(InvalidAmount):
-                return OperationRequest(operation_type, Money.parse_amount(amount))
+                return OperationCommand(operation_type, parse_amount(amount))
     errors = [
         FieldError(name, "is not a known field; expected operationType and amount")
         for name in body
@@ -131,25 +128,34 @@ def parse_operation(body: object) -> OperationRequest:
     amount = None
     if "amount" in body:
         try:
-            amount = Money.parse_amount(body["amount"])
+            amount = parse_amount(body["amount"])
         except InvalidAmount as error:
             errors.append(FieldError("amount", str(error)))
     if errors or amount is None:
         raise ValidationFailed(errors, "; ".join(f"{e.field}: {e.message}" for e in errors))
-    return OperationRequest(OperationType(str(operation_type)), amount)
+    return OperationCommand(OperationType(str(operation_type)), amount)
 
 
-def parse_empty_object(body: object) -> None:
-    """A body that must be absent or ``{}`` (creating a wallet takes no input)."""
+def parse_new_wallet(body: object, default_currency: Currency) -> Currency:
+    """A new wallet's currency: an empty body or ``{}`` gives ``default_currency``."""
     if body is NO_BODY or body == {}:
-        return
-    if isinstance(body, dict):
-        fields = ", ".join(sorted(body))
-        raise ValidationFailed(
-            [FieldError(name, "is not a known field") for name in sorted(body)],
-            f"Creating a wallet takes no fields; got {fields}",
-        )
-    _fail("body", "must be empty or {}")
+        return default_currency
+    if not isinstance(body, dict):
+        _fail("body", "must be empty or a JSON object with currency")
+    errors = [
+        FieldError(name, "is not a known field; expected currency")
+        for name in sorted(body)
+        if name not in _NEW_WALLET_FIELDS
+    ]
+    currency = default_currency
+    if body.get("currency") is not None:
+        try:
+            currency = parse_currency(body["currency"])
+        except InvalidCurrency as error:
+            errors.append(FieldError("currency", str(error)))
+    if errors:
+        raise ValidationFailed(errors, "; ".join(f"{e.field}: {e.message}" for e in errors))
+    return currency
 
 
 async def read_json(request: web.Request) -> object:

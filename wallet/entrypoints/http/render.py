@@ -1,4 +1,5 @@
-"""JSON views of domain values: camelCase, money as two-decimal strings, UTC with Z."""
+"""JSON views of domain values: camelCase, money as strings with its currency's decimals,
+UTC with Z."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def timestamp(moment: datetime) -> str:
 def render_wallet(wallet: Wallet) -> JsonObject:
     return {
         "id": str(wallet.id),
+        "currency": wallet.currency.code,
         "balance": str(wallet.balance),
         "createdAt": timestamp(wallet.created_at),
         "updatedAt": timestamp(wallet.updated_at),
@@ -59,6 +61,7 @@ def render_operation(operation: Operation) -> JsonObject:
         "id": str(operation.id),
         "walletId": str(operation.wallet_id),
         "operationType": operation.type.value,
+        "currency": operation.amount.currency.code,
         "amount": str(operation.amount),
         "balanceAfter": str(operation.balance_after),
         "createdAt": timestamp(operation.created_at),
