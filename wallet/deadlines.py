@@ -13,9 +13,7 @@ Only code on a request's own path reads the budget: a task that serves many requ
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 
 class Budget:
@@ -36,15 +34,25 @@ class Budget:
 _current: ContextVar[Budget | None] = ContextVar("wallet_request_budget", default=None)
 
 
-@contextmanager
-def request_budget(seconds: float) -> Iterator[Budget]:
-    """Bound every database wait of the code run inside to ``seconds`` in all."""
-    budget = Budget(seconds)
-    token = _current.set(budget)
-    try:
-        yield budget
-    finally:
-        _current.reset(token)
+class request_budget:  # noqa: N801 - used as a function: ``with request_budget(2.0):``
+    """Bound every database wait of the code run inside to ``seconds`` in all.
+
+    A class rather than a generator-based context manager: it wraps every request.
+    """
+
+    __slots__ = ("_budget", "_token")
+
+    def __init__(self, seconds: float) -> None:
+        self._budget = Budget(seconds)
+        self._token: Token[Budget | None] | None = None
+
+    def __enter__(self) -> Budget:
+        self._token = _current.set(self._budget)
+        return self._budget
+
+    def __exit__(self, *_: object) -> None:
+        assert self._token is not None
+        _current.reset(self._token)
 
 
 def deadline_within(seconds: float) -> float:

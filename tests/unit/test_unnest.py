@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import pytest
 
@@ -20,14 +21,12 @@ from wallet.domain.money import Money
 DEPOSIT, WITHDRAW = OperationType.DEPOSIT, OperationType.WITHDRAW
 
 
-@dataclass(frozen=True, slots=True)
-class Pair:
+class Pair(NamedTuple):
     name: Text
     count: Integer
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     id: Uuid
     parent: Uuid | None
     amount: Bigint
@@ -40,8 +39,7 @@ class Inputs:
     entries: list[Entry]
 
 
-@dataclass(frozen=True, slots=True)
-class Untyped:
+class Untyped(NamedTuple):
     count: int
 
 
@@ -100,9 +98,9 @@ STATEMENTS = [batch_store.APPLY_RUNS, batch_store.APPLY_RUNS_SKIPPING_LOCKED]
 def test_the_batch_statement_reads_each_input_under_its_fields_names(statement: str) -> None:
     tables = dict(re.findall(r"unnest\([^)]*\) AS (\w+)\(([^)]*)\)", statement))
     assert tables == {
-        "runs": ", ".join(f.name for f in fields(batch_store._RunRow)),
-        "accepted": ", ".join(f.name for f in fields(batch_store._AcceptedRow)),
-        "keys": ", ".join(f.name for f in fields(batch_store._KeyRow)),
+        "runs": ", ".join(batch_store._RunRow._fields),
+        "accepted": ", ".join(batch_store._AcceptedRow._fields),
+        "keys": ", ".join(batch_store._KeyRow._fields),
     }
 
 

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletError
 from wallet.domain.idempotency import Outcome
-from wallet.domain.model import OperationRequest, next_balance
+from wallet.domain.model import OperationRequest, balance_refusal, next_balance
 from wallet.domain.money import Money
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """One operation's fate, relative to the run's starting balance."""
+class Decision(NamedTuple):
+    """One operation's fate, relative to the run's starting balance (a NamedTuple: a
+    batch makes one per operation)."""
 
     request: OperationRequest
     accepted: bool
@@ -69,25 +70,25 @@ def plan_batch(start: Money, requests: Sequence[OperationRequest]) -> BatchPlan:
     when 0 <= S + P + d <= MAX; each decision therefore bounds S from one side or
     both, and the intersection of those bounds is where every decision stands.
     """
-    maximum = start.currency.max_balance_minor
+    currency = start.currency
+    maximum = currency.max_balance_minor
     lowest, highest = 0, maximum
     offset = 0
     decisions = []
     for request in requests:
         after = offset + request.delta_minor
-        try:
-            next_balance(Money(start.minor + offset, start.currency), request)
-        except InsufficientFunds:
+        refusal = balance_refusal(start.minor + after, currency)
+        if refusal is InsufficientFunds:
             highest = min(highest, -after - 1)
-            decisions.append(Decision(request, accepted=False, offset_before=offset))
+            decisions.append(Decision(request, False, offset))
             continue
-        except BalanceLimitExceeded:
+        if refusal is BalanceLimitExceeded:
             lowest = max(lowest, maximum - after + 1)
-            decisions.append(Decision(request, accepted=False, offset_before=offset))
+            decisions.append(Decision(request, False, offset))
             continue
         lowest = max(lowest, -after)
         highest = min(highest, maximum - after)
-        decisions.append(Decision(request, accepted=True, offset_before=offset))
+        decisions.append(Decision(request, True, offset))
         offset = after
     return BatchPlan(tuple(decisions), lowest, highest)
 

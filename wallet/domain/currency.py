@@ -9,7 +9,7 @@ special codes (``XAU``, ``XXX``, ``XTS``), which ISO gives no minor unit, are no
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import iso4217
@@ -24,27 +24,24 @@ class InvalidCurrency(ValueError):
     """A currency code the service does not accept; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Currency:
-    """An ISO 4217 currency: its code and how many digits its minor unit has."""
+    """An ISO 4217 currency: its code and how many digits its minor unit has.
+
+    The bounds in minor units are worked out once: every Money made checks one.
+    """
 
     code: str
     digits: int
+    minor_per_major: int = field(init=False, compare=False)
+    max_amount_minor: int = field(init=False, compare=False)  # one request's largest amount
+    max_balance_minor: int = field(init=False, compare=False)  # a wallet's largest balance
 
-    @property
-    def minor_per_major(self) -> int:
+    def __post_init__(self) -> None:
         per_major: int = 10**self.digits
-        return per_major
-
-    @property
-    def max_amount_minor(self) -> int:
-        """The largest amount one request may move, in minor units."""
-        return MAX_AMOUNT_MAJOR * self.minor_per_major
-
-    @property
-    def max_balance_minor(self) -> int:
-        """The largest balance a wallet may hold, in minor units."""
-        return MAX_BALANCE_MAJOR * self.minor_per_major
+        object.__setattr__(self, "minor_per_major", per_major)
+        object.__setattr__(self, "max_amount_minor", MAX_AMOUNT_MAJOR * per_major)
+        object.__setattr__(self, "max_balance_minor", MAX_BALANCE_MAJOR * per_major)
 
     def __str__(self) -> str:
         return self.code

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -41,11 +41,10 @@ class OperationRequest:
 
     type: OperationType
     amount: Money
+    delta_minor: int = field(init=False, compare=False)  # the signed change, in minor units
 
-    @property
-    def delta_minor(self) -> int:
-        """The signed change to the balance, in minor units."""
-        return self.type.effect(self.amount)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "delta_minor", self.type.effect(self.amount))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +125,24 @@ def next_balance(balance: Money, request: OperationRequest) -> Money:
     """
     minor = balance.minor + request.delta_minor
     currency = request.amount.currency
-    if minor < 0:
+    refusal = balance_refusal(minor, currency)
+    if refusal is InsufficientFunds:
         raise InsufficientFunds(balance, request.amount)
-    if minor > currency.max_balance_minor:
+    if refusal is BalanceLimitExceeded:
         raise BalanceLimitExceeded(balance, request.amount, max_balance(currency))
     return Money(minor, currency)
+
+
+def balance_refusal(
+    minor_after: int, currency: Currency
+) -> type[InsufficientFunds] | type[BalanceLimitExceeded] | None:
+    """Which rule a balance of ``minor_after`` would break, if any: in integers, for the
+    callers that decide many operations at once (a batch's run) and raise nothing."""
+    if minor_after < 0:
+        return InsufficientFunds
+    if minor_after > currency.max_balance_minor:
+        return BalanceLimitExceeded
+    return None
 
 
 def max_balance(currency: Currency = USD) -> Money:

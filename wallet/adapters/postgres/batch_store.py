@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -27,8 +27,7 @@ if TYPE_CHECKING:
     from wallet.adapters.postgres.pool import Connection
 
 
-@dataclass(frozen=True, slots=True)
-class _RunRow:
+class _RunRow(NamedTuple):
     """A wallet's run: its net change, its accepted count, the range where its plan holds."""
 
     wallet_id: Uuid
@@ -38,8 +37,7 @@ class _RunRow:
     highest: Bigint
 
 
-@dataclass(frozen=True, slots=True)
-class _AcceptedRow:
+class _AcceptedRow(NamedTuple):
     """An accepted operation: the entry to write, and its place among its run's entries."""
 
     id: Uuid
@@ -50,8 +48,7 @@ class _AcceptedRow:
     position: Integer
 
 
-@dataclass(frozen=True, slots=True)
-class _KeyRow:
+class _KeyRow(NamedTuple):
     """An operation under an idempotency key: the outcome to record for it."""
 
     key: Text

@@ -38,7 +38,7 @@ from wallet.entrypoints.http.problems import (
 )
 from wallet.entrypoints.http.render import REPLAYED_HEADER
 from wallet.entrypoints.http.request_keys import ANSWERED_IN, REQUEST_ID
-from wallet.entrypoints.http.slashes import canonical_redirect
+from wallet.entrypoints.http.slashes import canonical_redirect, might_redirect
 from wallet.entrypoints.logs import route_of
 from wallet.metrics import (
     DB_POOL_CONNECTIONS,
@@ -72,6 +72,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+# Every answer's: the security headers, and a Server header that names no version (aiohttp's
+# default does).
+STAMPED_HEADERS = {**SECURITY_HEADERS, "Server": SERVER_NAME}
 
 
 def create_app(container: Container) -> web.Application:
@@ -174,7 +177,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     started = time.perf_counter()
     status = 500  # unless an answer comes back
     try:
-        redirect = await canonical_redirect(request)
+        redirect = await canonical_redirect(request) if might_redirect(request) else None
         if redirect is not None:
             response: web.StreamResponse = redirect
         elif _needs_key(request) and (refusal := _key_refusal(request)) is not None:
@@ -200,10 +203,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
 def stamp(response: web.StreamResponse, request_id: str) -> None:
     """The headers every answer carries, the app's and those aiohttp makes itself."""
-    response.headers.update(SECURITY_HEADERS)
-    response.headers.setdefault("Cache-Control", "no-store")  # assets say how long they keep
-    response.headers["Server"] = SERVER_NAME  # aiohttp's default names its version
-    response.headers["X-Request-ID"] = request_id
+    headers = response.headers
+    headers.update(STAMPED_HEADERS, **{"X-Request-ID": request_id})
+    if "Cache-Control" not in headers:  # assets say how long they keep
+        headers["Cache-Control"] = "no-store"
 
 
 async def _answer(

@@ -10,6 +10,12 @@ from aiohttp import web
 from yarl import URL
 
 
+def might_redirect(request: web.Request) -> bool:
+    """Whether the path ends in a slash it may not need: checked before anything is awaited."""
+    path = request.rel_url.raw_path
+    return path != "/" and path.endswith("/")
+
+
 async def canonical_redirect(request: web.Request) -> web.Response | None:
     """A 308 to the path without its trailing slash, when only that path is served.
 
