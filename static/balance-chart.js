@@ -1,9 +1,10 @@
 /* Balance-over-time chart: an inline SVG drawn from the ledger's balanceAfter values.
  *
- * Balances stay the server's decimal strings for everything a person reads (labels,
- * description); they become numbers only to place points on the screen, where a
- * rounding error of a fraction of a pixel cannot mislead anyone. Colours and fonts
- * come from app.css through class names, so the page's CSP needs no inline style.
+ * Balances stay the server's decimal strings, with whatever decimals their currency has
+ * ("1500", "15.00", "1.500"), for everything a person reads (labels, description) and
+ * for finding the highest and lowest; they become numbers only to place points on the
+ * screen, where a rounding error of a fraction of a pixel cannot mislead anyone. Colours
+ * and fonts come from app.css through class names, so the page's CSP needs no inline style.
  */
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -22,34 +23,51 @@ function svgElement(name, attributes) {
   return element;
 }
 
-/** Exact order of two "123.45" strings (always two decimals), without floats. */
-function minorUnits(balance) {
-  return BigInt(balance.replace(".", ""));
+const MAX_DECIMALS = 3; // the most any currency of the service has
+
+/** A decimal string ("1500", "15.00", "1.500") as an exact count of thousandths. */
+function thousandths(balance) {
+  const parts = balance.split(".");
+  return BigInt(parts[0] + (parts[1] || "").padEnd(MAX_DECIMALS, "0"));
 }
 
 function extremes(balances) {
   return balances.reduce(
     function (found, balance) {
-      const units = minorUnits(balance);
+      const units = thousandths(balance);
       return {
-        low: units < minorUnits(found.low) ? balance : found.low,
-        high: units > minorUnits(found.high) ? balance : found.high,
+        low: units < thousandths(found.low) ? balance : found.low,
+        high: units > thousandths(found.high) ? balance : found.high,
       };
     },
     { low: balances[0], high: balances[0] }
   );
 }
 
+/** Zero written as `balance` is: "0", "0.00" or "0.000". */
+function zeroLike(balance) {
+  const fraction = balance.split(".")[1] || "";
+  return fraction ? "0." + "0".repeat(fraction.length) : "0";
+}
+
+/** A balance with its currency, as the rest of the page shows money. */
+function withCurrency(amount, currency) {
+  return currency ? amount + " " + currency : amount;
+}
+
 /** What the picture says, in words, for people who cannot see it. */
-function describe(balances) {
+function describe(balances, currency) {
   const count = balances.length;
+  const say = function (balance) {
+    return withCurrency(balance, currency);
+  };
   if (count === 1) {
-    return "Balance " + balances[0] + " after the only operation shown.";
+    return "Balance " + say(balances[0]) + " after the only operation shown.";
   }
   const range = extremes(balances);
   return (
-    "Balance over " + count + " operations, from " + balances[0] + " to " + balances[count - 1] +
-    "; highest " + range.high + ", lowest " + range.low + "."
+    "Balance over " + count + " operations, from " + say(balances[0]) + " to " +
+    say(balances[count - 1]) + "; highest " + say(range.high) + ", lowest " + say(range.low) + "."
   );
 }
 
@@ -66,7 +84,9 @@ function gridLine(x1, x2, y) {
 function point(x, y, operation) {
   const circle = svgElement("circle", { cx: x, cy: y, r: 4, class: "chart-point" });
   const tip = svgElement("title");
-  tip.textContent = operation.operationType + " " + operation.amount + ", balance " + operation.balanceAfter;
+  tip.textContent =
+    operation.operationType + " " + withCurrency(operation.amount, operation.currency) +
+    ", balance " + withCurrency(operation.balanceAfter, operation.currency);
   circle.append(tip);
   return circle;
 }
@@ -77,6 +97,8 @@ function build(operations, width) {
     return operation.balanceAfter;
   });
   const high = extremes(balances).high;
+  const zero = zeroLike(high);
+  const currency = operations[operations.length - 1].currency;
   const gutter = Math.ceil(Math.max(high.length, 4) * LABEL_CHAR_WIDTH) + 12;
   const plotWidth = Math.max(1, width - gutter - PAD_RIGHT);
   const plotHeight = HEIGHT - PAD_TOP - PAD_BOTTOM;
@@ -100,7 +122,7 @@ function build(operations, width) {
   const title = svgElement("title", { id: "balance-chart-title" });
   title.textContent = "Balance over time";
   const desc = svgElement("desc", { id: "balance-chart-desc" });
-  desc.textContent = describe(balances);
+  desc.textContent = describe(balances, currency);
 
   const coordinates = operations.map(function (operation, index) {
     return [x(index), y(operation.balanceAfter)];
@@ -120,9 +142,9 @@ function build(operations, width) {
     title,
     desc,
     gridLine(gutter, width - PAD_RIGHT, y(high)),
-    gridLine(gutter, width - PAD_RIGHT, y("0.00")),
+    gridLine(gutter, width - PAD_RIGHT, y(zero)),
     axisLabel(gutter - 8, y(high), high),
-    axisLabel(gutter - 8, y("0.00"), "0.00"),
+    axisLabel(gutter - 8, y(zero), zero),
     line,
     points
   );

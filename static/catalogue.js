@@ -1,4 +1,5 @@
-/* The service's catalogue, rendered into the page: its problems and its ledger entry types. */
+/* The service's catalogue, rendered into the page: its problems, its ledger entry types and its
+   currencies. */
 
 const CATALOGUE = JSON.parse(document.getElementById("catalogue").textContent);
 
@@ -20,4 +21,9 @@ export function codeForStatus(status) {
 export function entrySign(operationType) {
   const entry = own(CATALOGUE.entryTypes, operationType);
   return entry ? entry.sign : 0;
+}
+
+/** How many decimals the currency's amounts have (0, 2 or 3), or undefined for a code it does not accept. */
+export function currencyDigits(code) {
+  return own(CATALOGUE.currencies, code);
 }

@@ -5,6 +5,7 @@ export const els = {};
 const ELEMENT_IDS = {
   status: "status",
   createWallet: "create-wallet",
+  newWalletCurrency: "new-wallet-currency",
   openWalletForm: "open-wallet-form",
   openWalletId: "open-wallet-id",
   openWallet: "open-wallet",
@@ -23,6 +24,7 @@ const ELEMENT_IDS = {
   walletUpdated: "wallet-updated",
   operationForm: "operation-form",
   amount: "amount",
+  amountHint: "amount-hint",
   deposit: "deposit",
   withdraw: "withdraw",
   operations: "operations",

@@ -5,13 +5,23 @@
  * lose cents past 2^53.
  */
 
-/** "1234567.89" as "1,234,567.89": the whole part of the decimal string, grouped by threes. */
+/**
+ * "1234567.89" as "1,234,567.89": the whole part of the decimal string grouped by threes,
+ * the decimals kept as written, however many the currency has ("1500" as "1,500",
+ * "1234.500" as "1,234.500").
+ */
 export function groupDigits(amount) {
   const match = /^(-?)([0-9]+)(\.[0-9]+)?$/.exec(typeof amount === "string" ? amount : "");
   if (!match) {
     return amount; // not a plain decimal: shown as it came
   }
   return match[1] + match[2].replace(/\B(?=(?:[0-9]{3})+$)/g, ",") + (match[3] || "");
+}
+
+/** An amount of money as a person reads it: its digits grouped, then its currency ("15.00 USD"). */
+export function formatMoney(amount, currency) {
+  const grouped = groupDigits(amount);
+  return typeof currency === "string" && currency ? grouped + " " + currency : grouped;
 }
 
 function formatTime(iso) {

@@ -2,9 +2,9 @@
 
 import { amountProblem } from "./amount.js";
 import { idempotentPost, walletPath } from "./api.js";
-import { entrySign } from "./catalogue.js";
+import { currencyDigits, entrySign } from "./catalogue.js";
 import { els, isBusy, setBusy } from "./elements.js";
-import { groupDigits } from "./format.js";
+import { formatMoney } from "./format.js";
 import { addOperations } from "./operations.js";
 import { state } from "./state.js";
 import { reportFailure, setStatus } from "./status.js";
@@ -25,23 +25,30 @@ function setOperationBusy(busy) {
   els.operationForm.setAttribute("aria-busy", busy ? "true" : "false");
 }
 
-function successSentence(result) {
+function successSentence(result, currency) {
   const operation = result.data.operation || {};
   const verb = entrySign(operation.operationType) < 0 ? "Withdrew" : "Deposited";
   const replayed = result.headers.get("Idempotent-Replayed") === "true";
   return (
-    verb + " " + groupDigits(operation.amount) + " — balance " + groupDigits(result.data.balance) +
+    verb + " " + formatMoney(operation.amount, currency) +
+    " — balance " + formatMoney(result.data.balance, currency) +
     (replayed ? " (this request had already been applied; it was not applied again)" : "")
   );
 }
 
-function showAppliedOperation(walletId, result) {
+/** The currency of an applied operation: the ledger entry says it; the wallet's otherwise. */
+function appliedCurrency(result, walletCurrency) {
   const operation = result.data.operation;
-  updateListedBalance(walletId, result.data.balance);
+  return operation && typeof operation.currency === "string" ? operation.currency : walletCurrency;
+}
+
+function showAppliedOperation(walletId, result, currency) {
+  const operation = result.data.operation;
+  updateListedBalance(walletId, result.data.balance, currency);
   if (state.selectedId !== walletId) {
     return;
   }
-  els.walletBalance.textContent = groupDigits(result.data.balance);
+  els.walletBalance.textContent = formatMoney(result.data.balance, currency);
   if (operation) {
     els.operationsBody.querySelectorAll("tr.is-new").forEach(function (row) {
       row.classList.remove("is-new");
@@ -61,6 +68,7 @@ function markServerFieldErrors(result) {
 
 async function submitOperation(operationType) {
   const walletId = state.selectedId;
+  const currency = state.selectedCurrency;
   if (isBusy(els.deposit)) {
     return; // one operation at a time from this form
   }
@@ -69,7 +77,7 @@ async function submitOperation(operationType) {
     return;
   }
   const amount = els.amount.value;
-  const invalid = amountProblem(amount);
+  const invalid = amountProblem(amount, currencyDigits(currency), currency);
   markAmountInvalid(Boolean(invalid));
   if (invalid) {
     setStatus("error", invalid);
@@ -85,8 +93,9 @@ async function submitOperation(operationType) {
       reportFailure(result);
       return;
     }
-    showAppliedOperation(walletId, result);
-    setStatus("success", successSentence(result));
+    const applied = appliedCurrency(result, currency);
+    showAppliedOperation(walletId, result, applied);
+    setStatus("success", successSentence(result, applied));
     if (els.amount.value === amount) {
       els.amount.value = "";
     }

@@ -4,7 +4,7 @@ import { api, walletPath, withQuery } from "./api.js";
 import { renderBalanceChart } from "./balance-chart.js";
 import { entrySign } from "./catalogue.js";
 import { els, isBusy, setBusy } from "./elements.js";
-import { groupDigits, setTime } from "./format.js";
+import { formatMoney, setTime } from "./format.js";
 import { state } from "./state.js";
 import { reportFailure, setStatus } from "./status.js";
 
@@ -29,11 +29,11 @@ function operationRow(operation) {
 
   const amountCell = document.createElement("td");
   amountCell.className = "num";
-  amountCell.textContent = groupDigits(operation.amount);
+  amountCell.textContent = formatMoney(operation.amount, operation.currency);
 
   const balanceCell = document.createElement("td");
   balanceCell.className = "num";
-  balanceCell.textContent = groupDigits(operation.balanceAfter);
+  balanceCell.textContent = formatMoney(operation.balanceAfter, operation.currency);
 
   row.append(timeCell, typeCell, amountCell, balanceCell);
   return row;

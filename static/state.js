@@ -6,6 +6,7 @@ export const state = {
   walletNextCursor: null,
   walletsLoading: false,
   selectedId: null,
+  selectedCurrency: null, // the selected wallet's currency code: its amounts take its decimals
   selectToken: 0, // guards against a slow answer for a wallet no longer selected
   operationsNextCursor: null,
   operationIds: new Set(),

@@ -1,8 +1,9 @@
 /* Creating, opening and copying wallets from the buttons of the page. */
 
 import { idempotentPost } from "./api.js";
+import { currencyDigits } from "./catalogue.js";
 import { els, isBusy, setBusy } from "./elements.js";
-import { groupDigits } from "./format.js";
+import { formatMoney } from "./format.js";
 import { resetOperations } from "./operations.js";
 import { state } from "./state.js";
 import { reportFailure, setStatus } from "./status.js";
@@ -13,9 +14,15 @@ export async function createWallet() {
   if (isBusy(els.createWallet)) {
     return;
   }
+  const currency = els.newWalletCurrency.value;
+  if (currencyDigits(currency) === undefined) {
+    setStatus("error", "Choose the new wallet's currency.");
+    els.newWalletCurrency.focus();
+    return;
+  }
   setBusy(els.createWallet, true);
   try {
-    const result = await idempotentPost("/wallets", undefined);
+    const result = await idempotentPost("/wallets", { currency });
     if (!result.ok) {
       reportFailure(result);
       return;
@@ -24,7 +31,10 @@ export async function createWallet() {
     state.selectToken++; // a slower, older selection must not replace the new wallet
     renderWallet(wallet);
     resetOperations({ items: [], nextCursor: null });
-    setStatus("success", "Created wallet " + wallet.id + " — balance " + groupDigits(wallet.balance));
+    setStatus(
+      "success",
+      "Created wallet " + wallet.id + " — balance " + formatMoney(wallet.balance, wallet.currency)
+    );
     await reloadWalletPage();
   } finally {
     setBusy(els.createWallet, false);

@@ -1,8 +1,10 @@
 /* The selected wallet: its facts, its place in the address, and loading it from the API. */
 
+import { amountHint, amountPlaceholder } from "./amount.js";
 import { api, walletPath } from "./api.js";
+import { currencyDigits } from "./catalogue.js";
 import { els } from "./elements.js";
-import { setTime, groupDigits } from "./format.js";
+import { formatMoney, setTime } from "./format.js";
 import { operationsPath, resetOperations } from "./operations.js";
 import { state } from "./state.js";
 import { reportFailure } from "./status.js";
@@ -10,15 +12,27 @@ import { markSelectedInList, updateListedBalance } from "./wallet-list.js";
 
 export function renderWallet(wallet) {
   state.selectedId = wallet.id;
+  if (state.selectedCurrency !== wallet.currency) {
+    state.selectedCurrency = wallet.currency;
+    fitAmountToCurrency(wallet.currency);
+  }
   els.detailsEmpty.hidden = true;
   els.detailsBody.hidden = false;
   els.walletId.textContent = wallet.id;
-  els.walletBalance.textContent = groupDigits(wallet.balance);
+  els.walletBalance.textContent = formatMoney(wallet.balance, wallet.currency);
   setTime(els.walletCreated, wallet.createdAt);
   setTime(els.walletUpdated, wallet.updatedAt);
   markSelectedInList();
-  updateListedBalance(wallet.id, wallet.balance);
+  updateListedBalance(wallet.id, wallet.balance, wallet.currency);
   rememberInAddress(wallet.id);
+}
+
+/** The amount field asks for what the wallet's currency takes: whole units, or its decimals. */
+function fitAmountToCurrency(currency) {
+  const digits = currencyDigits(currency);
+  els.amountHint.textContent = amountHint(digits, currency);
+  els.amount.placeholder = amountPlaceholder(digits);
+  els.amount.inputMode = digits === 0 ? "numeric" : "decimal";
 }
 
 function rememberInAddress(walletId) {

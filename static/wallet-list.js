@@ -2,7 +2,7 @@
 
 import { api, withQuery } from "./api.js";
 import { els } from "./elements.js";
-import { groupDigits } from "./format.js";
+import { formatMoney } from "./format.js";
 import { state } from "./state.js";
 import { reportFailure } from "./status.js";
 
@@ -21,7 +21,7 @@ function walletListItem(wallet) {
   id.textContent = wallet.id;
   const balance = document.createElement("span");
   balance.className = "wallet-item-balance";
-  balance.textContent = groupDigits(wallet.balance);
+  balance.textContent = formatMoney(wallet.balance, wallet.currency);
 
   button.append(id, balance);
   item.append(button);
@@ -48,10 +48,10 @@ export function markSelectedInList() {
   });
 }
 
-export function updateListedBalance(walletId, balance) {
+export function updateListedBalance(walletId, balance, currency) {
   els.walletList.querySelectorAll(".wallet-item").forEach(function (button) {
     if (button.dataset.walletId === walletId) {
-      button.querySelector(".wallet-item-balance").textContent = groupDigits(balance);
+      button.querySelector(".wallet-item-balance").textContent = formatMoney(balance, currency);
     }
   });
 }

@@ -31,6 +31,9 @@ expect.set_options(timeout=10_000)
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives chromium against the running service")
+    config.addinivalue_line(
+        "markers", "service_env(**variables): settings of the test's own service, by name"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -54,13 +57,22 @@ def chromium_executable() -> str:
 
 
 @pytest.fixture
-def service(migrated_url: str, redis_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:  # noqa: F811
+def service(
+    request: pytest.FixtureRequest,
+    migrated_url: str,  # noqa: F811
+    redis_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> Iterator[ServiceProcess]:
+    """The service; a test marked ``service_env(WALLET_…="…")`` gets those settings too."""
     env = {
         "WALLET_DATABASE_URL": migrated_url,
         "WALLET_REDIS_URL": redis_url,
         "WALLET_WORKERS": "1",
         "WALLET_MIGRATE_ON_START": "false",  # the fixture migrated it already
     }
+    marker = request.node.get_closest_marker("service_env")
+    if marker is not None:
+        env.update(marker.kwargs)
     process = ServiceProcess(env, tmp_path / "service.log")
     process.start()
     yield process

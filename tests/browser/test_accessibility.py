@@ -21,7 +21,7 @@ from tests.integration.servers import ServiceProcess
 
 MINIMUM_TEXT_CONTRAST = 4.5  # WCAG 2.2 AA, 1.4.3, for text of any size
 
-LABELLED_FIELDS = ("Open a wallet by id", "Amount", "API key")
+LABELLED_FIELDS = ("Currency of a new wallet", "Open a wallet by id", "Amount", "API key")
 NAMED_BUTTONS = (
     "Create wallet",
     "Open",
@@ -155,7 +155,7 @@ def test_a_person_with_only_a_keyboard_can_create_deposit_and_withdraw(
     wallet_page.tab_to(wallet_page.create_button)
     keyboard.press("Enter")
     expect(wallet_page.status).to_contain_text("Created wallet")
-    expect(wallet_page.balance).to_have_text("0.00")
+    expect(wallet_page.balance).to_have_text("0.00 USD")
     expect(wallet_page.create_button).to_be_focused()  # the busy button kept the focus
 
     wallet_page.tab_to(wallet_page.amount)
@@ -163,8 +163,8 @@ def test_a_person_with_only_a_keyboard_can_create_deposit_and_withdraw(
     wallet_page.tab_to(wallet_page.deposit_button)
     with page.expect_response(is_operation_post):
         keyboard.press("Enter")
-    expect(wallet_page.status).to_have_text("Deposited 42.50 — balance 42.50")
-    expect(wallet_page.balance).to_have_text("42.50")
+    expect(wallet_page.status).to_have_text("Deposited 42.50 USD — balance 42.50 USD")
+    expect(wallet_page.balance).to_have_text("42.50 USD")
     expect(wallet_page.deposit_button).to_be_focused()
 
     wallet_page.tab_to(wallet_page.amount, key="Shift+Tab")
@@ -180,7 +180,7 @@ def test_a_person_with_only_a_keyboard_can_create_deposit_and_withdraw(
     wallet_page.tab_to(wallet_page.withdraw_button)
     with page.expect_response(is_operation_post):
         keyboard.press("Enter")
-    expect(wallet_page.status).to_have_text("Withdrew 2.50 — balance 40.00")
+    expect(wallet_page.status).to_have_text("Withdrew 2.50 USD — balance 40.00 USD")
     expect(wallet_page.operation_rows).to_have_count(2)
 
 
@@ -214,7 +214,7 @@ def test_enter_in_the_amount_field_does_not_choose_for_the_user(wallet_page: Wal
     wallet_page.amount.press("Enter")
 
     expect(wallet_page.status).to_have_text("Choose Deposit or Withdraw to apply the amount.")
-    expect(wallet_page.balance).to_have_text("0.00")
+    expect(wallet_page.balance).to_have_text("0.00 USD")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -40,7 +40,8 @@ def test_the_chart_appears_with_the_first_operation_and_grows_with_each(
     expect(wallet_page.chart_points).to_have_count(3)
     expect(wallet_page.chart).to_have_accessible_name("Balance over time")
     expect(wallet_page.chart).to_have_accessible_description(
-        "Balance over 3 operations, from 100.00 to 75.50; highest 100.00, lowest 70.00."
+        "Balance over 3 operations, from 100.00 USD to 75.50 USD; highest 100.00 USD,"
+        " lowest 70.00 USD."
     )
     expect(wallet_page.chart).to_contain_text("100.00")  # the top of the scale
     first, second, third = point_heights(wallet_page)
@@ -63,7 +64,8 @@ def test_the_chart_follows_the_table_when_older_operations_load(
     expect(wallet_page.operation_rows).to_have_count(12)
     expect(wallet_page.chart_points).to_have_count(12)
     expect(wallet_page.chart).to_have_accessible_description(
-        "Balance over 12 operations, from 1.00 to 78.00; highest 78.00, lowest 1.00."
+        "Balance over 12 operations, from 1.00 USD to 78.00 USD; highest 78.00 USD,"
+        " lowest 1.00 USD."
     )
     heights = point_heights(wallet_page)
     assert heights == sorted(heights)  # only deposits: the line only climbs

@@ -130,7 +130,7 @@ def test_the_page_follows_the_signs_the_service_gives_not_the_names(
 
     wallet_page.deposit("10")
 
-    expect(wallet_page.status).to_have_text("Withdrew 10.00 — balance 10.00")
+    expect(wallet_page.status).to_have_text("Withdrew 10.00 USD — balance 10.00 USD")
     badge = wallet_page.operations.locator("tbody .badge").first
     expect(badge).to_have_text("DEPOSIT")
     expect(badge).to_have_class("badge badge-withdraw")

@@ -21,8 +21,8 @@ def test_creating_a_wallet_shows_it_with_a_zero_balance(wallet_page: WalletPage)
     wallet_id = wallet_page.create_wallet()
 
     assert UUID.match(wallet_id)
-    expect(wallet_page.status).to_have_text(f"Created wallet {wallet_id} — balance 0.00")
-    expect(wallet_page.balance).to_have_text("0.00")
+    expect(wallet_page.status).to_have_text(f"Created wallet {wallet_id} — balance 0.00 USD")
+    expect(wallet_page.balance).to_have_text("0.00 USD")
     expect(wallet_page.wallets).to_have_count(1)
     expect(wallet_page.wallets.first).to_contain_text(wallet_id)
     expect(wallet_page.page.get_by_text("No operations yet.")).to_be_visible()
@@ -33,9 +33,9 @@ def test_a_deposit_raises_the_balance_and_says_so(wallet_page: WalletPage) -> No
 
     wallet_page.deposit("150.5")
 
-    expect(wallet_page.status).to_have_text("Deposited 150.50 — balance 150.50")
-    expect(wallet_page.balance).to_have_text("150.50")
-    expect(wallet_page.wallets.first).to_contain_text("150.50")
+    expect(wallet_page.status).to_have_text("Deposited 150.50 USD — balance 150.50 USD")
+    expect(wallet_page.balance).to_have_text("150.50 USD")
+    expect(wallet_page.wallets.first).to_contain_text("150.50 USD")
     expect(wallet_page.amount).to_have_value("")
 
 
@@ -45,8 +45,8 @@ def test_a_withdrawal_lowers_the_balance_and_says_so(wallet_page: WalletPage) ->
 
     wallet_page.withdraw("0.10")
 
-    expect(wallet_page.status).to_have_text("Withdrew 0.10 — balance 99.90")
-    expect(wallet_page.balance).to_have_text("99.90")
+    expect(wallet_page.status).to_have_text("Withdrew 0.10 USD — balance 99.90 USD")
+    expect(wallet_page.balance).to_have_text("99.90 USD")
 
 
 def test_withdrawing_more_than_the_balance_is_refused_with_a_clear_message(
@@ -59,7 +59,7 @@ def test_withdrawing_more_than_the_balance_is_refused_with_a_clear_message(
 
     expect(wallet_page.status).to_have_text("Insufficient funds: Balance 10.00 is less than 25.00")
     expect(wallet_page.status).to_have_attribute("data-kind", "error")
-    expect(wallet_page.balance).to_have_text("10.00")
+    expect(wallet_page.balance).to_have_text("10.00 USD")
     expect(wallet_page.operation_rows).to_have_count(1)
     expect(wallet_page.amount).to_have_value("25")  # kept, so it can be corrected
 
@@ -74,7 +74,7 @@ def test_an_amount_the_service_would_refuse_is_explained_before_sending(
 
     expect(wallet_page.status).to_contain_text("at most two decimals")
     expect(wallet_page.amount).to_have_attribute("aria-invalid", "true")
-    expect(wallet_page.balance).to_have_text("0.00")
+    expect(wallet_page.balance).to_have_text("0.00 USD")
 
 
 def test_the_history_lists_every_operation_newest_first_and_survives_a_reload(
@@ -85,9 +85,9 @@ def test_the_history_lists_every_operation_newest_first_and_survives_a_reload(
     wallet_page.withdraw("30")
     wallet_page.deposit("5.50")
     expected = [
-        ["DEPOSIT", "5.50", "75.50"],
-        ["WITHDRAW", "30.00", "70.00"],
-        ["DEPOSIT", "100.00", "100.00"],
+        ["DEPOSIT", "5.50 USD", "75.50 USD"],
+        ["WITHDRAW", "30.00 USD", "70.00 USD"],
+        ["DEPOSIT", "100.00 USD", "100.00 USD"],
     ]
     expect(wallet_page.operation_rows).to_have_count(3)
     assert wallet_page.ledger() == expected
@@ -97,7 +97,7 @@ def test_the_history_lists_every_operation_newest_first_and_survives_a_reload(
     expect(wallet_page.wallet_id).to_have_text(wallet_id)
     expect(wallet_page.operation_rows).to_have_count(3)
     assert wallet_page.ledger() == expected
-    expect(wallet_page.balance).to_have_text("75.50")
+    expect(wallet_page.balance).to_have_text("75.50 USD")
 
 
 def test_older_operations_load_on_demand(service: ServiceProcess, open_page: OpenPage) -> None:
@@ -110,8 +110,8 @@ def test_older_operations_load_on_demand(service: ServiceProcess, open_page: Ope
     wallet_page.page.get_by_role("button", name="More").click()
 
     expect(wallet_page.operation_rows).to_have_count(12)
-    assert wallet_page.ledger()[-1] == ["DEPOSIT", "0.01", "0.01"]
-    assert wallet_page.ledger()[0] == ["DEPOSIT", "0.12", "0.78"]
+    assert wallet_page.ledger()[-1] == ["DEPOSIT", "0.01 USD", "0.01 USD"]
+    assert wallet_page.ledger()[0] == ["DEPOSIT", "0.12 USD", "0.78 USD"]
 
 
 def test_paging_through_wallets_forward_and_back(
@@ -146,11 +146,11 @@ def test_amounts_are_shown_with_their_digits_grouped(wallet_page: WalletPage) ->
     wallet_page.create_wallet()
     wallet_page.deposit("1234567.89")
 
-    expect(wallet_page.status).to_have_text("Deposited 1,234,567.89 — balance 1,234,567.89")
-    expect(wallet_page.balance).to_have_text("1,234,567.89")
-    assert wallet_page.ledger() == [["DEPOSIT", "1,234,567.89", "1,234,567.89"]]
+    expect(wallet_page.status).to_have_text("Deposited 1,234,567.89 USD — balance 1,234,567.89 USD")
+    expect(wallet_page.balance).to_have_text("1,234,567.89 USD")
+    assert wallet_page.ledger() == [["DEPOSIT", "1,234,567.89 USD", "1,234,567.89 USD"]]
     expect(wallet_page.page.locator("[aria-current=true] .wallet-item-balance")).to_have_text(
-        "1,234,567.89"
+        "1,234,567.89 USD"
     )
 
 
@@ -189,11 +189,13 @@ def test_a_balance_past_what_a_double_holds_is_shown_to_the_cent(
 
     wallet_page = open_page(DESKTOP, path=f"/#wallet={wallet_id}")
 
-    expect(wallet_page.balance).to_have_text("8,999,999,999,999,999.99")
+    expect(wallet_page.balance).to_have_text("8,999,999,999,999,999.99 USD")
     expect(wallet_page.operation_rows).to_have_count(1)
-    assert wallet_page.ledger() == [["DEPOSIT", "999,999,999,999.99", "8,999,999,999,999,999.99"]]
+    assert wallet_page.ledger() == [
+        ["DEPOSIT", "999,999,999,999.99 USD", "8,999,999,999,999,999.99 USD"]
+    ]
     expect(wallet_page.wallets.filter(has_text=wallet_id)).to_contain_text(
-        "8,999,999,999,999,999.99"
+        "8,999,999,999,999,999.99 USD"
     )
 
 

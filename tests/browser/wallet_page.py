@@ -37,6 +37,7 @@ class WalletPage:
         self.page = page
         self.status = page.get_by_role("status")
         self.create_button = page.get_by_role("button", name="Create wallet")
+        self.currency = page.get_by_label("Currency of a new wallet")
         self.amount = page.get_by_label("Amount")
         self.deposit_button = page.get_by_role("button", name="Deposit", exact=True)
         self.withdraw_button = page.get_by_role("button", name="Withdraw", exact=True)
@@ -51,9 +52,12 @@ class WalletPage:
         self.next_button = page.get_by_role("button", name="Next")
         self.page_number = page.get_by_text(re.compile(r"^Page [0-9]+$"))
 
-    def create_wallet(self) -> str:
-        """Click "Create wallet" and return the new wallet's id, as the details show it."""
+    def create_wallet(self, currency: str | None = None) -> str:
+        """Click "Create wallet" (in ``currency`` if given, else in the one preselected) and
+        return the new wallet's id, as the details show it."""
         before = self.wallet_id.text_content() or ""
+        if currency is not None:
+            self.currency.select_option(currency)
         self.create_button.click()
         expect(self.status).to_contain_text("Created wallet")
         expect(self.wallet_id).not_to_have_text(before)

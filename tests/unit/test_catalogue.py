@@ -15,12 +15,17 @@ import jinja2
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from dependency_injector import providers
 
 import wallet.domain
+from wallet.config import Settings
+from wallet.container import Container
 from wallet.domain import errors
+from wallet.domain.currency import ACCEPTED_DIGITS, CURRENCIES
 from wallet.domain.model import OperationType
 from wallet.domain.money import Money
 from wallet.entrypoints.http import openapi, problems
+from wallet.entrypoints.http.app import create_app
 from wallet.entrypoints.http.pages import page_catalogue
 from wallet.entrypoints.http.problems import (
     ANSWERED,
@@ -40,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE_BLOCK = re.compile(
     r'<script type="application/json" id="catalogue">(.*?)</script>', re.DOTALL
 )
+CURRENCY_CHOICE = re.compile(r'<select id="new-wallet-currency"[^>]*>(.*?)</select>', re.DOTALL)
+CURRENCY_OPTION = re.compile(r'<option value="([A-Z]{3})"( selected)?>([A-Z]{3})</option>')
 TEN = Money(1000)
 
 # One instance of each domain error, as the use cases raise them.
@@ -269,6 +276,61 @@ async def test_the_page_carries_the_catalogue_as_json_data(client: Client) -> No
     }
     assert given["entryTypes"] == {"DEPOSIT": {"sign": 1}, "WITHDRAW": {"sign": -1}}
     assert given["entryTypes"] == {t.value: {"sign": t.sign} for t in OperationType}
+    assert given["currencies"] == {code: c.digits for code, c in CURRENCIES.items()}
+
+
+def test_the_page_knows_every_currency_a_wallet_may_hold_with_its_decimals() -> None:
+    currencies = page_catalogue()["currencies"]
+
+    assert isinstance(currencies, dict)
+    assert list(currencies) == sorted(CURRENCIES)
+    assert {"JPY": 0, "USD": 2, "EUR": 2, "BHD": 3}.items() <= currencies.items()
+    assert set(currencies.values()) == set(ACCEPTED_DIGITS)
+    assert not {"XAU", "XXX", "XTS", "USN", "CLF"} & set(currencies)  # metals, special, funds
+
+
+def test_the_default_currency_is_a_setting_not_part_of_the_cached_catalogue() -> None:
+    assert "defaultCurrency" not in page_catalogue()
+    assert page_catalogue() is page_catalogue()
+
+
+def currency_choice(html: str) -> tuple[list[str], list[str]]:
+    """The new wallet's currency select: every code it offers, and those preselected."""
+    choice = CURRENCY_CHOICE.search(html)
+    assert choice is not None
+    options = CURRENCY_OPTION.findall(choice.group(1))
+    assert len(options) == choice.group(1).count("<option")
+    assert all(value == text for value, _, text in options)
+    return [value for value, _, _ in options], [value for value, chosen, _ in options if chosen]
+
+
+async def test_a_new_wallets_currency_is_chosen_among_all_with_the_default_preselected(
+    client: Client,
+) -> None:
+    html = await (await client.get("/")).text()
+
+    offered, preselected = currency_choice(html)
+
+    assert offered == list(CURRENCIES)
+    assert preselected == ["USD"]
+    assert '<label for="new-wallet-currency">' in html
+
+
+async def test_the_page_preselects_the_default_currency_of_its_own_service(
+    aiohttp_client: Any, container: Container
+) -> None:
+    settings = Settings(
+        database_url="postgresql://unused", redis_url="", default_currency=CURRENCIES["JPY"]
+    )
+    container.settings.override(providers.Object(settings))
+    client: Client = await aiohttp_client(create_app(container))
+
+    html = await (await client.get("/")).text()
+
+    assert currency_choice(html)[1] == ["JPY"]
+    block = CATALOGUE_BLOCK.search(html)
+    assert block is not None
+    assert json.loads(block.group(1)) == page_catalogue()  # the same for every service
 
 
 def test_a_bare_status_stands_for_the_problem_the_service_answers_it_with() -> None:

@@ -10,7 +10,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from wallet.domain.currency import CURRENCIES
 from wallet.domain.model import OperationType
+from wallet.entrypoints.http.keys import SERVICES
 from wallet.entrypoints.http.problems import ANSWERED, for_status
 
 STATIC_URL = "/static"
@@ -26,7 +28,11 @@ def setup(app: web.Application, templates: jinja2.BaseLoader, static: Path) -> N
 
 
 async def index(request: web.Request) -> web.Response:
-    context = {"static_url": STATIC_URL, "catalogue": page_catalogue()}
+    context = {
+        "static_url": STATIC_URL,
+        "catalogue": page_catalogue(),
+        "default_currency": request.app[SERVICES].default_currency.code,
+    }
     return aiohttp_jinja2.render_template("index.html", request, context)
 
 
@@ -34,9 +40,11 @@ async def index(request: web.Request) -> web.Response:
 def page_catalogue() -> dict[str, object]:
     """What the page's script knows of the service, rendered into the page as JSON data.
 
-    Each problem a client can get, the problem an answer's bare status stands for, and
-    each kind of ledger entry with its sign; the page words messages and draws entries
-    from these, so it keeps no list of its own to fall out of step.
+    Each problem a client can get, the problem an answer's bare status stands for, each
+    kind of ledger entry with its sign, and each currency a wallet may hold with its
+    minor digits; the page words messages, draws entries and checks amounts from these,
+    so it keeps no list of its own to fall out of step. The default currency is a
+    setting, not part of the catalogue: the page gets it on its own.
     """
     return {
         "problems": {kind.code: {"status": kind.status, "title": kind.title} for kind in ANSWERED},
@@ -44,6 +52,7 @@ def page_catalogue() -> dict[str, object]:
             str(kind.status): kind.code for kind in ANSWERED if for_status(kind.status) is kind
         },
         "entryTypes": {entry.value: {"sign": entry.sign} for entry in OperationType},
+        "currencies": {code: currency.digits for code, currency in CURRENCIES.items()},
     }
 
 
