@@ -28,7 +28,7 @@ import schemathesis
 
 from wallet.domain.currency import CURRENCIES
 from wallet.domain.pagination import CursorCodec, Position
-from wallet.domain.services import WALLETS_SCOPE
+from wallet.domain.services import WALLETS_SCOPE, operations_scope
 from wallet.entrypoints.http.openapi import CURSOR_TEXT
 
 SECRET_VARIABLE = "FUZZ_CURSOR_SECRET"
@@ -79,11 +79,14 @@ def signed(drawn: str, scope: str) -> str:
 
 
 def scope_of(case: Any) -> str | None:
-    """The list a request reads: all wallets, or one wallet's operations (None: no wallet)."""
+    """The list a request reads: all wallets, or one wallet's operations, of one reference
+    when it names one (None: no wallet)."""
     wallet_id = (case.path_parameters or {}).get("walletId")
     if wallet_id is None:
         return WALLETS_SCOPE
+    reference = (case.query or {}).get("reference")
+    named = reference if isinstance(reference, str) else None
     try:
-        return f"operations:{UUID(str(wallet_id))}"
+        return operations_scope(UUID(str(wallet_id)), named)
     except ValueError:  # a malformed id: the request is refused for it, cursor or not
         return None

@@ -152,3 +152,21 @@ async def test_a_hung_redis_delays_nothing_and_breaks_nothing(
     assert await balance(client, wallet_id) == "10.00"
     assert await deposit(client, wallet_id, "1.00") == "11.00"
     assert await balance(client, wallet_id) == "11.00"
+
+
+async def test_a_cached_wallet_keeps_its_metadata(
+    make_client: AppFactory, private_redis: PrivateRedis
+) -> None:
+    client = await make_client(redis_url=private_redis.url)
+    metadata = {"owner": "u:42", "note": 'colons: kept "quoted"'}
+    response = await client.post("/api/v1/wallets", json={"metadata": metadata})
+    assert response.status == 201, await response.text()
+    wallet_id: str = (await response.json())["id"]
+    await deposit(client, wallet_id, "5.00")
+    cache = await cache_of(client)
+    hits = cache.hits
+
+    read = await client.get(f"/api/v1/wallets/{wallet_id}")
+
+    assert (await read.json())["metadata"] == metadata
+    assert cache.hits == hits + 1

@@ -186,7 +186,7 @@ async def test_listing_waits_for_wallets_stamped_but_not_yet_committed(
         await transaction.start()
         slow_id = uuid.uuid4()
         await slow.fetchrow(  # stamped, uncommitted
-            CREATE_WALLET, slow_id, WALLET_LIST_LOCK, USD.code, USD.digits
+            CREATE_WALLET, slow_id, WALLET_LIST_LOCK, USD.code, USD.digits, "{}"
         )
         fast = await repository.wallets.create(uuid.uuid4())
 

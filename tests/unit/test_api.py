@@ -21,9 +21,10 @@ Client = TestClient[web.Request, web.Application]
 Json = dict[str, Any]
 
 WALLETS = "/api/v1/wallets"
-WALLET_KEYS = {"id", "currency", "balance", "createdAt", "updatedAt"}
+WALLET_KEYS = {"id", "currency", "balance", "metadata", "createdAt", "updatedAt"}
 OPERATION_KEYS = {
     *("id", "walletId", "operationType", "currency", "amount", "balanceAfter", "createdAt"),
+    *("reference", "metadata", "transferId", "holdId"),
 }
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "requestId"}
 MONEY = re.compile(r"[0-9]+\.[0-9]{2}")

@@ -179,6 +179,7 @@ CASES = [
     ),
     # POST /api/v1/wallets
     Case("create without a body", "POST", WALLETS, 201),
+    Case("create with metadata", "POST", WALLETS, 201, body=as_json({"metadata": {"a": "b"}})),
     Case("create with {}", "POST", WALLETS, 201, body=b"{}"),
     Case("create with a field", "POST", WALLETS, 400, "VALIDATION_ERROR", body=b'{"a": 1}'),
     Case("create with malformed JSON", "POST", WALLETS, 400, "VALIDATION_ERROR", body=b"{"),
@@ -278,6 +279,23 @@ CASES = [
         "deposit a number", "POST", OPERATION, 200, body=b'{"operationType":"DEPOSIT","amount":0.1}'
     ),
     Case("withdraw", "POST", OPERATION, 200, body=operation_body("WITHDRAW", 100)),
+    Case(
+        "deposit with a reference and metadata",
+        "POST",
+        OPERATION,
+        200,
+        body=as_json(
+            {"operationType": "DEPOSIT", "amount": 1, "reference": "r", "metadata": {"a": "b"}}
+        ),
+    ),
+    Case(
+        "deposit with a control character in its reference",
+        "POST",
+        OPERATION,
+        400,
+        "VALIDATION_ERROR",
+        body=as_json({"operationType": "DEPOSIT", "amount": 1, "reference": "a\u0007"}),
+    ),
     Case(
         "operate on a malformed id",
         "POST",
@@ -382,6 +400,17 @@ CASES = [
     Case("get the operation endpoint", "GET", OPERATION, 405, "METHOD_NOT_ALLOWED"),
     # GET /api/v1/wallets/{walletId}/operations
     Case("list operations", "GET", OPERATIONS, 200),
+    Case(
+        "list the operations of a reference", "GET", OPERATIONS, 200, params=(("reference", "r"),)
+    ),
+    Case(
+        "list the operations of an empty reference",
+        "GET",
+        OPERATIONS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("reference", ""),),
+    ),
     Case(
         "list the next operations", "GET", OPERATIONS, 200, params=(("cursor", OPERATIONS_CURSOR),)
     ),

@@ -250,11 +250,11 @@ def test_an_operation_body_must_be_an_object(body: object) -> None:
 
 @pytest.mark.parametrize("body", [NO_BODY, {}, {"currency": None}])
 def test_a_new_wallet_without_a_currency_gets_the_default(body: object) -> None:
-    assert parse_new_wallet(body, CURRENCIES["EUR"]) is CURRENCIES["EUR"]
+    assert parse_new_wallet(body, CURRENCIES["EUR"]) == (CURRENCIES["EUR"], {})
 
 
 def test_a_new_wallet_gets_the_currency_it_names() -> None:
-    assert parse_new_wallet({"currency": "JPY"}, USD) is CURRENCIES["JPY"]
+    assert parse_new_wallet({"currency": "JPY"}, USD) == (CURRENCIES["JPY"], {})
 
 
 def test_creating_a_wallet_refuses_unknown_fields_by_name() -> None:

@@ -36,8 +36,9 @@ from wallet.deadlines import deadline_within
 from wallet.domain.batch import BatchPlan, plan_batch
 from wallet.domain.errors import IdempotencyKeyTaken, StorageUnavailable, WalletNotFound
 from wallet.domain.idempotency import Idempotency
-from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet
+from wallet.domain.model import AppliedOperation, OperationRequest, Wallet
 from wallet.domain.money import Money
+from wallet.domain.references import Metadata
 from wallet.metrics import BATCH_SIZE
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class RunApplied:
     created_at: datetime
     updated_at: datetime
     entries: list[EntryWritten]
+    metadata: Metadata  # the wallet's
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,11 +306,10 @@ class GroupCommitLedger:
             entry = next(written)
             balance = Money(entry.balance_after, currency)
             at = entry.created_at
-            wallet = Wallet(run.wallet_id, balance, entry.version, applied.created_at, at)
-            request = waiting.request
-            operation = Operation(
-                entry.operation_id, run.wallet_id, request.type, request.amount, balance, at
+            wallet = Wallet(
+                run.wallet_id, balance, entry.version, applied.created_at, at, applied.metadata
             )
+            operation = waiting.request.entry(entry.operation_id, run.wallet_id, balance, at)
             _succeed(waiting, AppliedOperation(wallet, operation))
 
     def _replan_later(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -27,6 +28,7 @@ from wallet.domain.model import AppliedOperation, Operation, OperationRequest, W
 from wallet.domain.money import Money
 from wallet.domain.pagination import Position
 from wallet.domain.ports import CacheState, WalletLoader
+from wallet.domain.references import NO_METADATA, Metadata
 
 _TICK = timedelta(microseconds=1)
 
@@ -43,12 +45,17 @@ class InMemoryDatabase:
         self.available = True
 
     async def create(
-        self, wallet_id: UUID, idempotency: Idempotency | None = None, *, currency: Currency = USD
+        self,
+        wallet_id: UUID,
+        idempotency: Idempotency | None = None,
+        *,
+        currency: Currency = USD,
+        metadata: Metadata = NO_METADATA,
     ) -> Wallet:
         self._check_available()
         self._check_key_free(idempotency)
         now = self._now()
-        wallet = Wallet(wallet_id, Money.zero(currency), 0, now, now)
+        wallet = Wallet(wallet_id, Money.zero(currency), 0, now, now, metadata)
         self._wallets[wallet_id] = wallet
         self._ledger[wallet_id] = []
         self._record(idempotency, Outcome.CREATED, wallet=wallet)
@@ -76,8 +83,8 @@ class InMemoryDatabase:
             self._record(idempotency, outcome, before=wallet.balance, amount=request.amount)
             raise
         now = self._now()
-        wallet = Wallet(wallet_id, balance, wallet.version + 1, wallet.created_at, now)
-        operation = Operation(uuid4(), wallet_id, request.type, request.amount, balance, now)
+        wallet = replace(wallet, balance=balance, version=wallet.version + 1, updated_at=now)
+        operation = request.entry(uuid4(), wallet_id, balance, now)
         self._wallets[wallet_id] = wallet
         self._ledger[wallet_id].append(operation)
         self._record(idempotency, Outcome.APPLIED, operation=operation)
@@ -122,12 +129,17 @@ class InMemoryDatabase:
         self._recorded[idempotency.key] = (recorded, datetime.now(UTC))
 
     async def list_operations(
-        self, wallet_id: UUID, limit: int, before: Position | None
+        self, wallet_id: UUID, limit: int, before: Position | None, reference: str | None = None
     ) -> list[Operation]:
         self._check_available()
         self._find(wallet_id)
         newest_first = sorted(self._ledger[wallet_id], key=_position, reverse=True)
-        return [op for op in newest_first if before is None or _position(op) < before][:limit]
+        return [
+            op
+            for op in newest_first
+            if (before is None or _position(op) < before)
+            and (reference is None or op.reference == reference)
+        ][:limit]
 
     async def ping(self) -> bool:
         return self.available
@@ -240,7 +252,7 @@ class InMemoryBatchStore:
                 continue
             at = first + len(entries) * _TICK
             balance = Money(start + decision.offset_after, wallet.currency)
-            entry = Operation(operation_id, wallet.id, request.type, request.amount, balance, at)
+            entry = request.entry(operation_id, wallet.id, balance, at)
             repository._ledger[wallet.id].append(entry)
             repository._record(idempotency, Outcome.APPLIED, operation=entry)
             version = wallet.version + len(entries) + 1
@@ -248,12 +260,11 @@ class InMemoryBatchStore:
         if entries:
             last = entries[-1]
             repository._last_time = max(repository._last_time, last.created_at)
-            wallet = Wallet(
-                wallet.id,
-                Money(last.balance_after, wallet.currency),
-                last.version,
-                wallet.created_at,
-                last.created_at,
+            wallet = replace(
+                wallet,
+                balance=Money(last.balance_after, wallet.currency),
+                version=last.version,
+                updated_at=last.created_at,
             )
             repository._wallets[wallet.id] = wallet
         return RunApplied(
@@ -264,6 +275,7 @@ class InMemoryBatchStore:
             created_at=wallet.created_at,
             updated_at=wallet.updated_at,
             entries=entries,
+            metadata=wallet.metadata,
         )
 
 

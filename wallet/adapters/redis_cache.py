@@ -37,12 +37,14 @@ from redis.exceptions import RedisError
 
 from wallet.adapters.coalesce import Coalescer
 from wallet.adapters.fences import Fence, FenceAnnouncer
+from wallet.adapters.json_metadata import metadata_from_json, metadata_to_json
 from wallet.deadlines import request_deadline
 from wallet.domain.currency import CURRENCIES, USD
 from wallet.domain.errors import StorageUnavailable
 from wallet.domain.model import Wallet
 from wallet.domain.money import Money
 from wallet.domain.ports import CacheState, WalletLoader
+from wallet.domain.references import NO_METADATA
 from wallet.metrics import CACHE_ERRORS, CACHE_LOOKUPS, TALLY, series
 
 log = logging.getLogger(__name__)
@@ -428,16 +430,19 @@ def _encode(wallet: Wallet) -> str:
     created = (wallet.created_at - _EPOCH) // _MICROSECOND
     updated = (wallet.updated_at - _EPOCH) // _MICROSECOND
     currency = wallet.currency.code
-    return f"{wallet.version}:{wallet.balance.minor}:{created}:{updated}:{currency}"
+    entry = f"{wallet.version}:{wallet.balance.minor}:{created}:{updated}:{currency}"
+    return f"{entry}:{metadata_to_json(wallet.metadata)}" if wallet.metadata else entry
 
 
 def _decode(wallet_id: UUID, entry: str) -> Wallet:
-    """A cached wallet; an entry cached before currencies existed is a USD wallet's."""
-    version, balance, created, updated, *currency = entry.split(":")
+    """A cached wallet; an entry cached before currencies existed is a USD wallet's, and
+    one without metadata (the JSON last, colons and all) has none."""
+    version, balance, created, updated, *rest = entry.split(":", 5)
     return Wallet(
         id=wallet_id,
-        balance=Money(int(balance), CURRENCIES[currency[0]] if currency else USD),
+        balance=Money(int(balance), CURRENCIES[rest[0]] if rest else USD),
         version=int(version),
         created_at=_EPOCH + int(created) * _MICROSECOND,
         updated_at=_EPOCH + int(updated) * _MICROSECOND,
+        metadata=metadata_from_json(rest[1]) if len(rest) > 1 else NO_METADATA,
     )

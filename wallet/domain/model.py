@@ -11,6 +11,7 @@ from uuid import UUID
 from wallet.domain.currency import USD, Currency
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, ValidationFailed
 from wallet.domain.money import MAX_BALANCE_MINOR, Amount, InvalidAmount, Money
+from wallet.domain.references import NO_METADATA, Metadata, canonical_meaning
 
 T = TypeVar("T")
 MAX_BALANCE = Money(MAX_BALANCE_MINOR)
@@ -35,16 +36,38 @@ class OperationType(StrEnum):
 _SIGNS = {OperationType.DEPOSIT: 1, OperationType.WITHDRAW: -1}
 
 
+def _no_metadata() -> Metadata:
+    """The default of every ``metadata``: one shared empty mapping, made once."""
+    return NO_METADATA
+
+
 @dataclass(frozen=True, slots=True)
 class OperationRequest:
     """What a client asks for: validated, not yet applied."""
 
     type: OperationType
     amount: Money
+    reference: str | None = None
+    metadata: Metadata = field(default_factory=_no_metadata)
     delta_minor: int = field(init=False, compare=False)  # the signed change, in minor units
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "delta_minor", self.type.effect(self.amount))
+
+    def entry(
+        self, operation_id: UUID, wallet_id: UUID, balance_after: Money, at: datetime
+    ) -> Operation:
+        """The ledger entry this request makes once applied, leaving ``balance_after``."""
+        return Operation(
+            operation_id,
+            wallet_id,
+            self.type,
+            self.amount,
+            balance_after,
+            at,
+            self.reference,
+            self.metadata,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,19 +76,31 @@ class OperationCommand:
 
     type: OperationType
     amount: Amount
+    reference: str | None = None
+    metadata: Metadata = field(default_factory=_no_metadata)
 
     def in_currency(self, currency: Currency) -> OperationRequest:
         """The request in the wallet's currency; ValidationFailed on ``amount`` when its
         digits do not fit the currency."""
         try:
-            return OperationRequest(self.type, self.amount.of(currency))
+            amount = self.amount.of(currency)
         except InvalidAmount as error:
             raise ValidationFailed.single("amount", str(error)) from None
+        return OperationRequest(self.type, amount, self.reference, self.metadata)
 
     @property
     def meaning(self) -> str:
-        """What the command says, whatever the form its amount was written in."""
-        return f"{self.type.value} {self.amount.meaning}"
+        """What the command says, whatever the form its amount was written in and
+        whatever the order of its metadata."""
+        said = f"{self.type.value} {self.amount.meaning}"
+        labels = canonical_meaning(self.reference, self.metadata)
+        return f"{said}\n{labels}" if labels else said
+
+
+def new_wallet_meaning(currency: Currency, metadata: Metadata) -> str:
+    """What a request to create a wallet says, whatever the order of its metadata."""
+    labels = canonical_meaning(None, metadata)
+    return f"{currency.code}\n{labels}" if labels else currency.code
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +112,7 @@ class Wallet:
     version: int
     created_at: datetime
     updated_at: datetime
+    metadata: Metadata = field(default_factory=_no_metadata)
 
     @property
     def currency(self) -> Currency:
@@ -94,6 +130,8 @@ class Operation:
     amount: Money
     balance_after: Money
     created_at: datetime
+    reference: str | None = None
+    metadata: Metadata = field(default_factory=_no_metadata)
 
     @property
     def delta_minor(self) -> int:

@@ -11,6 +11,7 @@ from wallet.domain.currency import USD, Currency
 from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet
 from wallet.domain.pagination import Position
+from wallet.domain.references import NO_METADATA, Metadata
 
 CacheState = Literal["ok", "down", "disabled"]
 WalletLoader = Callable[[UUID], Awaitable[Wallet]]
@@ -23,9 +24,14 @@ class Wallets(Protocol):
     """
 
     async def create(
-        self, wallet_id: UUID, idempotency: Idempotency | None = None, *, currency: Currency = USD
+        self,
+        wallet_id: UUID,
+        idempotency: Idempotency | None = None,
+        *,
+        currency: Currency = USD,
+        metadata: Metadata = NO_METADATA,
     ) -> Wallet:
-        """Store a new wallet of ``currency`` with a zero balance.
+        """Store a new wallet of ``currency`` with a zero balance and ``metadata``.
 
         Under a key, the creation is recorded in the same transaction; if the key
         turns out to be recorded already, raises IdempotencyKeyTaken and creates nothing.
@@ -62,9 +68,10 @@ class History(Protocol):
     """A wallet's ledger as committed, for reading."""
 
     async def list_operations(
-        self, wallet_id: UUID, limit: int, before: Position | None
+        self, wallet_id: UUID, limit: int, before: Position | None, reference: str | None = None
     ) -> list[Operation]:
-        """Up to ``limit`` ledger entries strictly before ``before``, newest first.
+        """Up to ``limit`` ledger entries strictly before ``before``, newest first; with a
+        ``reference``, only the entries whose reference is exactly it.
 
         Raises WalletNotFound, or StorageUnavailable when the store cannot answer in time.
         """

@@ -23,6 +23,7 @@ from wallet.domain.ports import (
     Ledger,
     Wallets,
 )
+from wallet.domain.references import NO_METADATA, Metadata
 
 WALLETS_SCOPE = "wallets"
 CURRENCIES_KEPT = 100_000  # wallets whose currency a process remembers
@@ -67,14 +68,20 @@ class WalletService:
         self._currencies: dict[UUID, Currency] = {}
 
     async def create_wallet(
-        self, idempotency: Idempotency | None = None, *, currency: Currency | None = None
+        self,
+        idempotency: Idempotency | None = None,
+        *,
+        currency: Currency | None = None,
+        metadata: Metadata = NO_METADATA,
     ) -> Answer[Wallet]:
         """A new wallet (of the default currency unless told); a repeat under the key gets
         the wallet the first request created."""
         currency = currency or self.default_currency
 
         async def create(idempotency: Idempotency | None) -> Wallet:
-            wallet = await self._wallets.create(self._new_id(), idempotency, currency=currency)
+            wallet = await self._wallets.create(
+                self._new_id(), idempotency, currency=currency, metadata=metadata
+            )
             self._remember_currency(wallet.id, currency)
             await self._cache.put(wallet)
             return wallet
@@ -131,11 +138,13 @@ class WalletService:
         return self._page(WALLETS_SCOPE, wallets, limit)
 
     async def list_operations(
-        self, wallet_id: UUID, limit: int, cursor: str | None
+        self, wallet_id: UUID, limit: int, cursor: str | None, reference: str | None = None
     ) -> Page[Operation]:
-        scope = _operations_scope(wallet_id)
+        """A page of the wallet's history, newest first; with ``reference``, only its
+        entries of that reference (a cursor of one filter is refused by another)."""
+        scope = operations_scope(wallet_id, reference)
         before = self._decode(scope, cursor)
-        operations = await self._history.list_operations(wallet_id, limit + 1, before)
+        operations = await self._history.list_operations(wallet_id, limit + 1, before, reference)
         return self._page(scope, operations, limit)
 
     async def forget_expired_keys(self, age: timedelta) -> int:
@@ -167,5 +176,8 @@ async def _created_wallet(recorded: Recorded) -> Wallet:
     return recorded.wallet
 
 
-def _operations_scope(wallet_id: UUID) -> str:
-    return f"operations:{wallet_id}"
+def operations_scope(wallet_id: UUID, reference: str | None = None) -> str:
+    """The list a history cursor belongs to: the wallet's, filtered by ``reference`` or not."""
+    if reference is None:
+        return f"operations:{wallet_id}"
+    return f"operations:{wallet_id}?reference={reference}"

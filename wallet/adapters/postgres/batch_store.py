@@ -11,11 +11,13 @@ from uuid import UUID
 import asyncpg
 
 from wallet.adapters.group_commit import BatchOutcome, EntryWritten, Planner, Run, RunApplied
+from wallet.adapters.json_metadata import metadata_from_json, metadata_to_json
 from wallet.adapters.postgres.connections import bounded_connection, transaction_if
 from wallet.adapters.postgres.unnest import (
     Bigint,
     Bytea,
     Integer,
+    JsonText,
     Text,
     Uuid,
     parameters,
@@ -46,6 +48,8 @@ class _AcceptedRow(NamedTuple):
     amount: Bigint
     offset_after: Bigint
     position: Integer
+    reference: Text | None
+    metadata: JsonText  # cast to jsonb as it is written
 
 
 class _KeyRow(NamedTuple):
@@ -79,8 +83,9 @@ class _BatchInputs:
 # the {locked} part, below. A run with nothing accepted only checks the range. Each
 # operation under a key has its outcome recorded for the runs that were settled (a
 # refusal with the balance it saw); the keys recorded are returned on every row. Each
-# run settled is answered with the wallet as the run left it, the balance it started
-# from and its entries as written, each with the version it gave the wallet.
+# run settled is answered with the wallet as the run left it (its metadata too), the
+# balance it started from and its entries as written, each with the version it gave the
+# wallet.
 _APPLY_RUNS = """
 WITH runs AS (
     SELECT * FROM {runs}
@@ -98,14 +103,15 @@ WITH runs AS (
      WHERE w.id = r.wallet_id AND w.id IN (SELECT id FROM locked)
        AND w.balance BETWEEN r.lowest AND r.highest
     RETURNING w.id, w.balance - r.net AS start_balance, w.balance, w.currency, w.version,
-              w.created_at, w.updated_at, r.applied
+              w.created_at, w.updated_at, w.metadata, r.applied
 ), checked AS (
-    SELECT w.id, w.balance AS start_balance, w.balance, w.version, w.created_at, w.updated_at
+    SELECT w.id, w.balance AS start_balance, w.balance, w.version, w.created_at, w.updated_at,
+           w.metadata
       FROM wallets w JOIN runs r ON r.wallet_id = w.id
      WHERE r.applied = 0 AND w.balance BETWEEN r.lowest AND r.highest
 ), written AS (
     SELECT accepted.id, accepted.wallet_id, accepted.operation_type, accepted.amount,
-           accepted.position,
+           accepted.position, accepted.reference, accepted.metadata::jsonb AS metadata,
            c.start_balance + accepted.offset_after AS balance_after,
            c.updated_at - (c.applied - 1 - accepted.position) * interval '1 microsecond'
                AS created_at,
@@ -114,8 +120,10 @@ WITH runs AS (
       JOIN changed c ON c.id = accepted.wallet_id
 ), recorded AS (
     INSERT INTO operations
-           (id, wallet_id, operation_type, amount, balance_after, currency, created_at)
-    SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at
+           (id, wallet_id, operation_type, amount, balance_after, currency, created_at,
+            reference, metadata)
+    SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
+           reference, metadata
       FROM written
 ), settled AS (
     SELECT id, start_balance FROM changed
@@ -141,16 +149,18 @@ WITH runs AS (
       FROM written
      GROUP BY wallet_id
 ), answered AS (
-    SELECT id, start_balance, balance, version, created_at, updated_at, false AS busy
+    SELECT id, start_balance, balance, version, created_at, updated_at, metadata,
+           false AS busy
       FROM changed
     UNION ALL
-    SELECT id, start_balance, balance, version, created_at, updated_at, false AS busy
+    SELECT id, start_balance, balance, version, created_at, updated_at, metadata,
+           false AS busy
       FROM checked
     UNION ALL
-    SELECT id, NULL, NULL, NULL, NULL, NULL, true AS busy FROM busy
+    SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, true AS busy FROM busy
 )
 SELECT a.id AS wallet_id, a.start_balance, a.balance, a.version, a.created_at, a.updated_at,
-       a.busy, e.entry_ids, e.entry_times, e.entry_balances, e.entry_versions,
+       a.metadata, a.busy, e.entry_ids, e.entry_times, e.entry_balances, e.entry_versions,
        (SELECT array_agg(key) FROM keyed) AS keys
   FROM answered a LEFT JOIN entries e ON e.wallet_id = a.id
 """
@@ -279,6 +289,7 @@ def _run_applied(row: asyncpg.Record) -> RunApplied:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         entries=entries,
+        metadata=metadata_from_json(row["metadata"]),
     )
 
 
@@ -326,6 +337,8 @@ def _batch_inputs(runs: Sequence[Run]) -> _BatchInputs:
                         amount=request.amount.minor,
                         offset_after=decision.offset_after,
                         position=position,
+                        reference=request.reference,
+                        metadata=metadata_to_json(request.metadata),
                     )
                 )
                 position += 1

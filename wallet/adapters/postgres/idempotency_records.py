@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from wallet.adapters.json_metadata import metadata_from_json
 from wallet.adapters.postgres.connections import bounded_connection
 from wallet.adapters.postgres.rows import operation_from_row
 from wallet.deadlines import seconds_within
@@ -32,9 +33,10 @@ RETURNING key
 FIND_RECORDED = """
 SELECT k.fingerprint, k.request_id, k.outcome, k.wallet_id, k.balance_before, k.amount,
        w.created_at AS wallet_created_at, w.currency AS wallet_currency,
+       w.metadata AS wallet_metadata,
        o.id AS op_id, o.wallet_id AS op_wallet_id, o.operation_type AS op_operation_type,
        o.amount AS op_amount, o.balance_after AS op_balance_after, o.currency AS op_currency,
-       o.created_at AS op_created_at
+       o.created_at AS op_created_at, o.reference AS op_reference, o.metadata AS op_metadata
   FROM idempotency_keys k
   JOIN wallets w ON w.id = k.wallet_id
   LEFT JOIN operations o ON o.id = k.operation_id
@@ -106,7 +108,8 @@ def _recorded(row: asyncpg.Record) -> Recorded:
     wallet = operation = before = amount = None
     if outcome is Outcome.CREATED:
         created = row["wallet_created_at"]
-        wallet = Wallet(row["wallet_id"], Money.zero(currency), 0, created, created)
+        metadata = metadata_from_json(row["wallet_metadata"])
+        wallet = Wallet(row["wallet_id"], Money.zero(currency), 0, created, created, metadata)
     elif outcome is Outcome.APPLIED:
         operation = operation_from_row(row, prefix="op_")
     else:

@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from wallet.adapters.ids import time_ordered_uuids
+from wallet.adapters.json_metadata import metadata_to_json
 from wallet.adapters.postgres.connections import bounded_connection, transaction_if
 from wallet.adapters.postgres.idempotency_records import record_outcome
 from wallet.adapters.postgres.rows import operation_from_row, wallet_from_row
@@ -49,17 +50,19 @@ WITH locked AS (
            version = version + 1,
            updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')
      WHERE id = (SELECT id FROM locked) AND balance + $2 BETWEEN 0 AND $3
-    RETURNING id, balance, currency, version, created_at, updated_at
+    RETURNING id, balance, currency, version, created_at, updated_at, metadata
 ), recorded AS (
     INSERT INTO operations
-           (id, wallet_id, operation_type, amount, balance_after, currency, created_at)
-    SELECT $4, id, $5, $6, balance, currency, updated_at FROM changed
+           (id, wallet_id, operation_type, amount, balance_after, currency, created_at,
+            reference, metadata)
+    SELECT $4, id, $5, $6, balance, currency, updated_at, $7, $8::text::jsonb FROM changed
 )
-SELECT id, balance, currency, version, created_at, updated_at FROM changed
+SELECT id, balance, currency, version, created_at, updated_at, metadata FROM changed
 """
 
 LIST_OPERATIONS_FIRST = """
-SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at
+SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
+       reference, metadata
   FROM operations
 WHERE wallet_id = $1
 ORDER BY created_at DESC, id DESC
@@ -67,9 +70,29 @@ LIMIT $2
 """
 
 LIST_OPERATIONS_BEFORE = """
-SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at
+SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
+       reference, metadata
   FROM operations
 WHERE wallet_id = $1 AND (created_at, id) < ($3, $4)
+ORDER BY created_at DESC, id DESC
+LIMIT $2
+"""
+
+# The same pages within one reference, through the index of the entries that have one.
+LIST_REFERENCED_FIRST = """
+SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
+       reference, metadata
+  FROM operations
+WHERE wallet_id = $1 AND reference = $3
+ORDER BY created_at DESC, id DESC
+LIMIT $2
+"""
+
+LIST_REFERENCED_BEFORE = """
+SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
+       reference, metadata
+  FROM operations
+WHERE wallet_id = $1 AND reference = $3 AND (created_at, id) < ($4, $5)
 ORDER BY created_at DESC, id DESC
 LIMIT $2
 """
@@ -103,6 +126,8 @@ class PostgresLedger:
             operation_id,
             request.type.value,
             request.amount.minor,
+            request.reference,
+            metadata_to_json(request.metadata),
         )
         loop = asyncio.get_running_loop()
         deadline = deadline_within(self._timeout)
@@ -162,21 +187,30 @@ class PostgresHistory:
         self._timeout = timeout
 
     async def list_operations(
-        self, wallet_id: UUID, limit: int, before: Position | None
+        self, wallet_id: UUID, limit: int, before: Position | None, reference: str | None = None
     ) -> list[Operation]:
+        statement, arguments = _history_query(wallet_id, limit, before, reference)
         async with self._connection() as connection:
-            if before is None:
-                rows = await connection.fetch(LIST_OPERATIONS_FIRST, wallet_id, limit)
-            else:
-                rows = await connection.fetch(
-                    LIST_OPERATIONS_BEFORE, wallet_id, limit, before.created_at, before.id
-                )
+            rows = await connection.fetch(statement, *arguments)
             if not rows and not await connection.fetchval(WALLET_EXISTS, wallet_id):
                 raise WalletNotFound(wallet_id)
         return [operation_from_row(row) for row in rows]
 
     def _connection(self) -> AbstractAsyncContextManager[Connection]:
         return bounded_connection(self._pool, seconds_within(self._timeout))
+
+
+def _history_query(
+    wallet_id: UUID, limit: int, before: Position | None, reference: str | None
+) -> tuple[str, tuple[object, ...]]:
+    """The statement that reads this page of the history, and its arguments: one statement
+    per shape, so each keeps a plan that fits it."""
+    after = () if before is None else (before.created_at, before.id)
+    if reference is None:
+        statement = LIST_OPERATIONS_FIRST if before is None else LIST_OPERATIONS_BEFORE
+        return statement, (wallet_id, limit, *after)
+    statement = LIST_REFERENCED_FIRST if before is None else LIST_REFERENCED_BEFORE
+    return statement, (wallet_id, limit, reference, *after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,12 +223,5 @@ def _applied(
     row: asyncpg.Record, operation_id: UUID, request: OperationRequest
 ) -> AppliedOperation:
     wallet = wallet_from_row(row)
-    operation = Operation(
-        id=operation_id,
-        wallet_id=wallet.id,
-        type=request.type,
-        amount=request.amount,
-        balance_after=wallet.balance,
-        created_at=wallet.updated_at,
-    )
+    operation = request.entry(operation_id, wallet.id, wallet.balance, wallet.updated_at)
     return AppliedOperation(wallet, operation)

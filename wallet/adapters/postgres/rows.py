@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from wallet.adapters.json_metadata import metadata_from_json
 from wallet.domain.currency import CURRENCIES
 from wallet.domain.model import Operation, OperationType, Wallet
 from wallet.domain.money import Money
@@ -16,6 +17,7 @@ def wallet_from_row(row: asyncpg.Record) -> Wallet:
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        metadata=metadata_from_json(row["metadata"]),
     )
 
 
@@ -29,4 +31,6 @@ def operation_from_row(row: asyncpg.Record, prefix: str = "") -> Operation:
         amount=Money(row[prefix + "amount"], currency),
         balance_after=Money(row[prefix + "balance_after"], currency),
         created_at=row[prefix + "created_at"],
+        reference=row[prefix + "reference"],
+        metadata=metadata_from_json(row[prefix + "metadata"]),
     )

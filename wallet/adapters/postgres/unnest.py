@@ -27,6 +27,8 @@ Bigint = Annotated[int, "bigint"]
 Integer = Annotated[int, "integer"]
 Text = Annotated[str, "text"]
 Bytea = Annotated[bytes, "bytea"]
+# JSON sent as its text (asyncpg's own jsonb codec is not set up): the statement casts it.
+JsonText = Annotated[str, "text"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from wallet.adapters.json_metadata import metadata_to_json
 from wallet.adapters.postgres.connections import bounded_connection, transaction_if
 from wallet.adapters.postgres.idempotency_records import record_outcome
 from wallet.adapters.postgres.rows import wallet_from_row
@@ -17,6 +18,7 @@ from wallet.domain.errors import WalletNotFound
 from wallet.domain.idempotency import Idempotency, Outcome
 from wallet.domain.model import Wallet
 from wallet.domain.pagination import Position
+from wallet.domain.references import NO_METADATA, Metadata
 
 if TYPE_CHECKING:
     from wallet.adapters.postgres.pool import Connection
@@ -31,24 +33,25 @@ WITH locked AS (
 ), stamped AS (
     SELECT clock_timestamp() AS at FROM locked
 )
-INSERT INTO wallets (id, currency, minor_digits, created_at, updated_at)
-SELECT $1, $3, $4, at, at FROM stamped
-RETURNING id, balance, currency, version, created_at, updated_at
+INSERT INTO wallets (id, currency, minor_digits, created_at, updated_at, metadata)
+SELECT $1, $3, $4, at, at, $5::text::jsonb FROM stamped
+RETURNING id, balance, currency, version, created_at, updated_at, metadata
 """
 
 GET_WALLET = """
-SELECT id, balance, currency, version, created_at, updated_at FROM wallets WHERE id = $1
+SELECT id, balance, currency, version, created_at, updated_at, metadata FROM wallets
+ WHERE id = $1
 """
 LOCK_WALLET_LIST = "SELECT pg_advisory_xact_lock($1)"
 
 LIST_WALLETS_FIRST = """
-SELECT id, balance, currency, version, created_at, updated_at FROM wallets
+SELECT id, balance, currency, version, created_at, updated_at, metadata FROM wallets
 ORDER BY created_at, id
 LIMIT $1
 """
 
 LIST_WALLETS_AFTER = """
-SELECT id, balance, currency, version, created_at, updated_at FROM wallets
+SELECT id, balance, currency, version, created_at, updated_at, metadata FROM wallets
 WHERE (created_at, id) > ($2, $3)
 ORDER BY created_at, id
 LIMIT $1
@@ -65,14 +68,24 @@ class PostgresWallets:
         self._timeout = timeout
 
     async def create(
-        self, wallet_id: UUID, idempotency: Idempotency | None = None, *, currency: Currency = USD
+        self,
+        wallet_id: UUID,
+        idempotency: Idempotency | None = None,
+        *,
+        currency: Currency = USD,
+        metadata: Metadata = NO_METADATA,
     ) -> Wallet:
         async with (
             self._connection() as connection,
             transaction_if(connection, idempotency is not None),
         ):
             row = await connection.fetchrow(
-                CREATE_WALLET, wallet_id, WALLET_LIST_LOCK, currency.code, currency.digits
+                CREATE_WALLET,
+                wallet_id,
+                WALLET_LIST_LOCK,
+                currency.code,
+                currency.digits,
+                metadata_to_json(metadata),
             )
             await record_outcome(connection, idempotency, Outcome.CREATED, wallet_id)
         assert row is not None, "INSERT … RETURNING returns its row"

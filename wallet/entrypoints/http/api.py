@@ -5,12 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from wallet.domain.errors import WalletError
+from wallet.domain.model import new_wallet_meaning
 from wallet.entrypoints.http.keys import SERVICES
 from wallet.entrypoints.http.parsing import (
     parse_idempotency,
     parse_new_wallet,
     parse_operation,
     parse_page,
+    parse_reference_filter,
     parse_wallet_id,
     read_json,
 )
@@ -52,16 +54,17 @@ async def get_wallet(request: web.Request) -> web.Response:
 async def list_operations(request: web.Request) -> web.Response:
     wallet_id = parse_wallet_id(request)
     limit, cursor = parse_page(request)
-    page = await request.app[SERVICES].list_operations(wallet_id, limit, cursor)
+    reference = parse_reference_filter(request)
+    page = await request.app[SERVICES].list_operations(wallet_id, limit, cursor, reference)
     return json_response(render_operation_page(page))
 
 
 @routes.post("/api/v1/wallets")
 async def create_wallet(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    currency = parse_new_wallet(await read_json(request), services.default_currency)
-    idempotency = parse_idempotency(request, meaning=currency.code)
-    answer = await services.create_wallet(idempotency, currency=currency)
+    currency, metadata = parse_new_wallet(await read_json(request), services.default_currency)
+    idempotency = parse_idempotency(request, meaning=new_wallet_meaning(currency, metadata))
+    answer = await services.create_wallet(idempotency, currency=currency, metadata=metadata)
     location = request.app.router["wallet"].url_for(wallet_id=str(answer.value.id))
     headers = {"Location": str(location), **replay_headers(answer.replayed)}
     return json_response(render_wallet(answer.value), status=201, headers=headers)

@@ -20,6 +20,12 @@ from wallet.domain.currency import CURRENCIES, MAX_AMOUNT_MAJOR, MAX_BALANCE_MAJ
 from wallet.domain.model import MAX_BALANCE, OperationType
 from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_DECIMALS, MAX_LITERAL_LENGTH, Money
 from wallet.domain.pagination import CURSOR_BYTES
+from wallet.domain.references import (
+    MAX_METADATA_ENTRIES,
+    MAX_METADATA_VALUE_LENGTH,
+    MAX_REFERENCE_LENGTH,
+    METADATA_KEY_TEXT,
+)
 from wallet.entrypoints.http.parsing import (
     DEFAULT_PAGE_SIZE,
     MAX_BODY_BYTES,
@@ -61,6 +67,9 @@ AMOUNT_STRING_PATTERN = (
     rf"|{MAX_AMOUNT_MAJOR}(\.0{{1,{MAX_DECIMALS}}})?)$"
 )
 ZERO_STRING_PATTERN = rf"^0+(\.0{{1,{MAX_DECIMALS}}})?$"
+# Text without Unicode category Cc (C0, DEL, C1); a metadata value only without NUL.
+REFERENCE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+METADATA_VALUE_PATTERN = r"^[^\u0000]*$"
 TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$"
 
 INSUFFICIENT_FUNDS = kind_of(errors.InsufficientFunds)
@@ -87,6 +96,15 @@ wallet's digits are checked once it is found, before any balance rule. A balance
 between 0 and {MAX_BALANCE_MAJOR} in major units (for USD, 0.00 and {MAX_BALANCE}); an
 operation that would cross either bound is refused with {REFUSED_OPERATION_STATUS} and
 changes nothing.
+
+**References and metadata.** An operation may carry a `reference` (1 to \
+{MAX_REFERENCE_LENGTH} characters, counted as Unicode code points, without control characters;
+not unique) and an operation or a new wallet `metadata` (an object of at most \
+{MAX_METADATA_ENTRIES} entries, keys
+1 to 40 of `A-Z a-z 0-9 _ . -`, values strings of at most {MAX_METADATA_VALUE_LENGTH} \
+characters). Both are
+returned as given (`null` and `{{}}` when absent) and are part of what a request means under
+an `Idempotency-Key`. `?reference=` lists only a wallet's operations of that reference.
 
 **Paging.** Lists take `limit` (1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}) and
 `cursor`, the opaque `nextCursor` of the previous page (`null` on the last page). Lists are
@@ -143,12 +161,18 @@ def _schema(name: str) -> Json:
     return _ref("schemas", name)
 
 
-def _object(properties: dict[str, Json], description: str = "", **extra: Any) -> Json:
-    """A closed object whose every listed property is always present."""
+def _object(
+    properties: dict[str, Json],
+    description: str = "",
+    optional: dict[str, Json] | None = None,
+    **extra: Any,
+) -> Json:
+    """A closed object whose every listed property is always present, and ``optional``
+    ones that may be left out."""
     schema: Json = {
         "type": "object",
         "required": list(properties),
-        "properties": properties,
+        "properties": {**properties, **(optional or {})},
         "additionalProperties": False,
         **extra,
     }
@@ -201,11 +225,39 @@ SCHEMAS: dict[str, Json] = {
         "examples": ["2026-11-27T16:03:02.123456Z"],
     },
     "OperationType": {"type": "string", "enum": [t.value for t in OperationType]},
+    "Reference": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_REFERENCE_LENGTH,
+        "pattern": REFERENCE_PATTERN,
+        "description": (
+            f"The client's own reference: 1 to {MAX_REFERENCE_LENGTH} characters (Unicode "
+            "code points) without control characters; not unique."
+        ),
+        "examples": ["order-1234"],
+    },
+    "Metadata": {
+        "type": "object",
+        "maxProperties": MAX_METADATA_ENTRIES,
+        "propertyNames": {"pattern": f"^{METADATA_KEY_TEXT}$"},
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": MAX_METADATA_VALUE_LENGTH,
+            "pattern": METADATA_VALUE_PATTERN,
+        },
+        "description": (
+            f"The client's own notes: at most {MAX_METADATA_ENTRIES} entries, keys of "
+            f"`A-Z a-z 0-9 _ . -`, values strings of at most {MAX_METADATA_VALUE_LENGTH} "
+            "characters (without NUL)."
+        ),
+        "examples": [{"orderId": "1234", "channel": "web"}],
+    },
     "Wallet": _object(
         {
             "id": _schema("Id"),
             "currency": _schema("Currency"),
             "balance": _schema("Money"),
+            "metadata": _schema("Metadata"),
             "createdAt": _schema("Timestamp"),
             "updatedAt": _schema("Timestamp"),
         },
@@ -219,6 +271,22 @@ SCHEMAS: dict[str, Json] = {
             "currency": _schema("Currency"),
             "amount": _schema("Money"),
             "balanceAfter": _schema("Money"),
+            "reference": {
+                "oneOf": [_schema("Reference"), {"type": "null"}],
+                "description": "As the operation was asked for; `null` without one.",
+            },
+            "metadata": {
+                "allOf": [_schema("Metadata")],
+                "description": "As the operation was asked for; `{}` without any.",
+            },
+            "transferId": {
+                "oneOf": [_schema("Id"), {"type": "null"}],
+                "description": "The transfer the entry belongs to; `null` when none.",
+            },
+            "holdId": {
+                "oneOf": [_schema("Id"), {"type": "null"}],
+                "description": "The hold the entry captures; `null` when none.",
+            },
             "createdAt": _schema("Timestamp"),
         },
         "One ledger entry; entries are never changed or deleted.",
@@ -253,14 +321,29 @@ SCHEMAS: dict[str, Json] = {
             },
         },
         "A deposit or a withdrawal. Unknown fields are refused.",
-        examples=[{"operationType": "DEPOSIT", "amount": "50.00"}],
+        optional={
+            "reference": {"oneOf": [_schema("Reference"), {"type": "null"}]},
+            "metadata": {"oneOf": [_schema("Metadata"), {"type": "null"}]},
+        },
+        examples=[
+            {"operationType": "DEPOSIT", "amount": "50.00"},
+            {
+                "operationType": "WITHDRAW",
+                "amount": "12.50",
+                "reference": "order-1234",
+                "metadata": {"channel": "web"},
+            },
+        ],
     ),
     "NewWallet": {
         "type": "object",
-        "properties": {"currency": {"oneOf": [_schema("Currency"), {"type": "null"}]}},
+        "properties": {
+            "currency": {"oneOf": [_schema("Currency"), {"type": "null"}]},
+            "metadata": {"oneOf": [_schema("Metadata"), {"type": "null"}]},
+        },
         "additionalProperties": False,
-        "description": "A new wallet's currency; absent or `null`: the default. Unknown "
-        "fields are refused.",
+        "description": "A new wallet's currency and metadata; absent or `null`: the default "
+        "currency, no metadata. Unknown fields are refused.",
     },
     "AppliedOperation": _object(
         {
@@ -424,6 +507,16 @@ PARAMETERS: dict[str, Json] = {
             "default": DEFAULT_PAGE_SIZE,
         },
     },
+    "Reference": {
+        "name": "reference",
+        "in": "query",
+        "required": False,
+        "description": (
+            "Only the operations of exactly this reference; give it at most once. A cursor "
+            "belongs to the list of its reference."
+        ),
+        "schema": _schema("Reference"),
+    },
     "Cursor": {
         "name": "cursor",
         "in": "query",
@@ -501,7 +594,7 @@ def _problem(
 
 PROBLEM_RESPONSES = {
     "ValidationError": _problem(
-        "The request is malformed: body, id, `limit` or `cursor`, or (with API keys "
+        "The request is malformed: body, id, `limit`, `cursor` or `reference`, or (with API keys "
         "configured) more than one `Authorization` header. `errors` lists each field.",
         VALIDATION,
     ),
@@ -648,6 +741,9 @@ PATHS: dict[str, Json] = {
                         "examples": {
                             "default currency": {"value": {}},
                             "euro": {"value": {"currency": "EUR"}},
+                            "with metadata": {
+                                "value": {"currency": "USD", "metadata": {"owner": "u-42"}}
+                            },
                         },
                     }
                 },
@@ -712,14 +808,15 @@ PATHS: dict[str, Json] = {
             "listOperations",
             "operations",
             "List a wallet's operations",
-            "The wallet's ledger, newest first, a page at a time.",
+            "The wallet's ledger, newest first, a page at a time; with `reference`, only "
+            "its operations of that reference.",
             {
                 "200": _json("A page of operations.", "OperationPage"),
                 **VALIDATED,
                 **FINDS_WALLET,
                 **WITH_DATABASE,
             },
-            parameters=("WalletId", "Limit", "Cursor"),
+            parameters=("WalletId", "Limit", "Cursor", "Reference"),
         ),
     },
     "/health/live": {

@@ -20,6 +20,13 @@ from wallet.domain.errors import FieldError, ValidationFailed
 from wallet.domain.idempotency import HEADER, Idempotency, parse_key
 from wallet.domain.model import OperationCommand, OperationType
 from wallet.domain.money import MAX_LITERAL_LENGTH, InvalidAmount, parse_amount
+from wallet.domain.references import (
+    NO_METADATA,
+    InvalidReference,
+    Metadata,
+    metadata_errors,
+    parse_reference,
+)
 from wallet.entrypoints.http.problems import (
     CLIENT_CLOSED,
     PAYLOAD_TOO_LARGE,
@@ -40,7 +47,8 @@ MAX_PAGE_SIZE = 1000
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _LIMIT = re.compile(r"[0-9]{1,4}", re.ASCII)
 _OPERATION_FIELDS = ("operationType", "amount")
-_NEW_WALLET_FIELDS = ("currency",)
+_OPTIONAL_OPERATION_FIELDS = ("reference", "metadata")
+_NEW_WALLET_FIELDS = ("currency", "metadata")
 _OPERATION_TYPES = {kind.value: kind for kind in OperationType}
 # The content codings a body may come in, by the window bits zlib decodes each with;
 # identity needs no decoding. (aiohttp's own decoding is off: see create_app.)
@@ -104,6 +112,19 @@ def parse_idempotency(request: web.Request, meaning: str) -> Idempotency | None:
     return Idempotency.of(key, request.method, request.path.lower(), meaning, request[REQUEST_ID])
 
 
+def parse_reference_filter(request: web.Request) -> str | None:
+    """The ``reference`` query parameter, given at most once; None without one."""
+    given = request.query.getall("reference", [])
+    if len(given) > 1:
+        _fail("reference", "must be given at most once")
+    if not given:
+        return None
+    try:
+        return parse_reference(given[0])
+    except InvalidReference as error:
+        _fail("reference", str(error))
+
+
 def parse_operation(body: object) -> OperationCommand:
     """A complete, valid operation request, or every field error at once."""
     if not isinstance(body, dict):
@@ -114,10 +135,13 @@ def parse_operation(body: object) -> OperationCommand:
         if operation_type is not None and amount is not None:
             with suppress(InvalidAmount):
                 return OperationCommand(operation_type, parse_amount(amount))
+    known = (*_OPERATION_FIELDS, *_OPTIONAL_OPERATION_FIELDS)
     errors = [
-        FieldError(name, "is not a known field; expected operationType and amount")
+        FieldError(
+            name, "is not a known field; expected operationType, amount, reference, metadata"
+        )
         for name in body
-        if name not in _OPERATION_FIELDS
+        if name not in known
     ]
     errors += [FieldError(name, "is required") for name in _OPERATION_FIELDS if name not in body]
     operation_type = body.get("operationType")
@@ -131,19 +155,34 @@ def parse_operation(body: object) -> OperationCommand:
             amount = parse_amount(body["amount"])
         except InvalidAmount as error:
             errors.append(FieldError("amount", str(error)))
+    reference, metadata = _labels(body, errors)
     if errors or amount is None:
-        raise ValidationFailed(errors, "; ".join(f"{e.field}: {e.message}" for e in errors))
-    return OperationCommand(OperationType(str(operation_type)), amount)
+        raise ValidationFailed(errors, _summary(errors))
+    return OperationCommand(OperationType(str(operation_type)), amount, reference, metadata)
 
 
-def parse_new_wallet(body: object, default_currency: Currency) -> Currency:
-    """A new wallet's currency: an empty body or ``{}`` gives ``default_currency``."""
+def _labels(body: dict[str, object], errors: list[FieldError]) -> tuple[str | None, Metadata]:
+    """The body's optional ``reference`` and ``metadata``; what is wrong with them is added
+    to ``errors``."""
+    reference = None
+    try:
+        reference = parse_reference(body.get("reference"))
+    except InvalidReference as error:
+        errors.append(FieldError("reference", str(error)))
+    metadata, wrong = metadata_errors(body.get("metadata"))
+    errors += wrong
+    return reference, metadata
+
+
+def parse_new_wallet(body: object, default_currency: Currency) -> tuple[Currency, Metadata]:
+    """A new wallet's currency and metadata: an empty body or ``{}`` gives
+    ``default_currency`` and no metadata."""
     if body is NO_BODY or body == {}:
-        return default_currency
+        return default_currency, NO_METADATA
     if not isinstance(body, dict):
-        _fail("body", "must be empty or a JSON object with currency")
+        _fail("body", "must be empty or a JSON object with currency and metadata")
     errors = [
-        FieldError(name, "is not a known field; expected currency")
+        FieldError(name, "is not a known field; expected currency, metadata")
         for name in sorted(body)
         if name not in _NEW_WALLET_FIELDS
     ]
@@ -153,9 +192,15 @@ def parse_new_wallet(body: object, default_currency: Currency) -> Currency:
             currency = parse_currency(body["currency"])
         except InvalidCurrency as error:
             errors.append(FieldError("currency", str(error)))
+    metadata, wrong = metadata_errors(body.get("metadata"))
+    errors += wrong
     if errors:
-        raise ValidationFailed(errors, "; ".join(f"{e.field}: {e.message}" for e in errors))
-    return currency
+        raise ValidationFailed(errors, _summary(errors))
+    return currency, metadata
+
+
+def _summary(errors: list[FieldError]) -> str:
+    return "; ".join(f"{e.field}: {e.message}" for e in errors)
 
 
 async def read_json(request: web.Request) -> object:

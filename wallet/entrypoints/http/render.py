@@ -51,6 +51,7 @@ def render_wallet(wallet: Wallet) -> JsonObject:
         "id": str(wallet.id),
         "currency": wallet.currency.code,
         "balance": str(wallet.balance),
+        "metadata": dict(wallet.metadata),
         "createdAt": timestamp(wallet.created_at),
         "updatedAt": timestamp(wallet.updated_at),
     }
@@ -64,6 +65,10 @@ def render_operation(operation: Operation) -> JsonObject:
         "currency": operation.amount.currency.code,
         "amount": str(operation.amount),
         "balanceAfter": str(operation.balance_after),
+        "reference": operation.reference,
+        "metadata": dict(operation.metadata),
+        "transferId": None,  # no transfers yet: no entry belongs to one
+        "holdId": None,  # no holds yet either
         "createdAt": timestamp(operation.created_at),
     }
 
