@@ -120,10 +120,11 @@ class WalletService:
 
     async def _currency_of(self, wallet_id: UUID) -> Currency:
         """The wallet's currency: fixed at creation, so once read it is kept for good (up
-        to a bound). Raises WalletNotFound."""
+        to a bound). Read from the system of record, not through the cache: a write never
+        stores a wallet it only looked up. Raises WalletNotFound."""
         currency = self._currencies.get(wallet_id)
         if currency is None:
-            currency = (await self.get_wallet(wallet_id)).currency
+            currency = (await self._wallets.get(wallet_id)).currency
             self._remember_currency(wallet_id, currency)
         return currency
 
