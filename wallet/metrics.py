@@ -48,6 +48,11 @@ OPERATIONS = Counter(
     "Deposits and withdrawals, by type and outcome (applied, replayed or the refusal's code).",
     ["type", "outcome"],
 )
+TRANSFERS = Counter(
+    "wallet_transfers_total",
+    "Transfers between wallets, by outcome (applied, replayed or the refusal's code).",
+    ["outcome"],
+)
 IDEMPOTENT_REPLAYS = Counter(
     "wallet_idempotent_replays_total", "Requests answered with the answer recorded under their key."
 )
@@ -114,6 +119,11 @@ TALLY = Tally()
 def count_operation(kind: str, outcome: str) -> None:
     """Count one operation by its outcome: applied, replayed, or the code that refused it."""
     TALLY.inc(series(OPERATIONS, kind, outcome))
+
+
+def count_transfer(outcome: str) -> None:
+    """Count one transfer by its outcome: applied, replayed, or the code that refused it."""
+    TALLY.inc(series(TRANSFERS, outcome))
 
 
 @contextmanager

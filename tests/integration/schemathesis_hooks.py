@@ -9,6 +9,11 @@ under test signs its cursors with.
 - A schema-valid request may still be refused for the state it meets: a withdrawal larger
   than the balance, a deposit past the maximum balance, an idempotency key used before for
   another request. Those refusals, and only those, are not "valid data rejected".
+- A transfer names two different wallets that exist, which the schema cannot say: a drawn
+  transfer is sent between two wallets the fuzz made (remembered from their creation),
+  and a transfer id drawn for a read is, half the time, one the fuzz made; so requests
+  reach the money rules rather than a 404. Without two wallets yet, a body naming one
+  wallet twice gets a fresh payee id (then unknown: a 404, as documented).
 - An amount's digits are checked against its wallet's currency, which the schema cannot
   say: every wallet made during the fuzz holds a 3-digit currency (a valid code drawn for
   a new wallet is replaced by BHD), so every amount the schema allows is one it takes.
@@ -17,12 +22,15 @@ under test signs its cursors with.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import schemathesis
 
@@ -32,6 +40,7 @@ from wallet.domain.services import WALLETS_SCOPE, operations_scope
 from wallet.entrypoints.http.openapi import CURSOR_TEXT
 
 SECRET_VARIABLE = "FUZZ_CURSOR_SECRET"
+BASE_URL_VARIABLE = "FUZZ_BASE_URL"
 STATE_REFUSALS = {"INSUFFICIENT_FUNDS", "BALANCE_LIMIT_EXCEEDED", "IDEMPOTENCY_KEY_REUSED"}
 WELL_FORMED = re.compile(CURSOR_TEXT["pattern"])
 # Every wallet the fuzz makes holds a currency of 3 digits, the most the schema lets an
@@ -40,6 +49,7 @@ WELL_FORMED = re.compile(CURSOR_TEXT["pattern"])
 WIDEST_CURRENCY = "BHD"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SPAN_MICROS = (datetime(9999, 1, 1, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1)
+MADE: dict[str, list[str]] = {"wallets": [], "transfers": []}  # ids of the last 50 of each
 
 
 @schemathesis.hook
@@ -55,6 +65,62 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         and body["currency"] in CURRENCIES
     ):
         body["currency"] = WIDEST_CURRENCY
+    if (
+        isinstance(body, dict)
+        and is_uuid(body.get("fromWalletId"))
+        and is_uuid(body.get("toWalletId"))
+    ):
+        between_known_wallets(body)
+    transfer_id = (case.path_parameters or {}).get("transferId")
+    if is_uuid(transfer_id) and MADE["transfers"] and UUID(str(transfer_id)).int % 2 == 0:
+        case.path_parameters["transferId"] = MADE["transfers"][-1]
+
+
+@schemathesis.hook
+def after_call(context: Any, case: Any, response: Any) -> None:
+    """Remember the wallets and transfers the fuzz made, for the transfers it draws next."""
+    if case.method.upper() != "POST" or response.status_code != 201:
+        return
+    made = json.loads(response.content)
+    kind = "transfers" if "fromWalletId" in made else "wallets"
+    if made["id"] not in MADE[kind]:  # a replayed creation answers the same id again
+        MADE[kind] = [*MADE[kind][-49:], made["id"]]
+
+
+def between_known_wallets(body: dict[str, Any]) -> None:
+    """The drawn transfer between two different wallets the fuzz made, picked by its ids."""
+    wallets = MADE["wallets"]
+    if len(wallets) < 2:
+        if body["toWalletId"] == body["fromWalletId"]:
+            body["toWalletId"] = str(uuid4())
+        return
+    first = UUID(body["fromWalletId"]).int % len(wallets)
+    second = (first + 1 + UUID(body["toWalletId"]).int % (len(wallets) - 1)) % len(wallets)
+    body["fromWalletId"], body["toWalletId"] = wallets[first], wallets[second]
+    fund(wallets[first], body.get("amount"))
+
+
+def fund(wallet_id: str, amount: object) -> None:
+    """Deposit the amount a transfer is about to move into its payer, so that transfers
+    mostly go through rather than all meet an empty wallet (a deposit refused for its
+    size leaves the transfer to be refused too, as documented)."""
+    if not isinstance(amount, str | int | float):
+        return
+    url = f"{os.environ[BASE_URL_VARIABLE]}/api/v1/wallets/{wallet_id}/operation"
+    data = json.dumps({"operationType": "DEPOSIT", "amount": amount}).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    with contextlib.suppress(urllib.error.HTTPError), urllib.request.urlopen(request, timeout=5):
+        pass
+
+
+def is_uuid(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 @schemathesis.hook

@@ -8,12 +8,11 @@ from collections.abc import Mapping
 import asyncpg
 import pytest
 
-from wallet.adapters.group_commit import BatchOutcome, Run, RunApplied
-from wallet.adapters.ids import time_ordered_uuids
+from wallet.adapters.group_commit import BatchOutcome, PlannedBatch, RunApplied, planned_batch
 from wallet.adapters.postgres.batch_store import PostgresBatchStore
-from wallet.domain.batch import plan_batch
-from wallet.domain.model import OperationRequest, OperationType
+from wallet.domain.model import Leg, OperationRequest, OperationType
 from wallet.domain.money import Money
+from wallet.domain.transfers import TransferRequest
 
 DEPOSIT, WITHDRAW = OperationType.DEPOSIT, OperationType.WITHDRAW
 MIXED = [
@@ -36,42 +35,91 @@ async def wallet_at(pool: asyncpg.Pool, balance: int, version: int) -> uuid.UUID
     return wallet_id
 
 
-def run_of(wallet_id: uuid.UUID, start: int, requests: list[OperationRequest]) -> Run:
-    plan = plan_batch(Money(start), requests)
-    return Run(wallet_id, plan, time_ordered_uuids(len(requests)), [None] * len(requests))
+def movements(wallet_id: uuid.UUID, requests: list[OperationRequest]) -> list[tuple[Leg]]:
+    return [(Leg(wallet_id, request),) for request in requests]
 
 
-async def apply(store: PostgresBatchStore, runs: list[Run], under_lock: bool) -> BatchOutcome:
+async def apply(store: PostgresBatchStore, batch: PlannedBatch, under_lock: bool) -> BatchOutcome:
     if not under_lock:
-        return await store.apply_runs(runs)
-    by_wallet = {run.wallet_id: run for run in runs}
+        return await store.apply_batch(batch)
 
-    def plan(balances: Mapping[uuid.UUID, int]) -> list[Run]:
-        return [by_wallet[wallet_id] for wallet_id in balances]
+    def plan(balances: Mapping[uuid.UUID, int]) -> PlannedBatch:
+        assert set(balances) == set(batch.plan.runs)
+        return batch
 
-    return await store.apply_runs_locked(list(by_wallet), plan)
+    return await store.apply_batch_locked(sorted(batch.plan.runs), plan)
 
 
 @pytest.mark.parametrize("under_lock", [False, True])
-async def test_each_run_comes_back_as_its_entries_and_its_wallet_were_stored(
+async def test_each_wallet_comes_back_as_its_entries_and_its_row_were_stored(
     pool: asyncpg.Pool, under_lock: bool
 ) -> None:
     store = PostgresBatchStore(pool, 10.0)
-    runs = [
-        run_of(await wallet_at(pool, 10, 3), 10, MIXED),
-        run_of(await wallet_at(pool, 40, 9), 40, MIXED),
-        run_of(await wallet_at(pool, 20, 2), 20, REFUSED),  # nothing accepted: only checked
-    ]
+    starts = {
+        await wallet_at(pool, 10, 3): MIXED,
+        await wallet_at(pool, 40, 9): MIXED,
+        await wallet_at(pool, 20, 2): REFUSED,  # nothing accepted: only checked
+    }
+    payer, payee = await wallet_at(pool, 30, 1), await wallet_at(pool, 0, 0)
+    transfer_id = uuid.uuid4()
+    batch = planned_batch(
+        [
+            *(m for wallet_id, requests in starts.items() for m in movements(wallet_id, requests)),
+            TransferRequest(payer, payee, Money(25), "inv-1").legs(transfer_id),
+        ],
+        {**{w: b for w, b in zip(starts, (10, 40, 20), strict=True)}, payer: 30, payee: 0},
+        [None] * (2 * len(MIXED) + len(REFUSED) + 1),
+    )
 
-    outcome = await apply(store, runs, under_lock)
+    outcome = await apply(store, batch, under_lock)
 
     applied = {run.wallet_id: run for run in outcome.applied}
-    assert set(applied) == {run.wallet_id for run in runs}
-    for run in runs:
-        await assert_answered_as_stored(pool, applied[run.wallet_id], run)
+    assert set(applied) == set(batch.plan.runs)
+    for wallet_id in batch.plan.runs:
+        await assert_answered_as_stored(pool, applied[wallet_id], batch)
+    stored = await pool.fetchrow("SELECT * FROM transfers WHERE id = $1", transfer_id)
+    entries = await pool.fetch(
+        "SELECT id, wallet_id, operation_type FROM operations WHERE transfer_id = $1", transfer_id
+    )
+    assert (stored["from_wallet_id"], stored["to_wallet_id"], stored["amount"]) == (
+        payer,
+        payee,
+        25,
+    )
+    assert {(e["wallet_id"], e["operation_type"]) for e in entries} == {
+        (payer, "TRANSFER_OUT"),
+        (payee, "TRANSFER_IN"),
+    }
+    assert {stored["out_operation_id"], stored["in_operation_id"]} == {e["id"] for e in entries}
 
 
-async def assert_answered_as_stored(pool: asyncpg.Pool, applied: RunApplied, run: Run) -> None:
+async def test_a_transfer_whose_payer_moved_elsewhere_lands_on_neither_side(
+    pool: asyncpg.Pool,
+) -> None:
+    """The payer's balance lies outside its range: the payee, whose own range holds, is not
+    credited either; both come back stale, with their real balances."""
+    store = PostgresBatchStore(pool, 10.0)
+    payer, payee, alone = [await wallet_at(pool, b, 0) for b in (30, 0, 5)]
+    batch = planned_batch(
+        [
+            TransferRequest(payer, payee, Money(25)).legs(uuid.uuid4()),
+            *movements(alone, [OperationRequest(DEPOSIT, Money(1))]),
+        ],
+        {payer: 30, payee: 0, alone: 5},
+        [None, None],
+    )
+    await pool.execute("UPDATE wallets SET balance = 10 WHERE id = $1", payer)
+
+    outcome = await store.apply_batch(batch)
+
+    assert [run.wallet_id for run in outcome.applied] == [alone]
+    assert outcome.balances == {payer: 10, payee: 0}
+    assert await pool.fetchval("SELECT count(*) FROM operations WHERE wallet_id = $1", payee) == 0
+
+
+async def assert_answered_as_stored(
+    pool: asyncpg.Pool, applied: RunApplied, batch: PlannedBatch
+) -> None:
     wallet = await pool.fetchrow("SELECT * FROM wallets WHERE id = $1", applied.wallet_id)
     stored = await pool.fetch(
         "SELECT id, created_at, balance_after FROM operations WHERE wallet_id = $1"
@@ -79,15 +127,18 @@ async def assert_answered_as_stored(pool: asyncpg.Pool, applied: RunApplied, run
         applied.wallet_id,
     )
     accepted_ids = [
-        operation_id
-        for operation_id, decision in zip(run.operation_ids, run.plan.decisions, strict=True)
+        entry_ids[index]
+        for decision, entry_ids in zip(batch.plan.decisions, batch.entry_ids, strict=True)
         if decision.accepted
+        for index, leg in enumerate(decision.legs)
+        if leg.wallet_id == applied.wallet_id
     ]
     versions_before = wallet["version"] - len(accepted_ids)
+    run = batch.plan.runs[applied.wallet_id]
 
     assert (applied.balance, applied.version) == (wallet["balance"], wallet["version"])
     assert (applied.created_at, applied.updated_at) == (wallet["created_at"], wallet["updated_at"])
-    assert applied.start_balance == wallet["balance"] - run.plan.net
+    assert applied.start_balance == wallet["balance"] - run.net
     assert [entry.operation_id for entry in applied.entries] == accepted_ids
     assert [
         (entry.operation_id, entry.created_at, entry.balance_after) for entry in applied.entries

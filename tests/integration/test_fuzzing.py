@@ -84,6 +84,7 @@ async def test_schemathesis_reports_nothing(
         **os.environ,
         "SCHEMATHESIS_HOOKS": schemathesis_hooks.__file__,
         schemathesis_hooks.SECRET_VARIABLE: CURSOR_SECRET,
+        schemathesis_hooks.BASE_URL_VARIABLE: service.url,
     }
     result = await asyncio.to_thread(
         subprocess.run,

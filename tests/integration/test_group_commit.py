@@ -10,16 +10,20 @@ import asyncpg
 import pytest
 
 from tests.integration.ledger import assert_ledger_consistent
-from wallet.adapters.group_commit import LOCK_AFTER_REPLANS, GroupCommitLedger, Run, _Queued
-from wallet.adapters.ids import time_ordered_uuids
+from wallet.adapters.group_commit import (
+    LOCK_AFTER_REPLANS,
+    GroupCommitLedger,
+    PlannedBatch,
+    _Queued,
+    planned_batch,
+)
 from wallet.adapters.postgres.batch_store import PostgresBatchStore
 from wallet.adapters.postgres.idempotency_records import PostgresIdempotencyRecords
 from wallet.adapters.postgres.wallets import PostgresWallets
-from wallet.domain.batch import plan_batch
 from wallet.domain.currency import CURRENCIES
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletNotFound
 from wallet.domain.idempotency import Idempotency
-from wallet.domain.model import AppliedOperation, OperationRequest, OperationType
+from wallet.domain.model import AppliedOperation, Leg, OperationRequest, OperationType
 from wallet.domain.money import Money
 
 DEPOSIT, WITHDRAW = OperationType.DEPOSIT, OperationType.WITHDRAW
@@ -131,14 +135,14 @@ async def test_runs_decided_under_lock_apply_and_record_their_keys(pool: asyncpg
     ]
     loop = asyncio.get_running_loop()
     queued = [
-        _Queued(wallet.id, request, idempotency, loop.create_future(), LOCK_AFTER_REPLANS)
+        _Queued((Leg(wallet.id, request),), idempotency, loop.create_future(), LOCK_AFTER_REPLANS)
         for request, idempotency in requests
     ]
     group._queue.extend(queued)
 
     await group._flush_while_queued()
 
-    deposited = await queued[0].outcome
+    (deposited,) = await queued[0].outcome
     assert deposited.operation.balance_after == Money(5)
     with pytest.raises(InsufficientFunds):
         await queued[1].outcome
@@ -181,7 +185,7 @@ async def test_a_batch_waits_a_moment_for_a_row_another_batch_holds(pool: asyncp
         await holder.execute("SELECT id FROM wallets WHERE id = $1 FOR UPDATE", wallet_id)
         loop = asyncio.get_running_loop()
         loop.call_later(0.03, lambda: asyncio.ensure_future(transaction.commit()))
-        outcome = await store.apply_runs([deposit_run(wallet_id)])
+        outcome = await store.apply_batch(deposit_batch(wallet_id))
 
     assert outcome.busy == frozenset()
     assert [applied.wallet_id for applied in outcome.applied] == [wallet_id]
@@ -193,16 +197,16 @@ async def test_a_batch_leaves_out_a_row_held_past_its_wait(pool: asyncpg.Pool) -
     store = PostgresBatchStore(pool, 10.0)
     async with pool.acquire() as holder, holder.transaction():
         await holder.execute("SELECT id FROM wallets WHERE id = $1 FOR UPDATE", wallet_id)
-        outcome = await store.apply_runs([deposit_run(wallet_id)])
+        outcome = await store.apply_batch(deposit_batch(wallet_id))
 
     assert outcome.busy == {wallet_id}
     assert outcome.applied == []
     assert await pool.fetchval("SELECT balance FROM wallets WHERE id = $1", wallet_id) == 0
 
 
-def deposit_run(wallet_id: uuid.UUID) -> Run:
-    plan = plan_batch(Money(0), [OperationRequest(DEPOSIT, Money(5))])
-    return Run(wallet_id, plan, time_ordered_uuids(1), [None])
+def deposit_batch(wallet_id: uuid.UUID) -> PlannedBatch:
+    legs = (Leg(wallet_id, OperationRequest(DEPOSIT, Money(5))),)
+    return planned_batch([legs], {wallet_id: 0}, [None])
 
 
 async def test_wallets_of_other_currencies_share_a_batch_each_in_its_own(

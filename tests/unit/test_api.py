@@ -21,7 +21,16 @@ Client = TestClient[web.Request, web.Application]
 Json = dict[str, Any]
 
 WALLETS = "/api/v1/wallets"
-WALLET_KEYS = {"id", "currency", "balance", "metadata", "createdAt", "updatedAt"}
+WALLET_KEYS = {
+    "id",
+    "currency",
+    "balance",
+    "heldBalance",
+    "availableBalance",
+    "metadata",
+    "createdAt",
+    "updatedAt",
+}
 OPERATION_KEYS = {
     *("id", "walletId", "operationType", "currency", "amount", "balanceAfter", "createdAt"),
     *("reference", "metadata", "transferId", "holdId"),

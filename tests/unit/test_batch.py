@@ -1,71 +1,95 @@
-"""Group-commit planning: decisions in arrival order, and the range where they hold."""
+"""Group-commit planning: decisions in arrival order, and the ranges where they hold."""
 
 from __future__ import annotations
 
 import random
+import uuid
+from collections.abc import Mapping, Sequence
 
 import pytest
 
-from wallet.domain.batch import plan_batch
+from wallet.domain.batch import BatchPlan, plan_batch
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds
-from wallet.domain.model import OperationRequest, OperationType, next_balance
+from wallet.domain.model import Leg, OperationRequest, OperationType, next_balance
 from wallet.domain.money import MAX_BALANCE_MINOR, Money
+from wallet.domain.transfers import TransferRequest
 
 DEPOSIT, WITHDRAW = OperationType.DEPOSIT, OperationType.WITHDRAW
+WALLET = uuid.UUID(int=1)
+Movement = Sequence[Leg]
 
 
-def op(kind: OperationType, minor: int) -> OperationRequest:
-    return OperationRequest(kind, Money(minor))
+def op(kind: OperationType, minor: int, wallet_id: uuid.UUID = WALLET) -> Movement:
+    return (Leg(wallet_id, OperationRequest(kind, Money(minor))),)
 
 
-def one_by_one(start: int, requests: list[OperationRequest]) -> list[int | None]:
-    """The reference: apply each request alone; None where it is refused."""
-    balance, results = Money(start), []
-    for request in requests:
-        try:
-            balance = next_balance(balance, request)
-        except (InsufficientFunds, BalanceLimitExceeded):
-            results.append(None)
+def transfer(payer: uuid.UUID, payee: uuid.UUID, minor: int) -> Movement:
+    request = TransferRequest(payer, payee, Money(minor))
+    return request.legs(uuid.uuid4())
+
+
+Outcome = tuple[int, str]  # the leg that broke a rule (-1: none) and why
+
+
+def one_by_one(starts: Mapping[uuid.UUID, int], movements: Sequence[Movement]) -> list[Outcome]:
+    """The reference: apply each movement alone, all its legs or none, checking them in
+    order; the outcome of each."""
+    balances = {wallet_id: Money(start) for wallet_id, start in starts.items()}
+    results: list[Outcome] = []
+    for legs in movements:
+        after = []
+        for index, (wallet_id, request) in enumerate(legs):
+            try:
+                after.append((wallet_id, next_balance(balances[wallet_id], request)))
+            except (InsufficientFunds, BalanceLimitExceeded) as refusal:
+                results.append((index, type(refusal).__name__))
+                break
         else:
-            results.append(balance.minor)
+            balances.update(after)
+            results.append((-1, ""))
     return results
 
 
-def planned(start: int, requests: list[OperationRequest]) -> list[int | None]:
-    plan = plan_batch(Money(start), requests)
-    return [start + d.offset_after if d.accepted else None for d in plan.decisions]
+def outcomes(plan: BatchPlan) -> list[Outcome]:
+    names = {
+        "INSUFFICIENT_FUNDS": "InsufficientFunds",
+        "BALANCE_LIMIT_EXCEEDED": "BalanceLimitExceeded",
+    }
+    return [(d.refused_by, names.get(d.outcome.value, "")) for d in plan.decisions]
+
+
+def plan(start: int, movements: Sequence[Movement]) -> BatchPlan:
+    return plan_batch({WALLET: Money(start)}, movements)
 
 
 def test_a_withdrawal_that_would_overdraw_is_refused_alone() -> None:
-    requests = [op(DEPOSIT, 100), op(WITHDRAW, 250), op(WITHDRAW, 50), op(DEPOSIT, 10)]
+    movements = [op(DEPOSIT, 100), op(WITHDRAW, 250), op(WITHDRAW, 50), op(DEPOSIT, 10)]
 
-    plan = plan_batch(Money(100), requests)
+    planned = plan(100, movements)
 
-    assert [d.accepted for d in plan.decisions] == [True, False, True, True]
-    assert plan.net == 60
-    assert plan.accepted == 3
-    refusal = plan.decisions[1].refusal(Money(100))
+    assert [d.accepted for d in planned.decisions] == [True, False, True, True]
+    assert (planned.runs[WALLET].net, planned.runs[WALLET].accepted) == (60, 3)
+    refusal = planned.decisions[1].refusal({WALLET: 100})
     assert isinstance(refusal, InsufficientFunds)
     assert str(refusal) == "Balance 2.00 is less than 2.50"
 
 
 def test_a_deposit_past_the_maximum_is_refused_alone() -> None:
-    requests = [op(DEPOSIT, 5), op(DEPOSIT, 10), op(WITHDRAW, 1)]
+    start = MAX_BALANCE_MINOR - 7
+    planned = plan(start, [op(DEPOSIT, 5), op(DEPOSIT, 10), op(WITHDRAW, 1)])
 
-    plan = plan_batch(Money(MAX_BALANCE_MINOR - 7), requests)
-
-    assert [d.accepted for d in plan.decisions] == [True, False, True]
-    assert isinstance(plan.decisions[1].refusal(Money(MAX_BALANCE_MINOR - 7)), BalanceLimitExceeded)
+    assert [d.accepted for d in planned.decisions] == [True, False, True]
+    assert isinstance(planned.decisions[1].refusal({WALLET: start}), BalanceLimitExceeded)
 
 
 def test_deposits_alone_hold_from_zero_to_the_maximum_less_their_sum() -> None:
-    plan = plan_batch(Money(0), [op(DEPOSIT, 3), op(DEPOSIT, 4)])
-    assert (plan.lowest, plan.highest) == (0, MAX_BALANCE_MINOR - 7)
+    run = plan(0, [op(DEPOSIT, 3), op(DEPOSIT, 4)]).runs[WALLET]
+    assert (run.lowest, run.highest) == (0, MAX_BALANCE_MINOR - 7)
 
 
 def test_an_empty_run_changes_nothing() -> None:
-    plan = plan_batch(Money(42), [])
-    assert (plan.net, plan.accepted, plan.holds_for(0), plan.holds_for(MAX_BALANCE_MINOR)) == (
+    run = plan(42, []).runs[WALLET]
+    assert (run.net, run.accepted, run.holds_for(0), run.holds_for(MAX_BALANCE_MINOR)) == (
         0,
         0,
         True,
@@ -73,22 +97,75 @@ def test_an_empty_run_changes_nothing() -> None:
     )
 
 
+def test_a_transfer_moves_both_wallets_or_neither() -> None:
+    payer, payee = uuid.UUID(int=1), uuid.UUID(int=2)
+    starts = {payer: Money(100), payee: Money(0)}
+
+    planned = plan_batch(starts, [transfer(payer, payee, 60), transfer(payer, payee, 60)])
+
+    first, second = planned.decisions
+    assert first.accepted
+    assert first.positions == (0, 0)
+    assert second.refused_by == 0  # the payer's rule, checked first
+    assert isinstance(second.refusal({payer: 100, payee: 0}), InsufficientFunds)
+    assert (planned.runs[payer].net, planned.runs[payee].net) == (-60, 60)
+    assert planned.runs[payer].component == planned.runs[payee].component
+
+
+def test_a_transfer_past_the_payees_maximum_moves_nothing_from_the_payer() -> None:
+    payer, payee = uuid.UUID(int=1), uuid.UUID(int=2)
+    starts = {payer: Money(100), payee: Money(MAX_BALANCE_MINOR - 10)}
+
+    planned = plan_batch(starts, [transfer(payer, payee, 50)])
+
+    (decision,) = planned.decisions
+    assert decision.refused_by == 1
+    assert decision.outcome.value == "BALANCE_LIMIT_EXCEEDED"
+    assert (planned.runs[payer].net, planned.runs[payer].accepted) == (0, 0)
+
+
+def test_wallets_no_movement_links_are_components_of_their_own() -> None:
+    a, b, c = (uuid.UUID(int=n) for n in (1, 2, 3))
+    starts = {w: Money(100) for w in (a, b, c)}
+
+    planned = plan_batch(starts, [op(DEPOSIT, 1, a), transfer(b, c, 1), op(DEPOSIT, 1, c)])
+
+    components = {w: run.component for w, run in planned.runs.items()}
+    assert components[b] == components[c] != components[a]
+
+
 @pytest.mark.parametrize("seed", range(300))
-def test_the_plan_matches_one_by_one_for_every_start_in_its_range(seed: int) -> None:
-    """Random runs: inside the range the plan is exact; just outside, some decision differs."""
+def test_the_plan_matches_one_by_one_for_every_start_in_its_ranges(seed: int) -> None:
+    """Random movements on a few wallets, transfers among them: inside every wallet's range
+    the plan is exact, reasons included; a wallet just outside its range changes some
+    outcome."""
     rng = random.Random(seed)
-    near_max = rng.random() < 0.2
-    start = MAX_BALANCE_MINOR - rng.randint(0, 500) if near_max else rng.randint(0, 500)
-    requests = [
-        op(rng.choice([DEPOSIT, WITHDRAW]), rng.randint(1, 200)) for _ in range(rng.randint(1, 12))
-    ]
+    wallets = [uuid.UUID(int=n) for n in range(1, rng.randint(1, 4) + 1)]
 
-    plan = plan_batch(Money(start), requests)
+    def start() -> int:
+        near_max = rng.random() < 0.2
+        return MAX_BALANCE_MINOR - rng.randint(0, 500) if near_max else rng.randint(0, 500)
 
-    assert plan.holds_for(start)
-    for candidate in {plan.lowest, plan.highest, start, (plan.lowest + plan.highest) // 2}:
-        assert planned(candidate, requests) == one_by_one(candidate, requests)
-    for outside in (plan.lowest - 1, plan.highest + 1):
-        if 0 <= outside <= MAX_BALANCE_MINOR:
-            expected = [r is not None for r in one_by_one(outside, requests)]
-            assert expected != [d.accepted for d in plan.decisions]
+    starts = {w: start() for w in wallets}
+    movements: list[Movement] = []
+    for _ in range(rng.randint(1, 12)):
+        if len(wallets) > 1 and rng.random() < 0.5:
+            payer, payee = rng.sample(wallets, 2)
+            movements.append(transfer(payer, payee, rng.randint(1, 200)))
+        else:
+            kind = rng.choice([DEPOSIT, WITHDRAW])
+            movements.append(op(kind, rng.randint(1, 200), rng.choice(wallets)))
+
+    planned = plan_batch({w: Money(s) for w, s in starts.items()}, movements)
+    decided = outcomes(planned)
+
+    assert decided == one_by_one(starts, movements)
+    runs = planned.runs
+    for _ in range(5):
+        inside = {w: rng.randint(runs[w].lowest, runs[w].highest) for w in wallets}
+        assert one_by_one(inside, movements) == decided
+    for wallet_id in wallets:
+        for outside in (runs[wallet_id].lowest - 1, runs[wallet_id].highest + 1):
+            if 0 <= outside <= MAX_BALANCE_MINOR:
+                moved = {**starts, wallet_id: outside}
+                assert one_by_one(moved, movements) != decided

@@ -53,6 +53,8 @@ TEN = Money(1000)
 SAMPLES: dict[type[errors.WalletError], errors.WalletError] = {
     errors.ValidationFailed: errors.ValidationFailed.single("amount", "must be greater than 0"),
     errors.WalletNotFound: errors.WalletNotFound(uuid4()),
+    errors.TransferNotFound: errors.TransferNotFound(uuid4()),
+    errors.CurrencyMismatch: errors.CurrencyMismatch("wallets of USD and EUR"),
     errors.InsufficientFunds: errors.InsufficientFunds(TEN, Money(2500)),
     errors.BalanceLimitExceeded: errors.BalanceLimitExceeded(TEN, TEN, Money(1500)),
     errors.StorageUnavailable: errors.StorageUnavailable("the pool is exhausted"),
@@ -274,7 +276,12 @@ async def test_the_page_carries_the_catalogue_as_json_data(client: Client) -> No
     assert given["problems"] == {
         kind.code: {"status": kind.status, "title": kind.title} for kind in ANSWERED
     }
-    assert given["entryTypes"] == {"DEPOSIT": {"sign": 1}, "WITHDRAW": {"sign": -1}}
+    assert given["entryTypes"] == {
+        "DEPOSIT": {"sign": 1},
+        "WITHDRAW": {"sign": -1},
+        "TRANSFER_OUT": {"sign": -1},
+        "TRANSFER_IN": {"sign": 1},
+    }
     assert given["entryTypes"] == {t.value: {"sign": t.sign} for t in OperationType}
     assert given["currencies"] == {code: c.digits for code, c in CURRENCIES.items()}
 

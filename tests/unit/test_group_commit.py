@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
 
 import pytest
 
@@ -13,13 +12,13 @@ from wallet.adapters.group_commit import (
     LOCK_AFTER_REPLANS,
     BatchOutcome,
     GroupCommitLedger,
-    Run,
+    PlannedBatch,
     _Queued,
 )
 from wallet.adapters.ids import time_ordered_uuids
 from wallet.adapters.memory import InMemoryBatchStore, InMemoryDatabase
 from wallet.domain.errors import InsufficientFunds, StorageUnavailable, WalletNotFound
-from wallet.domain.model import AppliedOperation, OperationRequest, OperationType
+from wallet.domain.model import AppliedOperation, Leg, OperationRequest, OperationType
 from wallet.domain.money import Money
 
 DEPOSIT, WITHDRAW = OperationType.DEPOSIT, OperationType.WITHDRAW
@@ -145,12 +144,12 @@ class MovedElsewhereStore(InMemoryBatchStore):
         self.wallet_id = wallet_id
         self.moves: int | None = None  # None: not moving yet
 
-    async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
+    async def apply_batch(self, batch: PlannedBatch) -> BatchOutcome:
         if self.moves is not None:
             kind = WITHDRAW if self.moves % 2 == 0 else DEPOSIT
             await self._repository.apply(self.wallet_id, op(kind, 1))
             self.moves += 1
-        return await super().apply_runs(runs)
+        return await super().apply_batch(batch)
 
 
 async def test_a_wallet_that_keeps_moving_is_decided_under_its_lock(
@@ -166,7 +165,7 @@ async def test_a_wallet_that_keeps_moving_is_decided_under_its_lock(
     outcome = await group.apply(wallet.id, op(WITHDRAW, 100))  # allowed only from 1.00
 
     assert len(store.batches) == 1 + LOCK_AFTER_REPLANS  # the first, then each try went stale
-    assert [[run.wallet_id for run in runs] for runs in store.locked_batches] == [[wallet.id]]
+    assert [list(batch.plan.runs) for batch in store.locked_batches] == [[wallet.id]]
     assert isinstance(outcome, AppliedOperation)
     assert outcome.operation.balance_after == Money(0)
     assert_ledger_chain(repository, wallet.id)
@@ -177,13 +176,14 @@ async def test_a_missing_wallet_decided_under_lock_is_not_found(
 ) -> None:
     """No wallet is ever deleted, but a run decided under lock must not rely on that."""
     group = batched(repository, store)
-    outcome: asyncio.Future[AppliedOperation] = asyncio.get_running_loop().create_future()
-    waiting = _Queued(uuid.uuid4(), op(DEPOSIT, 1), None, outcome, LOCK_AFTER_REPLANS)
+    outcome: asyncio.Future[list[AppliedOperation]] = asyncio.get_running_loop().create_future()
+    legs = (Leg(uuid.uuid4(), op(DEPOSIT, 1)),)
+    waiting = _Queued(legs, None, outcome, LOCK_AFTER_REPLANS)
     group._queue.append(waiting)
     await group._flush_while_queued()
     with pytest.raises(WalletNotFound):
         await outcome
-    assert store.locked_batches == [[]]
+    assert store.locked_batches == []  # nothing left to apply once the wallet was not found
 
 
 async def test_batches_span_wallets_and_respect_the_size_bound(
@@ -194,8 +194,8 @@ async def test_batches_span_wallets_and_respect_the_size_bound(
 
     await asyncio.gather(*(group.apply(w.id, op(DEPOSIT, 1)) for w in wallets for _ in range(10)))
 
-    assert max(sum(len(run.operation_ids) for run in batch) for batch in store.batches) <= 8
-    assert any(len(batch) > 1 for batch in store.batches)
+    assert max(len(batch.plan.decisions) for batch in store.batches) <= 8
+    assert any(len(batch.plan.runs) > 1 for batch in store.batches)
     for wallet in wallets:
         assert (await repository.get(wallet.id)).balance == Money(10)
         assert_ledger_chain(repository, wallet.id)
@@ -224,9 +224,9 @@ async def test_a_caller_that_gives_up_while_queued_leaves_nothing_applied(
     stalled = asyncio.Event()
 
     class StalledStore(InMemoryBatchStore):
-        async def apply_runs(self, runs):  # type: ignore[no-untyped-def]
+        async def apply_batch(self, batch):  # type: ignore[no-untyped-def]
             await stalled.wait()
-            return await super().apply_runs(runs)
+            return await super().apply_batch(batch)
 
     group = GroupCommitLedger(StalledStore(repository), timeout=0.05, max_batch=1)
     first = asyncio.create_task(group.apply(wallet.id, op(DEPOSIT, 1)))  # in the stalled batch
@@ -247,10 +247,10 @@ async def test_a_bug_in_the_store_reaches_every_caller_and_later_batches_still_r
     failures = iter([True])
 
     class OnceBrokenStore(InMemoryBatchStore):
-        async def apply_runs(self, runs):  # type: ignore[no-untyped-def]
+        async def apply_batch(self, batch):  # type: ignore[no-untyped-def]
             if next(failures, False):
                 raise RuntimeError("bug")
-            return await super().apply_runs(runs)
+            return await super().apply_batch(batch)
 
     group = batched(repository, OnceBrokenStore(repository))
     results = await asyncio.gather(
@@ -293,7 +293,7 @@ async def test_a_wallet_locked_elsewhere_holds_up_only_its_own_operations_in_ord
     behind = asyncio.create_task(group.apply(held.id, op(DEPOSIT, 7)))  # queued while held
     assert (await group.apply(free.id, op(DEPOSIT, 7))).operation.balance_after == Money(28)
     assert not any(task.done() for task in [*on_held, behind])
-    assert [run.wallet_id for runs in store.batches for run in runs].count(held.id) == 1
+    assert [w for batch in store.batches for w in batch.plan.runs].count(held.id) == 1
     assert store.locked_batches == []
     store.release(held.id)
     results = await asyncio.gather(*on_held, behind)
@@ -302,7 +302,7 @@ async def test_a_wallet_locked_elsewhere_holds_up_only_its_own_operations_in_ord
     assert [r.operation.balance_after.minor for r in results] == [1, 3, 6, 10, 15, 21, 28]
     assert [e.amount.minor for e in repository.ledger(held.id)] == list(range(1, 9))
     assert later.operation.balance_after == Money(36)
-    assert [run.wallet_id for run in store.batches[-1]] == [held.id], "back in the batches"
+    assert list(store.batches[-1].plan.runs) == [held.id], "back in the batches"
     assert_ledger_chain(repository, held.id)
     assert_ledger_chain(repository, free.id)
 
@@ -332,7 +332,9 @@ async def test_a_caller_who_gave_up_while_its_wallet_was_locked_is_left_out(
     group = batched(repository, store)
     loop = asyncio.get_running_loop()
     gave_up, waited = (
-        _Queued(wallet.id, op(DEPOSIT, n), None, loop.create_future(), deadline=loop.time() + 5)
+        _Queued(
+            (Leg(wallet.id, op(DEPOSIT, n)),), None, loop.create_future(), deadline=loop.time() + 5
+        )
         for n in (1, 2)
     )
     store.hold(wallet.id)
@@ -341,7 +343,7 @@ async def test_a_caller_who_gave_up_while_its_wallet_was_locked_is_left_out(
     await group._flush_while_queued()  # found locked: both now wait for the lock
     gave_up.outcome.set_exception(StorageUnavailable("its caller gave up"))
     store.release(wallet.id)
-    applied = await waited.outcome
+    (applied,) = await waited.outcome
 
     assert applied.operation.balance_after == Money(2)
     assert [e.amount.minor for e in repository.ledger(wallet.id)] == [2]
@@ -366,7 +368,7 @@ async def test_a_wallet_decided_under_its_lock_returns_to_the_batches_after_one_
 
     assert [r.operation.balance_after.minor for r in results] == [1, 3, 6, 10, 15]
     assert len(store.locked_batches) == 1
-    assert [run.wallet_id for run in store.batches[-1]] == [wallet.id], "back in the batches"
+    assert list(store.batches[-1].plan.runs) == [wallet.id], "back in the batches"
     assert_ledger_chain(repository, wallet.id)
 
 
@@ -386,7 +388,7 @@ async def test_a_wallet_still_held_skips_the_batches_for_a_while(
     with pytest.raises(StorageUnavailable):
         await again
 
-    assert [run.wallet_id for runs in store.batches for run in runs].count(held.id) == 1
+    assert [w for batch in store.batches for w in batch.plan.runs].count(held.id) == 1
     store.release(held.id)
     assert (await group.apply(held.id, op(DEPOSIT, 4))).operation.balance_after == Money(4)
 

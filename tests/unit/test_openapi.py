@@ -71,6 +71,8 @@ OPERATIONS = "/api/v1/wallets/{walletId}/operations"
 LIVE = "/health/live"
 READY = "/health/ready"
 OPENAPI = "/api/v1/openapi.json"
+TRANSFERS = "/api/v1/transfers"
+TRANSFER = "/api/v1/transfers/{transferId}"
 
 # What {walletId} and the cursors in a case become; see arrange().
 EXISTING = "{wallet}"
@@ -90,6 +92,7 @@ UNREACHABLE = {
     "tests/integration/test_idempotency.py race them",
     ("post", OPERATION, 409): "needs two requests at once; tests/unit/test_idempotency.py and "
     "tests/integration/test_idempotency.py race them",
+    ("post", TRANSFERS, 409): "needs two requests at once; tests/unit/test_transfers.py races them",
 }
 KEY_USED = "a key used before"
 
@@ -102,6 +105,20 @@ def operation_body(kind: str, amount: object) -> bytes:
     return as_json({"operationType": kind, "amount": amount})
 
 
+def transfer_body(payer: str, payee: str, amount: object, **more: object) -> bytes:
+    """A transfer between two of arrange()'s wallets, named by their ids' keys there."""
+    return as_json(
+        {"fromWalletId": f"<{payer}>", "toWalletId": f"<{payee}>", "amount": amount, **more}
+    )
+
+
+def with_ids(body: bytes, ids: dict[str, str]) -> bytes:
+    """The body with each ``<name>`` of a wallet replaced by that wallet's id."""
+    for name, value in ids.items():
+        body = body.replace(f"<{name}>".encode(), value.encode())
+    return body
+
+
 @dataclass(frozen=True)
 class Case:
     """One request, and the status it gets."""
@@ -112,6 +129,7 @@ class Case:
     status: int
     code: str | None = None  # the problem's code, for error answers
     wallet: str = EXISTING  # what {walletId} becomes
+    transfer: str = "{transfer}"  # what {transferId} becomes
     params: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
     content_type: str = JSON
@@ -124,7 +142,126 @@ TOO_LARGE = b"{" + b" " * MAX_BODY_BYTES + b"}"
 DEPOSIT = operation_body("DEPOSIT", "50.00")
 
 USED = frozenset({KEY_USED})
+TRANSFER_25 = transfer_body("wallet", "other", "25.00")
 CASES = [
+    # POST /api/v1/transfers
+    Case("transfer", "POST", TRANSFERS, 201, body=TRANSFER_25),
+    Case(
+        "transfer with a reference and metadata",
+        "POST",
+        TRANSFERS,
+        201,
+        body=transfer_body("wallet", "other", 1, reference="inv-1", metadata={"a": "b"}),
+    ),
+    Case("transfer with a key", "POST", TRANSFERS, 201, body=TRANSFER_25, key="fresh-transfer"),
+    Case(
+        "transfer again with the same key",
+        "POST",
+        TRANSFERS,
+        201,
+        body=transfer_body("wallet", "other", 25),
+        key="used-transfer",
+        given=USED,
+    ),
+    Case(
+        "transfer another amount with a used key",
+        "POST",
+        TRANSFERS,
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+        body=transfer_body("wallet", "other", 3),
+        key="used-transfer",
+        given=USED,
+    ),
+    Case(
+        "transfer to the same wallet",
+        "POST",
+        TRANSFERS,
+        400,
+        "VALIDATION_ERROR",
+        body=transfer_body("wallet", "wallet", 1),
+    ),
+    Case(
+        "transfer with a field too many",
+        "POST",
+        TRANSFERS,
+        400,
+        "VALIDATION_ERROR",
+        body=transfer_body("wallet", "other", 1, note="x"),
+    ),
+    Case(
+        "transfer to a wallet of another currency",
+        "POST",
+        TRANSFERS,
+        400,
+        "CURRENCY_MISMATCH",
+        body=transfer_body("wallet", "euro", 1),
+    ),
+    Case(
+        "transfer more than the payer has",
+        "POST",
+        TRANSFERS,
+        400,
+        "INSUFFICIENT_FUNDS",
+        body=transfer_body("wallet", "other", "100.01"),
+    ),
+    Case(
+        "transfer to a full wallet",
+        "POST",
+        TRANSFERS,
+        400,
+        "BALANCE_LIMIT_EXCEEDED",
+        body=transfer_body("wallet", "full", 1),
+        wallet=FULL,
+    ),
+    Case(
+        "transfer to an unknown wallet",
+        "POST",
+        TRANSFERS,
+        404,
+        "WALLET_NOT_FOUND",
+        body=transfer_body("wallet", "unknown", 1),
+    ),
+    Case(
+        "transfer with a body too large",
+        "POST",
+        TRANSFERS,
+        413,
+        "PAYLOAD_TOO_LARGE",
+        body=TOO_LARGE,
+    ),
+    Case(
+        "transfer from a form post",
+        "POST",
+        TRANSFERS,
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        body=b"a=1",
+        content_type="application/x-www-form-urlencoded",
+    ),
+    Case(
+        "transfer while the database is down",
+        "POST",
+        TRANSFERS,
+        503,
+        "SERVICE_UNAVAILABLE",
+        body=TRANSFER_25,
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    Case("list transfers", "GET", TRANSFERS, 405, "METHOD_NOT_ALLOWED"),
+    # GET /api/v1/transfers/{transferId}
+    Case("get a transfer", "GET", TRANSFER, 200),
+    Case("get a malformed transfer id", "GET", TRANSFER, 400, "VALIDATION_ERROR", transfer="x"),
+    Case("get an unknown transfer", "GET", TRANSFER, 404, "TRANSFER_NOT_FOUND", transfer=UNKNOWN),
+    Case(
+        "get a transfer while the database is down",
+        "GET",
+        TRANSFER,
+        503,
+        "SERVICE_UNAVAILABLE",
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    Case("delete a transfer", "DELETE", TRANSFER, 405, "METHOD_NOT_ALLOWED"),
     # Idempotency-Key on both POSTs
     Case("create with a key", "POST", WALLETS, 201, key="fresh-create"),
     Case("create again with the same key", "POST", WALLETS, 201, key="used-create", given=USED),
@@ -490,6 +627,8 @@ KEYED_CASES = [
         ("GET", WALLET, None),
         ("POST", OPERATION, DEPOSIT),
         ("GET", OPERATIONS, None),
+        ("POST", TRANSFERS, TRANSFER_25),
+        ("GET", TRANSFER, None),
     ]
 ]
 
@@ -499,6 +638,15 @@ BROKEN_CASES = [
     Case("get a wallet", "GET", WALLET, 500, "INTERNAL_ERROR", wallet=UNKNOWN),
     Case("operate", "POST", OPERATION, 500, "INTERNAL_ERROR", wallet=UNKNOWN, body=DEPOSIT),
     Case("list operations", "GET", OPERATIONS, 500, "INTERNAL_ERROR", wallet=UNKNOWN),
+    Case(
+        "transfer",
+        "POST",
+        TRANSFERS,
+        500,
+        "INTERNAL_ERROR",
+        body=transfer_body("unknown", "other", 1).replace(b"<other>", str(uuid4()).encode()),
+    ),
+    Case("get a transfer", "GET", TRANSFER, 500, "INTERNAL_ERROR", transfer=UNKNOWN),
     Case("ready", "GET", READY, 500, "INTERNAL_ERROR"),
 ]
 
@@ -661,7 +809,7 @@ def check_request_is_documented(case: Case, ids: dict[str, str]) -> None:
     operation_at = f"/paths/{escape(case.template)}/{case.method.lower()}"
     operation = at(operation_at)
     sent: dict[str, dict[str, str | None]] = {
-        "path": {"walletId": wallet_id(case, ids)},
+        "path": {"walletId": wallet_id(case, ids), "transferId": transfer_id(case, ids)},
         "query": dict(query(case, ids)),
         "header": {"X-Request-ID": REQUEST_ID},
     }
@@ -680,7 +828,7 @@ def check_request_is_documented(case: Case, ids: dict[str, str]) -> None:
     assert set(sent["query"]) <= names, "a query parameter the document does not know"
     if case.body is not None:
         schema_at = f"{operation_at}/requestBody/content/{escape(case.content_type)}/schema"
-        body = json.loads(case.body)
+        body = json.loads(with_ids(case.body, ids))
         errors = [error.message for error in validator(schema_at).iter_errors(body)]
         assert not errors, f"request body {body}: {errors}"
 
@@ -693,7 +841,7 @@ async def arrange(
 ) -> dict[str, str]:
     """Real state for the case to act on: wallets, a ledger, cursors, outages."""
     wallet = await create_wallet(client)
-    await create_wallet(client)
+    other = await create_wallet(client)
     for amount in ("60.00", "40.00"):
         response = await client.post(
             f"{WALLETS}/{wallet}/operation",
@@ -707,30 +855,48 @@ async def arrange(
         "unknown": str(uuid4()),
         "walletsCursor": await next_cursor(client, WALLETS),
         "operationsCursor": await next_cursor(client, f"{WALLETS}/{wallet}/operations"),
+        "other": other,
+        "euro": await create_wallet(client, {"currency": "EUR"}),
     }
+    ids["transfer"] = await a_transfer(client, ids)
     if case.wallet == FULL:
         ids["full"] = await full_wallet(client, repository)
     if KEY_USED in case.given:
-        await use_keys(client, wallet)
+        await use_keys(client, wallet, ids)
     repository.available = DATABASE_DOWN not in case.given
     cache.available = CACHE_DOWN not in case.given
     return ids
 
 
-async def use_keys(client: Client, wallet: str) -> None:
+async def use_keys(client: Client, wallet: str, ids: dict[str, str]) -> None:
     """Earlier requests under keys, made with the request id the cases send."""
     headers = {"Content-Type": JSON, "X-Request-ID": REQUEST_ID}
     for key, path, body, status in [
         ("used-create", WALLETS, None, 201),
         ("used-deposit", f"{WALLETS}/{wallet}/operation", operation_body("DEPOSIT", "1.00"), 200),
         ("used-withdraw", f"{WALLETS}/{wallet}/operation", operation_body("WITHDRAW", 10**9), 400),
+        ("used-transfer", TRANSFERS, with_ids(TRANSFER_25, ids), 201),
     ]:
         response = await client.post(path, data=body, headers={**headers, "Idempotency-Key": key})
         assert response.status == status
 
 
-async def create_wallet(client: Client) -> str:
-    response = await client.post(WALLETS)
+async def a_transfer(client: Client, ids: dict[str, str]) -> str:
+    """A transfer of a cent back and forth: the balances stay as they were."""
+    headers = {"Content-Type": JSON}
+    there = await client.post(
+        TRANSFERS, data=with_ids(transfer_body("wallet", "other", "0.01"), ids), headers=headers
+    )
+    back = await client.post(
+        TRANSFERS, data=with_ids(transfer_body("other", "wallet", "0.01"), ids), headers=headers
+    )
+    assert there.status == back.status == 201
+    transfer_id: str = (await there.json())["id"]
+    return transfer_id
+
+
+async def create_wallet(client: Client, body: object = None) -> str:
+    response = await client.post(WALLETS, json=body)
     assert response.status == 201
     wallet_id: str = (await response.json())["id"]
     return wallet_id
@@ -761,16 +927,22 @@ def query(case: Case, ids: dict[str, str]) -> list[tuple[str, str]]:
     return [(name, value.format(**ids)) for name, value in case.params]
 
 
+def transfer_id(case: Case, ids: dict[str, str]) -> str | None:
+    return case.transfer.format(**ids) if "{transferId}" in case.template else None
+
+
 async def send(client: Client, case: Case, ids: dict[str, str]) -> ClientResponse:
     path = case.template.replace("{walletId}", wallet_id(case, ids) or "")
+    path = path.replace("{transferId}", transfer_id(case, ids) or "")
     headers = {"X-Request-ID": REQUEST_ID}
     if case.key is not None:
         headers["Idempotency-Key"] = case.key
     data: Any = case.body
     if case.body is not None:
+        data = with_ids(case.body, ids)
         headers["Content-Type"] = case.content_type
         if case.chunked:
-            data = chunks(case.body)
+            data = chunks(data)
     return await client.request(
         case.method, path, params=query(case, ids), data=data, headers=headers
     )
@@ -828,7 +1000,10 @@ async def test_the_document_describes_exactly_the_routes_the_app_serves(client: 
         assert path.startswith(DOCUMENTED_PREFIXES), f"{path} is neither API nor page"
         if route.method != "HEAD":
             handler = getattr(route.handler, "__name__", "")
-            served.add((route.method.lower(), path.replace("{wallet_id}", "{walletId}"), handler))
+            path = path.replace("{wallet_id}", "{walletId}").replace(
+                "{transfer_id}", "{transferId}"
+            )
+            served.add((route.method.lower(), path, handler))
     documented = {
         (method, path, op["operationId"]) for (method, path), op in documented_operations().items()
     }
@@ -877,21 +1052,27 @@ async def test_with_api_keys_a_request_without_one_is_the_documented_401(
     case: Case, keyed_client: Client
 ) -> None:
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": JSON}
-    wallet = await (await keyed_client.post(WALLETS, headers=headers)).json()
-    ids = {"wallet": wallet["id"]}
+    wallet, other = [await (await keyed_client.post(WALLETS, headers=headers)).json() for _ in "ab"]
+    ids = {"wallet": wallet["id"], "other": other["id"]}
+    deposit = await keyed_client.post(
+        f"{WALLETS}/{ids['wallet']}/operation", data=DEPOSIT, headers=headers
+    )
+    assert deposit.status == 200
+    made = await keyed_client.post(TRANSFERS, data=with_ids(TRANSFER_25, ids), headers=headers)
+    ids["transfer"] = (await made.json())["id"]
+    path = case.template.replace("{walletId}", ids["wallet"]).replace(
+        "{transferId}", ids["transfer"]
+    )
+    body = None if case.body is None else with_ids(case.body, ids)
 
     await check_against_document(case, await send(keyed_client, case, ids))
 
     for wrong in ("Bearer nope", f"Basic {API_KEY}", API_KEY, "Bearer"):
-        path = case.template.replace("{walletId}", ids["wallet"])
         response = await keyed_client.request(
-            case.method, path, data=case.body, headers={**headers, "Authorization": wrong}
+            case.method, path, data=body, headers={**headers, "Authorization": wrong}
         )
         assert response.status == 401, wrong
-    allowed = await keyed_client.request(
-        case.method, case.template.replace("{walletId}", ids["wallet"]), data=case.body,
-        headers=headers,
-    )  # fmt: skip
+    allowed = await keyed_client.request(case.method, path, data=body, headers=headers)
     assert allowed.status < 400
     assert (await keyed_client.get(LIVE)).status == 200
 

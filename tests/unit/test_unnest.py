@@ -10,13 +10,14 @@ from typing import NamedTuple
 
 import pytest
 
-from wallet.adapters.group_commit import Run
+from wallet.adapters.group_commit import PlannedBatch
 from wallet.adapters.postgres import batch_store
 from wallet.adapters.postgres.unnest import Bigint, Integer, Text, Uuid, parameters, placeholders
 from wallet.domain.batch import plan_batch
 from wallet.domain.idempotency import Idempotency
-from wallet.domain.model import OperationRequest, OperationType
+from wallet.domain.model import Leg, OperationRequest, OperationType
 from wallet.domain.money import Money
+from wallet.domain.transfers import TransferRequest
 
 DEPOSIT, WITHDRAW = OperationType.DEPOSIT, OperationType.WITHDRAW
 
@@ -91,7 +92,7 @@ def test_a_column_without_an_sql_type_is_refused() -> None:
         placeholders(WithUntyped)
 
 
-STATEMENTS = [batch_store.APPLY_RUNS, batch_store.APPLY_RUNS_SKIPPING_LOCKED]
+STATEMENTS = [batch_store.APPLY_BATCH, batch_store.APPLY_BATCH_SKIPPING_LOCKED]
 
 
 @pytest.mark.parametrize("statement", STATEMENTS)
@@ -100,6 +101,7 @@ def test_the_batch_statement_reads_each_input_under_its_fields_names(statement: 
     assert tables == {
         "runs": ", ".join(batch_store._RunRow._fields),
         "accepted": ", ".join(batch_store._AcceptedRow._fields),
+        "new_transfers": ", ".join(batch_store._TransferRow._fields),
         "keys": ", ".join(batch_store._KeyRow._fields),
     }
 
@@ -108,7 +110,9 @@ def test_the_batch_statement_reads_each_input_under_its_fields_names(statement: 
 def test_the_batch_statement_uses_every_parameter_it_is_given_and_no_other(
     statement: str,
 ) -> None:
-    given = parameters(batch_store._BatchInputs(runs=[], accepted=[], to_lock=[], keys=[]))
+    given = parameters(
+        batch_store._BatchInputs(runs=[], accepted=[], new_transfers=[], to_lock=[], keys=[])
+    )
     used = {int(number) for number in re.findall(r"\$(\d+)", statement)}
 
     assert used == set(range(1, len(given) + 1))
@@ -122,21 +126,24 @@ def test_a_run_becomes_its_rows_accepted_entries_in_order_and_each_key() -> None
         OperationRequest(WITHDRAW, Money(100)),  # refused: the balance is 5
         OperationRequest(DEPOSIT, Money(3)),
     ]
-    plan = plan_batch(Money(0), requests)
-    ids = [uuid.uuid4() for _ in requests]
+    plan = plan_batch({wallet_id: Money(0)}, [(Leg(wallet_id, r),) for r in requests])
+    ids = [(uuid.uuid4(),) for _ in requests]
     refused_key = Idempotency("key-2", b"fingerprint", "request-2")
-    run = Run(wallet_id, plan, ids, [None, refused_key, None])
+    batch = PlannedBatch(plan, ids, [None, refused_key, None])
 
-    inputs = batch_store._batch_inputs([run])
+    inputs = batch_store._batch_inputs(batch)
 
     assert inputs.runs == [
-        batch_store._RunRow(wallet_id=wallet_id, net=8, applied=2, lowest=0, highest=94)
+        batch_store._RunRow(
+            wallet_id=wallet_id, net=8, applied=2, lowest=0, highest=94, component=0
+        )
     ]
     assert inputs.to_lock == [wallet_id]
     assert [(row.id, row.amount, row.offset_after, row.position) for row in inputs.accepted] == [
-        (ids[0], 5, 5, 0),
-        (ids[2], 3, 8, 1),
+        (ids[0][0], 5, 5, 0),
+        (ids[2][0], 3, 8, 1),
     ]
+    assert inputs.new_transfers == []
     assert inputs.keys == [
         batch_store._KeyRow(
             key="key-2",
@@ -145,7 +152,41 @@ def test_a_run_becomes_its_rows_accepted_entries_in_order_and_each_key() -> None
             outcome="INSUFFICIENT_FUNDS",
             wallet_id=wallet_id,
             operation_id=None,
+            transfer_id=None,
             offset_before=5,
             amount=100,
         )
     ]
+
+
+def test_a_transfer_becomes_two_entries_one_transfer_row_and_locks_both_wallets() -> None:
+    payer, payee, transfer_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    legs = TransferRequest(payer, payee, Money(40), "inv-7").legs(transfer_id)
+    plan = plan_batch({payer: Money(100), payee: Money(0)}, [legs])
+    ids = (uuid.uuid4(), uuid.uuid4())
+    key = Idempotency("key-1", b"fingerprint", "request-1")
+
+    inputs = batch_store._batch_inputs(PlannedBatch(plan, [ids], [key]))
+
+    assert sorted(inputs.to_lock) == sorted([payer, payee])
+    assert [
+        (r.wallet_id, r.operation_type, r.offset_after, r.transfer_id) for r in inputs.accepted
+    ] == [
+        (payer, "TRANSFER_OUT", -40, transfer_id),
+        (payee, "TRANSFER_IN", 40, transfer_id),
+    ]
+    (row,) = inputs.new_transfers
+    assert (row.id, row.from_wallet_id, row.to_wallet_id, row.amount, row.reference) == (
+        transfer_id,
+        payer,
+        payee,
+        40,
+        "inv-7",
+    )
+    assert (row.out_operation_id, row.in_operation_id) == ids
+    (recorded,) = inputs.keys
+    assert (recorded.outcome, recorded.operation_id, recorded.transfer_id) == (
+        "APPLIED",
+        ids[0],
+        transfer_id,
+    )

@@ -1,20 +1,23 @@
-"""Group commit: this process's concurrent operations applied in batches, one commit each.
+"""Group commit: this process's concurrent money movements applied in batches, one commit
+each.
 
-Operations queue in arrival order while the previous batch commits; the next batch
-takes up to ``max_batch`` of them, across wallets. Each wallet's run is decided
-with the domain's rules (``plan_batch``) from the balance this process last saw,
-and the store applies it only where the wallet's balance still lies in the range
-where those decisions hold. A wallet found outside it (another process moved it,
-or its balance was not known yet) is re-planned from its real balance and goes
-first into the next batch, ahead of that wallet's later operations.
+Movements (an operation on one wallet, a transfer between two) queue in arrival order
+while the previous batch commits; the next batch takes up to ``max_batch`` of them,
+across wallets. They are decided with the domain's rules (``plan_batch``) from the
+balances this process last saw, and the store applies each group of linked wallets only
+where every one's balance still lies in the range where those decisions hold. A group
+found outside it (another process moved a wallet, or its balance was not known yet) is
+re-planned from the real balances and goes first into the next batch, ahead of later
+movements.
 
 Two kinds of wallet leave the batches for a while and are decided under their row
 lock instead, each by a task of its own, so that the batches keep flowing: one whose
 runs keep going stale (processes taking turns moving it), and one that a batch found
 locked by another transaction for longer than a batch waits (a moment: as long as a
-concurrent batch holds one). Such a wallet's operations, the ones queued after them
-included, wait for its lock there, each no longer than its caller does; after that one
-run the wallet returns to the batches, with what queued for it meanwhile first.
+concurrent batch holds one). Such a wallet's movements, the ones queued after them
+included, wait for the locks there (every wallet they touch, in one global order), each
+no longer than its caller does; after that one run the wallet returns to the batches,
+with what queued for it meanwhile first.
 """
 
 from __future__ import annotations
@@ -33,12 +36,19 @@ from uuid import UUID
 
 from wallet.adapters.ids import time_ordered_uuids
 from wallet.deadlines import deadline_within
-from wallet.domain.batch import BatchPlan, plan_batch
-from wallet.domain.errors import IdempotencyKeyTaken, StorageUnavailable, WalletNotFound
+from wallet.domain.batch import BatchPlan, Decision, plan_batch
+from wallet.domain.errors import (
+    BalanceLimitExceeded,
+    IdempotencyKeyTaken,
+    InsufficientFunds,
+    StorageUnavailable,
+    WalletNotFound,
+)
 from wallet.domain.idempotency import Idempotency
-from wallet.domain.model import AppliedOperation, OperationRequest, Wallet
+from wallet.domain.model import AppliedOperation, Leg, OperationRequest, Wallet
 from wallet.domain.money import Money
 from wallet.domain.references import Metadata
+from wallet.domain.transfers import AppliedTransfer, TransferRequest
 from wallet.metrics import BATCH_SIZE
 
 log = logging.getLogger(__name__)
@@ -51,14 +61,13 @@ HELD_FOR = 1.0  # seconds a wallet found held elsewhere skips the batches (each 
 
 
 @dataclass(slots=True)
-class Run:
-    """One wallet's operations in a batch, decided, with the ids their entries will get
-    and the idempotency keys (if any) their outcomes are to be recorded under."""
+class PlannedBatch:
+    """Movements decided together, with the ids their entries will get (one per leg) and
+    the idempotency keys (if any) their outcomes are to be recorded under."""
 
-    wallet_id: UUID
     plan: BatchPlan
-    operation_ids: list[UUID]
-    idempotencies: list[Idempotency | None]
+    entry_ids: list[tuple[UUID, ...]]  # per movement, per leg
+    idempotencies: list[Idempotency | None]  # per movement
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,52 +104,54 @@ class BatchOutcome:
     busy: frozenset[UUID] = frozenset()  # wallets another transaction holds: left untouched
 
 
-Planner = Callable[[Mapping[UUID, int]], list[Run]]
-"""Plans runs from the balances read under their locks (wallets not found are left out)."""
+Planner = Callable[[Mapping[UUID, int]], PlannedBatch | None]
+"""Plans a batch from the balances read under their locks (None: nothing left to do)."""
 
 
 class BatchStore(Protocol):
-    async def apply_runs_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
-        """Lock the wallets, plan their runs from the balances read, apply them; one transaction.
+    async def apply_batch_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
+        """Lock the wallets, plan a batch from the balances read, apply it; one transaction.
 
-        As ``apply_runs``, except that every run planned is applied: its balance
+        As ``apply_batch``, except that every wallet planned is applied: its balance
         cannot move between the read and the write. It waits for locks held elsewhere.
         """
 
-    async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
-        """Apply every run whose wallet's balance lies in its plan's range, atomically.
+    async def apply_batch(self, batch: PlannedBatch) -> BatchOutcome:
+        """Apply every component of the batch whose wallets' balances all lie in their
+        ranges, atomically.
 
         One transaction: all of it commits, or none (and StorageUnavailable is
-        raised). An accepted operation's ledger entry has balance_after = start +
-        offset_after and a time one microsecond after the previous one; the
-        wallet's version grows by the run's accepted count. Each operation under a
-        key has its outcome recorded in the same transaction; if any key is found
-        recorded already, nothing at all is applied and ``taken`` names those keys.
-        It waits for a row lock only a moment (as long as a concurrent batch holds one):
-        a wallet with accepted operations that another transaction holds locked longer
-        is left untouched and named in ``busy``. Each run applied comes back as written:
-        its entries, its wallet, and the balance it started from.
+        raised). An accepted leg's ledger entry has balance_after = start +
+        offset_after and a time one microsecond after its wallet's previous one; the
+        wallet's version grows by its accepted count; an accepted transfer is recorded
+        with its two entries. Each movement under a key has its outcome recorded in the
+        same transaction; if any key is found recorded already, nothing at all is
+        applied and ``taken`` names those keys. It waits for a row lock only a moment (as
+        long as a concurrent batch holds one): a wallet to change that another
+        transaction holds locked longer is left untouched, with its whole component,
+        and named in ``busy``. Each wallet settled comes back as written: its entries,
+        its balance and the balance it started from.
         """
 
 
 @dataclass(eq=False, slots=True)
 class _Queued:
-    wallet_id: UUID
-    request: OperationRequest
+    legs: Sequence[Leg]
     idempotency: Idempotency | None
-    outcome: asyncio.Future[AppliedOperation]
+    outcome: asyncio.Future[list[AppliedOperation]]
     replans: int = 0
     deadline: float = math.inf  # on the loop's clock: when its caller gives up
 
 
 @dataclass(slots=True)
 class _Batch:
-    runs: dict[UUID, Run] = field(default_factory=dict)
-    queued: dict[UUID, list[_Queued]] = field(default_factory=dict)
+    queued: list[_Queued] = field(default_factory=list)
+    planned: PlannedBatch | None = None
 
 
 class GroupCommitLedger:
-    """Ledger whose ``apply`` joins a batch: this process's operations, one commit each."""
+    """Ledger whose movements join a batch: this process's operations and transfers, one
+    commit each."""
 
     def __init__(self, store: BatchStore, timeout: float, max_batch: int) -> None:
         self._store = store
@@ -149,7 +160,7 @@ class GroupCommitLedger:
         self._queue: deque[_Queued] = deque()
         self._known: OrderedDict[UUID, int] = OrderedDict()
         self._flusher: asyncio.Task[None] | None = None
-        # Wallets decided under their row lock, off the batches: their operations in order.
+        # Wallets decided under their row lock, off the batches: their movements in order.
         self._under_lock: dict[UUID, deque[_Queued]] = {}
         self._lock_waiters: set[asyncio.Task[None]] = set()
         self._held_until: dict[UUID, float] = {}  # wallets found held elsewhere, on the loop clock
@@ -163,18 +174,39 @@ class GroupCommitLedger:
         queued is then dropped unapplied; one already in a committing batch may
         have been applied (its outcome is unknown, as with any lost answer).
         """
+        outcome, expiry = self._queued((Leg(wallet_id, request),), idempotency)
+        try:
+            (applied,) = await outcome
+        finally:
+            expiry.cancel()
+        return applied
+
+    async def transfer(
+        self, transfer_id: UUID, request: TransferRequest, idempotency: Idempotency | None = None
+    ) -> AppliedTransfer:
+        """As ``apply``, for the transfer's two legs: they commit in one batch, together."""
+        outcome, expiry = self._queued(request.legs(transfer_id), idempotency)
+        try:
+            out, into = await outcome
+        finally:
+            expiry.cancel()
+        transfer = request.made(transfer_id, (out.operation, into.operation))
+        return AppliedTransfer(transfer, (out.wallet, into.wallet))
+
+    def _queued(
+        self, legs: Sequence[Leg], idempotency: Idempotency | None
+    ) -> tuple[asyncio.Future[list[AppliedOperation]], asyncio.TimerHandle]:
+        """The movement queued for the next batch: the future of each leg's entry and wallet,
+        in leg order, and the timer that expires it at the caller's deadline (to be
+        cancelled once it is settled)."""
         loop = asyncio.get_running_loop()
-        outcome: asyncio.Future[AppliedOperation] = loop.create_future()
+        outcome: asyncio.Future[list[AppliedOperation]] = loop.create_future()
         deadline = deadline_within(self._timeout)
-        self._queue.append(_Queued(wallet_id, request, idempotency, outcome, deadline=deadline))
+        self._queue.append(_Queued(legs, idempotency, outcome, deadline=deadline))
         self._flush_soon()
         # A bare timer, not asyncio.timeout(): this runs once per request, and a settled
         # outcome is one the flusher leaves alone.
-        expiry = loop.call_at(deadline, _expire, outcome)
-        try:
-            return await outcome
-        finally:
-            expiry.cancel()
+        return outcome, loop.call_at(deadline, _expire, outcome)
 
     def _flush_soon(self) -> None:
         if self._flusher is None or self._flusher.done():
@@ -184,40 +216,70 @@ class GroupCommitLedger:
     async def _flush_while_queued(self) -> None:
         while self._queue:
             batch = self._next_batch()
-            if batch.runs:
+            if batch.planned is not None:
                 await self._commit(batch)
 
     def _next_batch(self) -> _Batch:
-        """Take up to max_batch waiting operations, in order, and plan each wallet's run;
-        a wallet decided under its lock gets its operations there, behind its others."""
+        """Take up to max_batch waiting movements, in order, and plan them; a movement on a
+        wallet decided under its lock goes there, behind that wallet's others."""
         batch = _Batch()
-        taken = 0
-        while self._queue and taken < self._max_batch:
+        while self._queue and len(batch.queued) < self._max_batch:
             queued = self._queue.popleft()
             if queued.outcome.done():
                 continue
-            if queued.wallet_id in self._under_lock:
-                self._under_lock[queued.wallet_id].append(queued)
+            locked = self._locked_wallet(queued)
+            if locked is not None:
+                self._under_lock[locked].append(queued)
                 continue
-            batch.queued.setdefault(queued.wallet_id, []).append(queued)
-            taken += 1
-        now = asyncio.get_running_loop().time()
-        for wallet_id, waiting in list(batch.queued.items()):
-            held = self._held_until.get(wallet_id, now) > now
-            if not held:
-                self._held_until.pop(wallet_id, None)
-            if held or any(w.replans >= LOCK_AFTER_REPLANS for w in waiting):
-                self._decide_under_lock(wallet_id, batch.queued.pop(wallet_id))
-        starts = {wallet_id: self._known.get(wallet_id, 0) for wallet_id in batch.queued}
-        batch.runs = _runs(batch.queued, starts)
+            batch.queued.append(queued)
+        to_lock = self._wallets_to_lock(batch.queued)
+        if to_lock:
+            kept = []
+            for queued in batch.queued:
+                wallet_id = next(
+                    (leg.wallet_id for leg in queued.legs if leg.wallet_id in to_lock), None
+                )
+                if wallet_id is None:
+                    kept.append(queued)
+                else:
+                    self._decide_under_lock(wallet_id, [queued])
+            batch.queued = kept
+        if batch.queued:
+            known = self._known
+            starts = {w: known.get(w, 0) for q in batch.queued for w, _ in q.legs}
+            batch.planned = _planned(batch.queued, starts)
         return batch
 
+    def _locked_wallet(self, queued: _Queued) -> UUID | None:
+        for leg in queued.legs:
+            if leg.wallet_id in self._under_lock:
+                return leg.wallet_id
+        return None
+
+    def _wallets_to_lock(self, queued: list[_Queued]) -> set[UUID]:
+        """The wallets of this batch to decide under their lock: those found held elsewhere
+        a moment ago, and those whose runs kept going stale."""
+        to_lock: set[UUID] = set()
+        now = asyncio.get_running_loop().time()
+        if self._held_until:
+            for wallet_id, until in list(self._held_until.items()):
+                if until <= now:
+                    del self._held_until[wallet_id]
+            to_lock.update(
+                leg.wallet_id for q in queued for leg in q.legs if leg.wallet_id in self._held_until
+            )
+        for q in queued:
+            if q.replans >= LOCK_AFTER_REPLANS:
+                to_lock.update(leg.wallet_id for leg in q.legs)
+        return to_lock
+
     async def _commit(self, batch: _Batch) -> None:
-        applying = self._store.apply_runs(list(batch.runs.values()))
+        assert batch.planned is not None
+        applying = self._store.apply_batch(batch.planned)
         await self._settle_batch(batch, applying, self._queue)
 
     def _decide_under_lock(self, wallet_id: UUID, queued: list[_Queued]) -> None:
-        """Take the wallet off the batches, its ``queued`` operations (its earliest) first."""
+        """Take the wallet off the batches, its ``queued`` movements (its earliest) first."""
         waiting = self._under_lock.get(wallet_id)
         if waiting is not None:
             waiting.extendleft(reversed(queued))
@@ -228,15 +290,15 @@ class GroupCommitLedger:
         task.add_done_callback(self._lock_waiters.discard)
 
     async def _commit_under_lock(self, wallet_id: UUID) -> None:
-        """Apply the wallet's waiting operations under its lock, once; then it returns to
-        the batches, the operations that queued for it meanwhile first. (Under steady load
+        """Apply the wallet's waiting movements under its lock, once; then it returns to
+        the batches, the movements that queued for it meanwhile first. (Under steady load
         its queue never empties, and a wallet kept here pays a transaction per run.)"""
         waiting = self._under_lock[wallet_id]
         try:
             queued = [w for w in waiting if not w.outcome.done()]
             waiting.clear()
-            if queued and not await self._commit_locked(wallet_id, queued, waiting):
-                # Still held: its next operations would only make a batch wait, then come here.
+            if queued and not await self._commit_locked(queued, waiting):
+                # Still held: its next movements would only make a batch wait, then come here.
                 self._held_until[wallet_id] = asyncio.get_running_loop().time() + HELD_FOR
             else:
                 self._held_until.pop(wallet_id, None)
@@ -246,21 +308,29 @@ class GroupCommitLedger:
                 self._queue.extendleft(reversed(waiting))
                 self._flush_soon()
 
-    async def _commit_locked(
-        self, wallet_id: UUID, queued: list[_Queued], requeue: deque[_Queued]
-    ) -> bool:
-        """Decide and apply the wallet's run under its row lock, waiting for that lock no
-        longer than the last of its callers does; whether the lock was had in that time."""
-        batch = _Batch(queued={wallet_id: queued})
+    async def _commit_locked(self, queued: list[_Queued], requeue: deque[_Queued]) -> bool:
+        """Decide and apply the movements under their wallets' row locks, waiting for those
+        locks no longer than the last of their callers does; whether the locks were had in
+        that time."""
+        batch = _Batch(queued=queued)
+        wallet_ids = sorted({leg.wallet_id for q in queued for leg in q.legs})
 
-        def plan(balances: Mapping[UUID, int]) -> list[Run]:
-            # Decided now, under the lock: callers who gave up meanwhile are left out.
-            still = [w for w in queued if not w.outcome.done()]
-            batch.queued = {wallet_id: still} if still else {}
-            batch.runs = _runs(batch.queued, balances)
-            return list(batch.runs.values())
+        def plan(balances: Mapping[UUID, int]) -> PlannedBatch | None:
+            # Decided now, under the locks: callers who gave up meanwhile are left out, and
+            # a movement on a wallet that is gone is refused.
+            batch.queued = []
+            for q in queued:
+                if q.outcome.done():
+                    continue
+                missing = [leg.wallet_id for leg in q.legs if leg.wallet_id not in balances]
+                if missing:
+                    _refuse(q, WalletNotFound(missing[0]))
+                else:
+                    batch.queued.append(q)
+            batch.planned = _planned(batch.queued, balances) if batch.queued else None
+            return batch.planned
 
-        applying = self._store.apply_runs_locked([wallet_id], plan)
+        applying = self._store.apply_batch_locked(wallet_ids, plan)
         deadline = max(w.deadline for w in queued)
         failure = await self._settle_batch(batch, _by(deadline, applying), requeue)
         return not isinstance(failure, _StillLocked)
@@ -268,67 +338,53 @@ class GroupCommitLedger:
     async def _settle_batch(
         self, batch: _Batch, applying: Awaitable[BatchOutcome], requeue: deque[_Queued]
     ) -> Exception | None:
-        """Await the store; give each operation its outcome, or queue it again (first in
+        """Await the store; give each movement its outcome, or queue it again (first in
         ``requeue``). What failed the whole batch, if anything did."""
-        BATCH_SIZE.observe(sum(len(waiting) for waiting in batch.queued.values()))
+        BATCH_SIZE.observe(len(batch.queued))
         try:
             outcome = await applying
         except Exception as error:  # an outage, or a bug: every caller in the batch gets it
             self._fail(batch, error)
             return error
+        if batch.planned is None:
+            return None
         if outcome.taken:
             self._retry_without(batch, outcome.taken, requeue)
             return None
-        for applied in outcome.applied:
-            self._settle(batch.runs[applied.wallet_id], batch.queued[applied.wallet_id], applied)
+        applied = {run.wallet_id: run for run in outcome.applied}
+        for run in outcome.applied:
+            self._remember(run.wallet_id, run.balance)
+        for wallet_id, balance in outcome.balances.items():
+            self._remember(wallet_id, balance)
+        stale: list[_Queued] = []
+        busy: dict[UUID, list[_Queued]] = {}
+        planned = batch.planned
+        for queued, decision in zip(batch.queued, planned.plan.decisions, strict=True):
+            wallets = [leg.wallet_id for leg in queued.legs]
+            if all(wallet_id in applied for wallet_id in wallets):
+                _settle(queued, decision, applied)
+                continue
+            held = next((w for w in wallets if w in outcome.busy), None)
+            if held is not None:
+                busy.setdefault(held, []).append(queued)
+                continue
+            missing = [w for w in wallets if w not in applied and w not in outcome.balances]
+            if missing:
+                self._known.pop(missing[0], None)
+                _refuse(queued, WalletNotFound(missing[0]))
+                continue
+            queued.replans += 1
+            stale.append(queued)
+        requeue.extendleft(reversed(stale))
         held_until = asyncio.get_running_loop().time() + HELD_FOR
-        for wallet_id in outcome.busy:
+        for wallet_id, queued_there in busy.items():
             self._held_until[wallet_id] = held_until
-            self._decide_under_lock(wallet_id, batch.queued[wallet_id])
-        settled = {applied.wallet_id for applied in outcome.applied} | outcome.busy
-        stale = [wallet_id for wallet_id in reversed(batch.queued) if wallet_id not in settled]
-        for wallet_id in stale:
-            balance = outcome.balances.get(wallet_id)
-            self._replan_later(wallet_id, batch.queued[wallet_id], balance, requeue)
+            self._decide_under_lock(wallet_id, queued_there)
         return None
 
-    def _settle(self, run: Run, queued: list[_Queued], applied: RunApplied) -> None:
-        """Hand each operation of a committed run its own outcome: its entry as written,
-        or its refusal worded with the balance the run started from."""
-        currency = queued[0].request.amount.currency  # one wallet's: one currency
-        start = Money(applied.start_balance, currency)
-        self._remember(run.wallet_id, applied.balance)
-        written = iter(applied.entries)
-        for waiting, decision in zip(queued, run.plan.decisions, strict=True):
-            if not decision.accepted:
-                _refuse(waiting, decision.refusal(start))
-                continue
-            entry = next(written)
-            balance = Money(entry.balance_after, currency)
-            at = entry.created_at
-            wallet = Wallet(
-                run.wallet_id, balance, entry.version, applied.created_at, at, applied.metadata
-            )
-            operation = waiting.request.entry(entry.operation_id, run.wallet_id, balance, at)
-            _succeed(waiting, AppliedOperation(wallet, operation))
-
-    def _replan_later(
-        self, wallet_id: UUID, queued: list[_Queued], balance: int | None, requeue: deque[_Queued]
-    ) -> None:
-        """Queue a run whose balance moved again, first; refuse it if the wallet is gone."""
-        if balance is None:
-            self._known.pop(wallet_id, None)
-            for waiting in queued:
-                _refuse(waiting, WalletNotFound(wallet_id))
-            return
-        self._remember(wallet_id, balance)
-        for waiting in reversed(queued):
-            waiting.replans += 1
-            requeue.appendleft(waiting)
-
     def _retry_without(self, batch: _Batch, taken: frozenset[str], requeue: deque[_Queued]) -> None:
-        """Nothing was applied: refuse the operations whose key is taken, requeue the rest."""
-        for queued in reversed([q for waiting in batch.queued.values() for q in waiting]):
+        """Nothing was applied: refuse the movements whose key is taken, requeue the rest."""
+        for queued in reversed(batch.queued):
             key = queued.idempotency.key if queued.idempotency else None
             if key in taken:
                 _refuse(queued, IdempotencyKeyTaken(f"the key {key!r} was recorded meanwhile"))
@@ -336,12 +392,12 @@ class GroupCommitLedger:
                 requeue.appendleft(queued)
 
     def _fail(self, batch: _Batch, error: Exception) -> None:
-        """Fail every operation of the batch; the flusher goes on with the next one."""
-        log.warning("a batch for %d wallets failed: %r", len(batch.runs), error)
-        for wallet_id, queued in batch.queued.items():
-            self._known.pop(wallet_id, None)
-            for waiting in queued:
-                _refuse(waiting, error)
+        """Fail every movement of the batch; the flusher goes on with the next one."""
+        log.warning("a batch of %d movements failed: %r", len(batch.queued), error)
+        for queued in batch.queued:
+            for leg in queued.legs:
+                self._known.pop(leg.wallet_id, None)
+            _refuse(queued, error)
 
     def _remember(self, wallet_id: UUID, balance: int) -> None:
         self._known[wallet_id] = balance
@@ -350,19 +406,53 @@ class GroupCommitLedger:
             self._known.popitem(last=False)
 
 
-def _runs(queued: Mapping[UUID, list[_Queued]], starts: Mapping[UUID, int]) -> dict[UUID, Run]:
-    """Each wallet's queued operations decided from its start (a wallet without one is
-    left out), with fresh entry ids, all drawn at once."""
-    planned = [wallet_id for wallet_id in queued if wallet_id in starts]
-    ids = iter(time_ordered_uuids(sum(len(queued[wallet_id]) for wallet_id in planned)))
-    runs = {}
-    for wallet_id in planned:
-        waiting = queued[wallet_id]
-        currency = waiting[0].request.amount.currency
-        plan = plan_batch(Money(starts[wallet_id], currency), [w.request for w in waiting])
-        keys = [w.idempotency for w in waiting]
-        runs[wallet_id] = Run(wallet_id, plan, list(islice(ids, len(waiting))), keys)
-    return runs
+def _planned(queued: Sequence[_Queued], starts: Mapping[UUID, int]) -> PlannedBatch:
+    return planned_batch([q.legs for q in queued], starts, [q.idempotency for q in queued])
+
+
+def _settle(queued: _Queued, decision: Decision, applied: Mapping[UUID, RunApplied]) -> None:
+    try:
+        _succeed(queued, movement_outcome(queued.legs, decision, applied))
+    except (InsufficientFunds, BalanceLimitExceeded) as refusal:
+        _refuse(queued, refusal)
+
+
+def movement_outcome(
+    legs: Sequence[Leg], decision: Decision, applied: Mapping[UUID, RunApplied]
+) -> list[AppliedOperation]:
+    """A settled movement's outcome: each leg's entry as written, with its wallet right
+    after it; or its refusal raised, worded with the balance its wallet started from."""
+    if not decision.accepted:
+        raise decision.refusal(
+            {leg.wallet_id: applied[leg.wallet_id].start_balance for leg in legs}
+        )
+    results = []
+    for (wallet_id, request), position in zip(legs, decision.positions, strict=True):
+        run = applied[wallet_id]
+        entry = run.entries[position]
+        balance = Money(entry.balance_after, request.amount.currency)
+        at = entry.created_at
+        wallet = Wallet(wallet_id, balance, entry.version, run.created_at, at, run.metadata)
+        operation = request.entry(entry.operation_id, wallet_id, balance, at)
+        results.append(AppliedOperation(wallet, operation))
+    return results
+
+
+def planned_batch(
+    movements: Sequence[Sequence[Leg]],
+    starts: Mapping[UUID, int],
+    idempotencies: list[Idempotency | None],
+) -> PlannedBatch:
+    """The movements decided from ``starts``, with fresh entry ids, all drawn at once."""
+    moneys: dict[UUID, Money] = {}
+    for legs in movements:
+        for wallet_id, request in legs:
+            if wallet_id not in moneys:
+                moneys[wallet_id] = Money(starts[wallet_id], request.amount.currency)
+    plan = plan_batch(moneys, movements)
+    ids = iter(time_ordered_uuids(sum(len(legs) for legs in movements)))
+    entry_ids = [tuple(islice(ids, len(legs))) for legs in movements]
+    return PlannedBatch(plan, entry_ids, idempotencies)
 
 
 class _StillLocked(StorageUnavailable):
@@ -378,12 +468,12 @@ async def _by(deadline: float, applying: Awaitable[T]) -> T:
         raise _StillLocked("the wallet stayed locked until its callers gave up") from None
 
 
-def _succeed(waiting: _Queued, result: AppliedOperation) -> None:
+def _succeed(waiting: _Queued, result: list[AppliedOperation]) -> None:
     if not waiting.outcome.done():  # else its caller gave up on it
         waiting.outcome.set_result(result)
 
 
-def _expire(outcome: asyncio.Future[AppliedOperation]) -> None:
+def _expire(outcome: asyncio.Future[list[AppliedOperation]]) -> None:
     if not outcome.done():
         outcome.set_exception(StorageUnavailable("the database did not answer in time"))
 

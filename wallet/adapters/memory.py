@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from wallet.adapters.group_commit import BatchOutcome, EntryWritten, Planner, Run, RunApplied
-from wallet.domain.batch import decided_outcome
+from wallet.adapters.group_commit import (
+    BatchOutcome,
+    EntryWritten,
+    PlannedBatch,
+    Planner,
+    RunApplied,
+)
 from wallet.domain.currency import USD, Currency
 from wallet.domain.errors import (
     BalanceLimitExceeded,
@@ -24,11 +30,19 @@ from wallet.domain.idempotency import (
     Recorded,
     refusal_outcome,
 )
-from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet, next_balance
+from wallet.domain.model import (
+    AppliedOperation,
+    Leg,
+    Operation,
+    OperationRequest,
+    Wallet,
+    next_balance,
+)
 from wallet.domain.money import Money
 from wallet.domain.pagination import Position
 from wallet.domain.ports import CacheState, WalletLoader
 from wallet.domain.references import NO_METADATA, Metadata
+from wallet.domain.transfers import AppliedTransfer, Transfer, TransferRequest
 
 _TICK = timedelta(microseconds=1)
 
@@ -42,6 +56,7 @@ class InMemoryDatabase:
         self._ledger: dict[UUID, list[Operation]] = {}
         self._last_time = datetime(2000, 1, 1, tzinfo=UTC)
         self._recorded: dict[str, tuple[Recorded, datetime]] = {}
+        self._transfers: dict[UUID, Transfer] = {}
         self.available = True
 
     async def create(
@@ -90,6 +105,35 @@ class InMemoryDatabase:
         self._record(idempotency, Outcome.APPLIED, operation=operation)
         return AppliedOperation(wallet, operation)
 
+    async def transfer(
+        self, transfer_id: UUID, request: TransferRequest, idempotency: Idempotency | None = None
+    ) -> AppliedTransfer:
+        self._check_available()
+        self._check_key_free(idempotency)
+        legs = request.legs(transfer_id)
+        wallets = [self._find(leg.wallet_id) for leg in legs]
+        balances = []
+        for wallet, (_, leg_request) in zip(wallets, legs, strict=True):
+            try:
+                balances.append(next_balance(wallet.balance, leg_request))
+            except (InsufficientFunds, BalanceLimitExceeded) as refusal:
+                outcome = refusal_outcome(refusal)
+                self._record(idempotency, outcome, before=wallet.balance, amount=request.amount)
+                raise
+        now = self._now()
+        entries = []
+        for wallet, balance, (wallet_id, leg_request) in zip(wallets, balances, legs, strict=True):
+            changed = replace(wallet, balance=balance, version=wallet.version + 1, updated_at=now)
+            self._wallets[wallet_id] = changed
+            entry = leg_request.entry(uuid4(), wallet_id, balance, now)
+            self._ledger[wallet_id].append(entry)
+            entries.append(AppliedOperation(changed, entry))
+        out, into = entries
+        made = request.made(transfer_id, (out.operation, into.operation))
+        self._transfers[transfer_id] = made
+        self._record(idempotency, Outcome.APPLIED, operation=out.operation, transfer=made)
+        return AppliedTransfer(made, (out.wallet, into.wallet))
+
     async def find_recorded(self, key: str) -> Recorded | None:
         self._check_available()
         found = self._recorded.get(key)
@@ -114,6 +158,7 @@ class InMemoryDatabase:
         operation: Operation | None = None,
         before: Money | None = None,
         amount: Money | None = None,
+        transfer: Transfer | None = None,
     ) -> None:
         if idempotency is None:
             return
@@ -125,6 +170,7 @@ class InMemoryDatabase:
             operation,
             before,
             amount,
+            transfer,
         )
         self._recorded[idempotency.key] = (recorded, datetime.now(UTC))
 
@@ -143,6 +189,10 @@ class InMemoryDatabase:
 
     async def ping(self) -> bool:
         return self.available
+
+    async def find_transfer(self, transfer_id: UUID) -> Transfer | None:
+        self._check_available()
+        return self._transfers.get(transfer_id)
 
     def ledger(self, wallet_id: UUID) -> list[Operation]:
         """The wallet's ledger in the order it was applied."""
@@ -171,8 +221,8 @@ class InMemoryBatchStore:
     def __init__(self, repository: InMemoryDatabase) -> None:
         self._repository = repository
         self.available = True
-        self.batches: list[list[Run]] = []
-        self.locked_batches: list[list[Run]] = []
+        self.batches: list[PlannedBatch] = []
+        self.locked_batches: list[PlannedBatch] = []
         self.held: set[UUID] = set()
         self._released = asyncio.Event()
 
@@ -184,42 +234,49 @@ class InMemoryBatchStore:
         self._released.set()  # wakes those waiting; later ones wait on a new event
         self._released = asyncio.Event()
 
-    async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
+    async def apply_batch(self, batch: PlannedBatch) -> BatchOutcome:
         await self._round_trip()
-        self.batches.append(list(runs))
+        self.batches.append(batch)
         wallets = self._repository._wallets
+        runs = batch.plan.runs.values()
+        linked = Counter(run.component for run in runs)
         busy = frozenset(
             run.wallet_id
             for run in runs
-            if run.wallet_id in wallets and run.wallet_id in self.held and run.plan.accepted
-        )
-        settled = [
-            run
-            for run in runs
             if run.wallet_id in wallets
-            and run.wallet_id not in busy
-            and run.plan.holds_for(wallets[run.wallet_id].balance.minor)
-        ]
-        if taken := self._taken_keys(settled):
+            and run.wallet_id in self.held
+            and (run.accepted or linked[run.component] > 1)
+        )
+        unsettled = {
+            run.component
+            for run in runs
+            if run.wallet_id not in wallets
+            or run.wallet_id in busy
+            or not run.holds_for(wallets[run.wallet_id].balance.minor)
+        }
+        settled = [run.wallet_id for run in runs if run.component not in unsettled]
+        if taken := self._taken_keys(batch, settled):
             return BatchOutcome([], {}, taken)
         balances = {
             run.wallet_id: wallets[run.wallet_id].balance.minor
             for run in runs
-            if run.wallet_id in wallets and run not in settled and run.wallet_id not in busy
+            if run.wallet_id in wallets and run.component in unsettled and run.wallet_id not in busy
         }
-        applied = [self._apply(wallets[run.wallet_id], run) for run in settled]
-        return BatchOutcome(applied, balances, busy=busy)
+        return BatchOutcome(self._apply(batch, settled), balances, busy=busy)
 
-    async def apply_runs_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
+    async def apply_batch_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
         await self._round_trip()
         while self.held.intersection(wallet_ids):
             await self._released.wait()
         wallets = self._repository._wallets
-        runs = plan({i: wallets[i].balance.minor for i in wallet_ids if i in wallets})
-        self.locked_batches.append(runs)
-        if taken := self._taken_keys(runs):
+        batch = plan({i: wallets[i].balance.minor for i in wallet_ids if i in wallets})
+        if batch is None:
+            return BatchOutcome([], {})
+        self.locked_batches.append(batch)
+        settled = list(batch.plan.runs)
+        if taken := self._taken_keys(batch, settled):
             return BatchOutcome([], {}, taken)
-        return BatchOutcome([self._apply(wallets[run.wallet_id], run) for run in runs], {})
+        return BatchOutcome(self._apply(batch, settled), {})
 
     async def _round_trip(self) -> None:
         """A round trip, during which more operations queue; or an outage."""
@@ -227,36 +284,59 @@ class InMemoryBatchStore:
         if not (self.available and self._repository.available):
             raise StorageUnavailable("the in-memory store is switched off")
 
-    def _taken_keys(self, runs: Sequence[Run]) -> frozenset[str]:
-        """The runs' keys recorded already (the SQL store then applies nothing)."""
+    def _taken_keys(self, batch: PlannedBatch, settled: Sequence[UUID]) -> frozenset[str]:
+        """The settled movements' keys recorded already (the SQL store then applies nothing)."""
         recorded = self._repository._recorded
         return frozenset(
-            k.key for run in runs for k in run.idempotencies if k and k.key in recorded
+            key.key
+            for decision, key in zip(batch.plan.decisions, batch.idempotencies, strict=True)
+            if key and key.key in recorded and decision.legs[0].wallet_id in settled
         )
 
-    def _apply(self, wallet: Wallet, run: Run) -> RunApplied:
-        """Append the run's accepted entries a microsecond apart, and answer with what was
-        written, as the SQL store does."""
+    def _apply(self, batch: PlannedBatch, settled: Sequence[UUID]) -> list[RunApplied]:
+        """Append the settled wallets' accepted entries a microsecond apart, record the
+        transfers and keys, and answer with what was written, as the SQL store does."""
+        repository = self._repository
+        starts = {wallet_id: repository._wallets[wallet_id] for wallet_id in settled}
+        first = repository._now()
+        entries: dict[UUID, list[EntryWritten]] = {wallet_id: [] for wallet_id in settled}
+        for decision, entry_ids, key in zip(
+            batch.plan.decisions, batch.entry_ids, batch.idempotencies, strict=True
+        ):
+            legs = decision.legs
+            if legs[0].wallet_id not in starts:
+                continue
+            if not decision.accepted:
+                wallet_id, request = legs[decision.refused_by]
+                wallet = starts[wallet_id]
+                offset = decision.offsets_before[decision.refused_by]
+                before = Money(wallet.balance.minor + offset, wallet.currency)
+                repository._record(key, decision.outcome, before=before, amount=request.amount)
+                continue
+            written = []
+            for index, (wallet_id, request) in enumerate(legs):
+                wallet = starts[wallet_id]
+                at = first + decision.positions[index] * _TICK
+                balance = Money(
+                    wallet.balance.minor + decision.offset_after(index), wallet.currency
+                )
+                entry = request.entry(entry_ids[index], wallet_id, balance, at)
+                repository._ledger[wallet_id].append(entry)
+                version = wallet.version + decision.positions[index] + 1
+                entries[wallet_id].append(EntryWritten(entry.id, at, balance.minor, version))
+                written.append(entry)
+            transfer = None
+            transfer_id = legs[0].request.transfer_id
+            if transfer_id is not None:
+                out, into = written
+                transfer = _transfer_of(transfer_id, legs, (out, into))
+                repository._transfers[transfer_id] = transfer
+            repository._record(key, Outcome.APPLIED, operation=written[0], transfer=transfer)
+        return [self._settled(starts[w], entries[w]) for w in settled]
+
+    def _settled(self, wallet: Wallet, entries: list[EntryWritten]) -> RunApplied:
         repository = self._repository
         start = wallet.balance.minor
-        first = repository._now()
-        entries: list[EntryWritten] = []
-        for decision, operation_id, idempotency in zip(
-            run.plan.decisions, run.operation_ids, run.idempotencies, strict=True
-        ):
-            request = decision.request
-            if not decision.accepted:
-                before = Money(start + decision.offset_before, wallet.currency)
-                outcome = decided_outcome(decision)
-                repository._record(idempotency, outcome, before=before, amount=request.amount)
-                continue
-            at = first + len(entries) * _TICK
-            balance = Money(start + decision.offset_after, wallet.currency)
-            entry = request.entry(operation_id, wallet.id, balance, at)
-            repository._ledger[wallet.id].append(entry)
-            repository._record(idempotency, Outcome.APPLIED, operation=entry)
-            version = wallet.version + len(entries) + 1
-            entries.append(EntryWritten(operation_id, at, balance.minor, version))
         if entries:
             last = entries[-1]
             repository._last_time = max(repository._last_time, last.created_at)
@@ -277,6 +357,22 @@ class InMemoryBatchStore:
             entries=entries,
             metadata=wallet.metadata,
         )
+
+
+def _transfer_of(
+    transfer_id: UUID, legs: Sequence[Leg], entries: tuple[Operation, Operation]
+) -> Transfer:
+    out = legs[0]
+    return Transfer(
+        transfer_id,
+        out.wallet_id,
+        legs[1].wallet_id,
+        out.request.amount,
+        entries[0].created_at,
+        entries,
+        out.request.reference,
+        out.request.metadata,
+    )
 
 
 class InMemoryBalanceCache:

@@ -57,6 +57,24 @@ class WalletNotFound(WalletError):
         self.wallet_id = wallet_id
 
 
+class TransferNotFound(WalletError):
+    code = "TRANSFER_NOT_FOUND"
+    status = 404
+    title = "Transfer not found"
+
+    def __init__(self, transfer_id: UUID) -> None:
+        super().__init__(f"Transfer {transfer_id} does not exist")
+        self.transfer_id = transfer_id
+
+
+class CurrencyMismatch(WalletError):
+    """Money moved between wallets of different currencies; nothing changed."""
+
+    code = "CURRENCY_MISMATCH"
+    status = 400
+    title = "Currency mismatch"
+
+
 class InsufficientFunds(WalletError):
     """A withdrawal larger than the balance; nothing changed."""
 

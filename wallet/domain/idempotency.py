@@ -14,8 +14,9 @@ from wallet.domain.errors import (
     ValidationFailed,
     WalletError,
 )
-from wallet.domain.model import MAX_BALANCE, Operation, Wallet
+from wallet.domain.model import Operation, Wallet, max_balance
 from wallet.domain.money import Money
+from wallet.domain.transfers import Transfer
 
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"[!-~]{1,255}", re.ASCII)
@@ -62,6 +63,7 @@ class Recorded:
     operation: Operation | None = None  # APPLIED
     balance_before: Money | None = None  # refused: the balance the refusal saw
     amount: Money | None = None  # refused: the amount asked for
+    transfer: Transfer | None = None  # APPLIED, by a transfer (``operation`` is its first entry)
 
     @property
     def refused(self) -> bool:
@@ -73,7 +75,8 @@ class Recorded:
         assert self.amount is not None
         if self.outcome is Outcome.INSUFFICIENT_FUNDS:
             return InsufficientFunds(self.balance_before, self.amount)
-        return BalanceLimitExceeded(self.balance_before, self.amount, MAX_BALANCE)
+        maximum = max_balance(self.balance_before.currency)
+        return BalanceLimitExceeded(self.balance_before, self.amount, maximum)
 
 
 def refusal_outcome(error: WalletError) -> Outcome:

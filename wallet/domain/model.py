@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 from uuid import UUID
 
 from wallet.domain.currency import USD, Currency
@@ -22,6 +22,8 @@ class OperationType(StrEnum):
 
     DEPOSIT = "DEPOSIT"
     WITHDRAW = "WITHDRAW"
+    TRANSFER_OUT = "TRANSFER_OUT"
+    TRANSFER_IN = "TRANSFER_IN"
 
     @property
     def sign(self) -> int:
@@ -33,7 +35,13 @@ class OperationType(StrEnum):
         return _SIGNS[self] * amount.minor
 
 
-_SIGNS = {OperationType.DEPOSIT: 1, OperationType.WITHDRAW: -1}
+_SIGNS = {
+    OperationType.DEPOSIT: 1,
+    OperationType.WITHDRAW: -1,
+    OperationType.TRANSFER_OUT: -1,
+    OperationType.TRANSFER_IN: 1,
+}
+REQUESTABLE = (OperationType.DEPOSIT, OperationType.WITHDRAW)  # what /operation takes
 
 
 def _no_metadata() -> Metadata:
@@ -49,6 +57,7 @@ class OperationRequest:
     amount: Money
     reference: str | None = None
     metadata: Metadata = field(default_factory=_no_metadata)
+    transfer_id: UUID | None = None  # the transfer this entry is one side of
     delta_minor: int = field(init=False, compare=False)  # the signed change, in minor units
 
     def __post_init__(self) -> None:
@@ -67,7 +76,16 @@ class OperationRequest:
             at,
             self.reference,
             self.metadata,
+            self.transfer_id,
         )
+
+
+class Leg(NamedTuple):
+    """One wallet's part of a money movement: the entry it asks that wallet's ledger for.
+    A deposit or a withdrawal is one leg; a transfer two, which commit together."""
+
+    wallet_id: UUID
+    request: OperationRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +137,16 @@ class Wallet:
         """The wallet's currency, fixed at creation: its balance's."""
         return self.balance.currency
 
+    @property
+    def held(self) -> Money:
+        """The part of the balance reserved by holds: none, until the service has holds."""
+        return Money(0, self.balance.currency)
+
+    @property
+    def available(self) -> Money:
+        """What can be withdrawn or sent now: the balance less what holds reserve."""
+        return Money(self.balance.minor - self.held.minor, self.balance.currency)
+
 
 @dataclass(frozen=True, slots=True)
 class Operation:
@@ -132,6 +160,7 @@ class Operation:
     created_at: datetime
     reference: str | None = None
     metadata: Metadata = field(default_factory=_no_metadata)
+    transfer_id: UUID | None = None
 
     @property
     def delta_minor(self) -> int:

@@ -12,6 +12,7 @@ from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet
 from wallet.domain.pagination import Position
 from wallet.domain.references import NO_METADATA, Metadata
+from wallet.domain.transfers import AppliedTransfer, Transfer, TransferRequest
 
 CacheState = Literal["ok", "down", "disabled"]
 WalletLoader = Callable[[UUID], Awaitable[Wallet]]
@@ -63,6 +64,18 @@ class Ledger(Protocol):
         IdempotencyKeyTaken and changes nothing.
         """
 
+    async def transfer(
+        self, transfer_id: UUID, request: TransferRequest, idempotency: Idempotency | None = None
+    ) -> AppliedTransfer:
+        """Move the money as ``transfer_id``: the payer's TRANSFER_OUT and the payee's
+        TRANSFER_IN commit together, or neither does.
+
+        Raises as ``apply`` does (WalletNotFound naming the wallet, InsufficientFunds for
+        the payer, BalanceLimitExceeded for the payee), and then changes nothing. Never
+        waits for another transfer in a cycle: concurrent transfers in any directions
+        all complete.
+        """
+
 
 class History(Protocol):
     """A wallet's ledger as committed, for reading."""
@@ -75,6 +88,9 @@ class History(Protocol):
 
         Raises WalletNotFound, or StorageUnavailable when the store cannot answer in time.
         """
+
+    async def find_transfer(self, transfer_id: UUID) -> Transfer | None:
+        """The transfer with its two entries, if there is one by that id."""
 
 
 class IdempotencyRecords(Protocol):

@@ -9,7 +9,7 @@ from typing import TypeVar
 from uuid import UUID, uuid4
 
 from wallet.domain.currency import USD, Currency
-from wallet.domain.errors import ValidationFailed
+from wallet.domain.errors import TransferNotFound, ValidationFailed
 from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.idempotent import Answer, IdempotentCommands
 from wallet.domain.model import Operation, OperationCommand, Page, Wallet
@@ -24,6 +24,7 @@ from wallet.domain.ports import (
     Wallets,
 )
 from wallet.domain.references import NO_METADATA, Metadata
+from wallet.domain.transfers import Transfer, TransferCommand
 
 WALLETS_SCOPE = "wallets"
 CURRENCIES_KEPT = 100_000  # wallets whose currency a process remembers
@@ -114,6 +115,38 @@ class WalletService:
             return recorded.operation
 
         return await self._commands.run(idempotency, apply, replay)
+
+    async def transfer(
+        self, command: TransferCommand, idempotency: Idempotency | None = None
+    ) -> Answer[Transfer]:
+        """Move money between two wallets, then refresh both in the cache.
+
+        The contract's order: either wallet unknown (the payer looked up first), then
+        their currencies, then the amount's digits, then the balances.
+        """
+        payer = await self._currency_of(command.from_wallet_id)
+        payee = await self._currency_of(command.to_wallet_id)
+        request = command.in_currencies(payer, payee)
+
+        async def transfer(idempotency: Idempotency | None) -> Transfer:
+            applied = await self._ledger.transfer(self._new_id(), request, idempotency)
+            for wallet in applied.wallets:
+                await self._cache.put(wallet)
+            return applied.transfer
+
+        async def replay(recorded: Recorded) -> Transfer:
+            assert recorded.transfer is not None
+            for wallet_id in (command.from_wallet_id, command.to_wallet_id):
+                await self._cache.put(await self._wallets.get(wallet_id))
+            return recorded.transfer
+
+        return await self._commands.run(idempotency, transfer, replay)
+
+    async def get_transfer(self, transfer_id: UUID) -> Transfer:
+        transfer = await self._history.find_transfer(transfer_id)
+        if transfer is None:
+            raise TransferNotFound(transfer_id)
+        return transfer
 
     async def get_wallet(self, wallet_id: UUID) -> Wallet:
         return await self._cache.read_through(wallet_id, self._wallets.get)

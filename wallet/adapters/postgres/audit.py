@@ -92,6 +92,55 @@ CHECKS: dict[str, Check] = {
              LIMIT $1
         """,
     ),
+    "transfers": Check(
+        held="every transfer is its payer's TRANSFER_OUT and its payee's TRANSFER_IN, no more",
+        breach="transfer whose entries differ from it, or transfer entry of no transfer",
+        breaches="transfers whose entries differ from them, or transfer entries of no transfer",
+        query="""
+            SELECT t.id AS transfer_id, NULL::uuid AS operation_id,
+                   coalesce(n.entries, 0) AS entries
+              FROM transfers t
+              LEFT JOIN operations o
+                ON o.id = t.out_operation_id AND o.operation_type = 'TRANSFER_OUT'
+               AND o.wallet_id = t.from_wallet_id AND o.transfer_id = t.id
+               AND o.amount = t.amount AND o.currency = t.currency
+              LEFT JOIN operations i
+                ON i.id = t.in_operation_id AND i.operation_type = 'TRANSFER_IN'
+               AND i.wallet_id = t.to_wallet_id AND i.transfer_id = t.id
+               AND i.amount = t.amount AND i.currency = t.currency
+              LEFT JOIN (
+                  SELECT transfer_id, count(*) AS entries
+                    FROM operations WHERE transfer_id IS NOT NULL GROUP BY transfer_id
+              ) n ON n.transfer_id = t.id
+             WHERE o.id IS NULL OR i.id IS NULL OR n.entries IS DISTINCT FROM 2
+            UNION ALL
+            SELECT e.transfer_id, e.id, NULL
+              FROM operations e
+              LEFT JOIN transfers t ON t.id = e.transfer_id
+             WHERE (e.operation_type IN ('TRANSFER_OUT', 'TRANSFER_IN')
+                    OR e.transfer_id IS NOT NULL)
+               AND t.id IS NULL
+             LIMIT $1
+        """,
+    ),
+    "conservation": Check(
+        held="in each currency the balances add up to its deposits less its withdrawals",
+        breach="currency whose balances differ from its deposits less its withdrawals",
+        breaches="currencies whose balances differ from their deposits less their withdrawals",
+        query=over_signed("""
+            SELECT currency, coalesce(b.total, 0) AS balances,
+                   coalesce(l.total, 0) AS deposits_less_withdrawals
+              FROM (SELECT currency, sum(balance) AS total FROM wallets GROUP BY currency) b
+              FULL JOIN (
+                  SELECT currency, sum(effect) AS total
+                    FROM signed
+                   WHERE operation_type IN ('DEPOSIT', 'WITHDRAW')
+                   GROUP BY currency
+              ) l USING (currency)
+             WHERE coalesce(b.total, 0) <> coalesce(l.total, 0)
+             LIMIT $1
+        """),
+    ),
     "order": Check(
         held="no two operations of a wallet share a time: the ledger's order is unambiguous",
         breach="instant at which a wallet has several operations, so their order is ambiguous",

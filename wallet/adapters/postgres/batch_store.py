@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
@@ -10,7 +11,13 @@ from uuid import UUID
 
 import asyncpg
 
-from wallet.adapters.group_commit import BatchOutcome, EntryWritten, Planner, Run, RunApplied
+from wallet.adapters.group_commit import (
+    BatchOutcome,
+    EntryWritten,
+    PlannedBatch,
+    Planner,
+    RunApplied,
+)
 from wallet.adapters.json_metadata import metadata_from_json, metadata_to_json
 from wallet.adapters.postgres.connections import bounded_connection, transaction_if
 from wallet.adapters.postgres.unnest import (
@@ -23,24 +30,27 @@ from wallet.adapters.postgres.unnest import (
     parameters,
     placeholders,
 )
-from wallet.domain.batch import decided_outcome
+from wallet.domain.batch import Decision
+from wallet.domain.idempotency import Idempotency
 
 if TYPE_CHECKING:
     from wallet.adapters.postgres.pool import Connection
 
 
 class _RunRow(NamedTuple):
-    """A wallet's run: its net change, its accepted count, the range where its plan holds."""
+    """A wallet's part of the batch: its net change, its accepted count, the range where
+    its decisions hold, and the component of linked wallets it is applied with."""
 
     wallet_id: Uuid
     net: Bigint
     applied: Integer
     lowest: Bigint
     highest: Bigint
+    component: Integer
 
 
 class _AcceptedRow(NamedTuple):
-    """An accepted operation: the entry to write, and its place among its run's entries."""
+    """An accepted leg: the entry to write, and its place among its wallet's entries."""
 
     id: Uuid
     wallet_id: Uuid
@@ -50,17 +60,32 @@ class _AcceptedRow(NamedTuple):
     position: Integer
     reference: Text | None
     metadata: JsonText  # cast to jsonb as it is written
+    transfer_id: Uuid | None
+
+
+class _TransferRow(NamedTuple):
+    """An accepted transfer: recorded with the ids of its two entries."""
+
+    id: Uuid
+    from_wallet_id: Uuid
+    to_wallet_id: Uuid
+    amount: Bigint
+    reference: Text | None
+    metadata: JsonText
+    out_operation_id: Uuid
+    in_operation_id: Uuid
 
 
 class _KeyRow(NamedTuple):
-    """An operation under an idempotency key: the outcome to record for it."""
+    """A movement under an idempotency key: the outcome to record for it."""
 
     key: Text
     fingerprint: Bytea
     request_id: Text
     outcome: Text
-    wallet_id: Uuid
+    wallet_id: Uuid  # the first leg's; for a refusal, the wallet whose rule it broke
     operation_id: Uuid | None  # None: refused, recorded with the balance it saw
+    transfer_id: Uuid | None
     offset_before: Bigint
     amount: Bigint
 
@@ -71,47 +96,62 @@ class _BatchInputs:
 
     runs: list[_RunRow]
     accepted: list[_AcceptedRow]
-    to_lock: list[Uuid]  # the wallets with an accepted operation
+    new_transfers: list[_TransferRow]
+    to_lock: list[Uuid]  # the wallets to change, and every wallet a transfer links
     keys: list[_KeyRow]
 
 
-# A run with accepted operations locks its wallet (found through the primary key), moves
-# the balance by the run's net change only while it lies in the planned range, and
-# writes its entries a microsecond apart after the wallet's previous one. The lock is
-# the one the UPDATE takes (FOR NO KEY UPDATE), which the foreign-key checks of ledger
-# inserts do not conflict with; how a wallet locked by another transaction is met is
-# the {locked} part, below. A run with nothing accepted only checks the range. Each
-# operation under a key has its outcome recorded for the runs that were settled (a
-# refusal with the balance it saw); the keys recorded are returned on every row. Each
-# run settled is answered with the wallet as the run left it (its metadata too), the
-# balance it started from and its entries as written, each with the version it gave the
-# wallet.
-_APPLY_RUNS = """
+# The wallets to lock are locked first (found through the primary key; how one another
+# transaction holds is met is the {locked} part, below), and each run's balance is read:
+# the locked row's, else the statement's snapshot. A component is settled when every one
+# of its wallets exists, was locked if it was to be, and lies in its run's range: then
+# its runs move the balances by their net changes and write their entries a microsecond
+# apart after each wallet's previous one, its transfers are recorded, and each of its
+# movements under a key has its outcome recorded (a refusal with the balance it saw). A
+# new balance is the locked balance plus the net change, never the row as the UPDATE's
+# snapshot saw it: PostgreSQL checks the constraints on the value computed from the
+# snapshot before it re-reads a row another transaction changed meanwhile, and that
+# stale value could break them for nothing. The lock is the one an UPDATE takes (FOR NO
+# KEY UPDATE), which the foreign-key checks of ledger inserts do not conflict with. Each
+# wallet settled is answered with its row as the batch left it, the balance it started
+# from and its entries as written, each with the version it gave the wallet; a wallet to
+# lock found held is answered as busy; the keys recorded are returned on every row.
+_APPLY_BATCH = """
 WITH runs AS (
     SELECT * FROM {runs}
 ), locked AS (
     {locked}
 ), busy AS (
     SELECT id FROM wallets WHERE id = ANY({to_lock}) AND id NOT IN (SELECT id FROM locked)
+), seen AS (
+    SELECT r.*, coalesce(l.balance, w.balance) AS balance,
+           l.id IS NOT NULL OR r.wallet_id <> ALL({to_lock}) AS reachable
+      FROM runs r
+      LEFT JOIN locked l ON l.id = r.wallet_id
+      LEFT JOIN wallets w ON w.id = r.wallet_id
+), settled_components AS (
+    SELECT component FROM seen GROUP BY component
+    HAVING bool_and(reachable AND coalesce(balance BETWEEN lowest AND highest, false))
 ), changed AS (
     UPDATE wallets w
-       SET balance = w.balance + r.net,
-           version = w.version + r.applied,
+       SET balance = s.balance + s.net,
+           version = w.version + s.applied,
            updated_at = greatest(clock_timestamp(), w.updated_at + interval '1 microsecond')
-                        + (r.applied - 1) * interval '1 microsecond'
-      FROM runs r
-     WHERE w.id = r.wallet_id AND w.id IN (SELECT id FROM locked)
-       AND w.balance BETWEEN r.lowest AND r.highest
-    RETURNING w.id, w.balance - r.net AS start_balance, w.balance, w.currency, w.version,
-              w.created_at, w.updated_at, w.metadata, r.applied
+                        + (s.applied - 1) * interval '1 microsecond'
+      FROM seen s
+     WHERE w.id = s.wallet_id AND s.applied > 0
+       AND s.component IN (SELECT component FROM settled_components)
+    RETURNING w.id, s.balance AS start_balance, w.balance, w.currency, w.version,
+              w.created_at, w.updated_at, w.metadata, s.applied
 ), checked AS (
-    SELECT w.id, w.balance AS start_balance, w.balance, w.version, w.created_at, w.updated_at,
-           w.metadata
-      FROM wallets w JOIN runs r ON r.wallet_id = w.id
-     WHERE r.applied = 0 AND w.balance BETWEEN r.lowest AND r.highest
+    SELECT w.id, s.balance AS start_balance, s.balance, w.version, w.created_at,
+           w.updated_at, w.metadata
+      FROM seen s JOIN wallets w ON w.id = s.wallet_id
+     WHERE s.applied = 0 AND s.component IN (SELECT component FROM settled_components)
 ), written AS (
     SELECT accepted.id, accepted.wallet_id, accepted.operation_type, accepted.amount,
            accepted.position, accepted.reference, accepted.metadata::jsonb AS metadata,
+           accepted.transfer_id,
            c.start_balance + accepted.offset_after AS balance_after,
            c.updated_at - (c.applied - 1 - accepted.position) * interval '1 microsecond'
                AS created_at,
@@ -121,19 +161,27 @@ WITH runs AS (
 ), recorded AS (
     INSERT INTO operations
            (id, wallet_id, operation_type, amount, balance_after, currency, created_at,
-            reference, metadata)
+            reference, metadata, transfer_id)
     SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
-           reference, metadata
+           reference, metadata, transfer_id
       FROM written
+), moved AS (
+    INSERT INTO transfers
+           (id, from_wallet_id, to_wallet_id, currency, amount, reference, metadata,
+            created_at, out_operation_id, in_operation_id)
+    SELECT t.id, t.from_wallet_id, t.to_wallet_id, o.currency, t.amount, t.reference,
+           t.metadata::jsonb, o.created_at, t.out_operation_id, t.in_operation_id
+      FROM (SELECT * FROM {new_transfers}) t JOIN written o ON o.id = t.out_operation_id
 ), settled AS (
     SELECT id, start_balance FROM changed
     UNION ALL
     SELECT id, start_balance FROM checked
 ), keyed AS (
     INSERT INTO idempotency_keys
-           (key, fingerprint, request_id, outcome, wallet_id, operation_id, balance_before, amount)
+           (key, fingerprint, request_id, outcome, wallet_id, operation_id, transfer_id,
+            balance_before, amount)
     SELECT keys.key, keys.fingerprint, keys.request_id, keys.outcome, keys.wallet_id,
-           keys.operation_id,
+           keys.operation_id, keys.transfer_id,
            CASE WHEN keys.operation_id IS NULL THEN s.start_balance + keys.offset_before END,
            CASE WHEN keys.operation_id IS NULL THEN keys.amount END
       FROM {keys}
@@ -169,24 +217,26 @@ SELECT a.id AS wallet_id, a.start_balance, a.balance, a.version, a.created_at, a
 # process's batch holds a hot wallet's row for a millisecond or so, and waiting is far
 # cheaper than leaving the wallet out. A lock held past the wait fails the statement
 # (LockNotAvailable); the batch is then applied again with the next form.
-_WAITING_BRIEFLY = """SELECT id FROM wallets
+_WAITING_BRIEFLY = """SELECT id, balance FROM wallets
      WHERE id = ANY({to_lock}) AND set_config('lock_timeout', '100ms', true) <> ''
      ORDER BY id FOR NO KEY UPDATE"""
 # Never waited for: a wallet another transaction holds is left untouched and returned
 # as busy, so one row held locked cannot stall everyone else's operations.
-_SKIPPING_LOCKED = "SELECT id FROM wallets WHERE id = ANY({to_lock}) FOR NO KEY UPDATE SKIP LOCKED"
+_SKIPPING_LOCKED = (
+    "SELECT id, balance FROM wallets WHERE id = ANY({to_lock}) FOR NO KEY UPDATE SKIP LOCKED"
+)
 
 
 def _statement(locked: str) -> str:
     """The batch statement with its ``locked`` part, its inputs' SQL in place."""
-    statement = _APPLY_RUNS.replace("{locked}", locked)
+    statement = _APPLY_BATCH.replace("{locked}", locked)
     for name, sql in placeholders(_BatchInputs).items():
         statement = statement.replace("{" + name + "}", sql)
     return statement
 
 
-APPLY_RUNS = _statement(_WAITING_BRIEFLY)
-APPLY_RUNS_SKIPPING_LOCKED = _statement(_SKIPPING_LOCKED)
+APPLY_BATCH = _statement(_WAITING_BRIEFLY)
+APPLY_BATCH_SKIPPING_LOCKED = _statement(_SKIPPING_LOCKED)
 
 READ_BALANCES = "SELECT id, balance FROM wallets WHERE id = ANY($1::uuid[])"
 LOCK_BALANCES = """
@@ -206,27 +256,28 @@ class PostgresBatchStore:
         self._timeout = timeout
         self._waiting_for_locks = asyncio.Semaphore(max(1, pool.get_max_size() // 2))
 
-    async def apply_runs(self, runs: Sequence[Run]) -> BatchOutcome:
-        keyed = any(key is not None for run in runs for key in run.idempotencies)
+    async def apply_batch(self, batch: PlannedBatch) -> BatchOutcome:
+        keyed = any(key is not None for key in batch.idempotencies)
+        inputs = _batch_inputs(batch)
         async with bounded_connection(self._pool, self._timeout) as connection:
             try:
                 try:
                     async with transaction_if(connection, keyed):
-                        rows = await _apply(connection, runs, APPLY_RUNS)
+                        rows = await _apply(connection, batch, inputs, APPLY_BATCH)
                 except asyncpg.LockNotAvailableError:  # a row held past the brief wait
                     async with transaction_if(connection, keyed):
-                        rows = await _apply(connection, runs, APPLY_RUNS_SKIPPING_LOCKED)
+                        rows = await _apply(connection, batch, inputs, APPLY_BATCH_SKIPPING_LOCKED)
             except _KeysTaken as taken:
                 return BatchOutcome([], {}, taken.keys)
             applied = [_run_applied(row) for row in rows if not row["busy"]]
             busy = frozenset(row["wallet_id"] for row in rows if row["busy"])
             done = {run.wallet_id for run in applied} | busy
-            stale = [run.wallet_id for run in runs if run.wallet_id not in done]
+            stale = [wallet_id for wallet_id in batch.plan.runs if wallet_id not in done]
             found = await connection.fetch(READ_BALANCES, stale) if stale else []
         balances = {row["id"]: row["balance"] for row in found}
         return BatchOutcome(applied, balances, busy=busy)
 
-    async def apply_runs_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
+    async def apply_batch_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
         async with (
             self._waiting_for_locks,
             bounded_connection(self._pool, self._timeout) as connection,
@@ -234,21 +285,23 @@ class PostgresBatchStore:
             try:
                 async with connection.transaction():
                     locked = await connection.fetch(LOCK_BALANCES, list(wallet_ids))
-                    runs = plan({row["id"]: row["balance"] for row in locked})
-                    rows = (
-                        await _apply(connection, runs, APPLY_RUNS_SKIPPING_LOCKED) if runs else []
-                    )
+                    batch = plan({row["id"]: row["balance"] for row in locked})
+                    rows = []
+                    if batch is not None:
+                        inputs = _batch_inputs(batch)
+                        statement = APPLY_BATCH_SKIPPING_LOCKED
+                        rows = await _apply(connection, batch, inputs, statement)
             except _KeysTaken as taken:
                 return BatchOutcome([], {}, taken.keys)
         return BatchOutcome([_run_applied(row) for row in rows], {})
 
 
 async def _apply(
-    connection: Connection, runs: Sequence[Run], statement: str
+    connection: Connection, batch: PlannedBatch, inputs: _BatchInputs, statement: str
 ) -> list[asyncpg.Record]:
-    """The batch statement's rows: one per run applied, found still valid, or busy."""
-    rows: list[asyncpg.Record] = await connection.fetch(statement, *parameters(_batch_inputs(runs)))
-    _check_keys_recorded(runs, rows)
+    """The batch statement's rows: one per wallet settled, or busy."""
+    rows: list[asyncpg.Record] = await connection.fetch(statement, *parameters(inputs))
+    _check_keys_recorded(batch, rows)
     return rows
 
 
@@ -260,11 +313,15 @@ class _KeysTaken(Exception):
         self.keys = keys
 
 
-def _check_keys_recorded(runs: Sequence[Run], rows: list[asyncpg.Record]) -> None:
+def _check_keys_recorded(batch: PlannedBatch, rows: list[asyncpg.Record]) -> None:
     settled = {row["wallet_id"] for row in rows if not row["busy"]}
     expected = {
-        key.key for run in runs if run.wallet_id in settled for key in run.idempotencies if key
+        key.key
+        for decision, key in zip(batch.plan.decisions, batch.idempotencies, strict=True)
+        if key is not None and decision.legs[0].wallet_id in settled
     }
+    if not expected:
+        return
     recorded = set(rows[0]["keys"] or ()) if rows else set()
     if expected - recorded:
         raise _KeysTaken(frozenset(expected - recorded))
@@ -293,53 +350,72 @@ def _run_applied(row: asyncpg.Record) -> RunApplied:
     )
 
 
-def _batch_inputs(runs: Sequence[Run]) -> _BatchInputs:
-    """The statement's inputs: each run, each accepted operation with its place in its
-    run, the wallets to lock, and each operation under a key."""
-    inputs = _BatchInputs(runs=[], accepted=[], to_lock=[], keys=[])
-    for run in runs:
-        plan = run.plan
+def _batch_inputs(batch: PlannedBatch) -> _BatchInputs:
+    """The statement's inputs: each wallet's run, each accepted leg with its place among
+    its wallet's entries, each accepted transfer, the wallets to lock, and each movement
+    under a key."""
+    plan = batch.plan
+    linked = Counter(run.component for run in plan.runs.values())
+    inputs = _BatchInputs(runs=[], accepted=[], new_transfers=[], to_lock=[], keys=[])
+    for run in plan.runs.values():
         inputs.runs.append(
-            _RunRow(
-                wallet_id=run.wallet_id,
-                net=plan.net,
-                applied=plan.accepted,
-                lowest=plan.lowest,
-                highest=plan.highest,
-            )
+            _RunRow(run.wallet_id, run.net, run.accepted, run.lowest, run.highest, run.component)
         )
-        if plan.accepted:
+        if run.accepted or linked[run.component] > 1:
             inputs.to_lock.append(run.wallet_id)
-        position = 0
-        for decision, operation_id, idempotency in zip(
-            plan.decisions, run.operation_ids, run.idempotencies, strict=True
-        ):
-            request = decision.request
-            if idempotency is not None:
-                inputs.keys.append(
-                    _KeyRow(
-                        key=idempotency.key,
-                        fingerprint=idempotency.fingerprint,
-                        request_id=idempotency.request_id,
-                        outcome=decided_outcome(decision).value,
-                        wallet_id=run.wallet_id,
-                        operation_id=operation_id if decision.accepted else None,
-                        offset_before=decision.offset_before,
-                        amount=request.amount.minor,
-                    )
+    for decision, entry_ids, idempotency in zip(
+        plan.decisions, batch.entry_ids, batch.idempotencies, strict=True
+    ):
+        legs = decision.legs
+        if idempotency is not None:
+            inputs.keys.append(_key_row(decision, entry_ids, idempotency))
+        if not decision.accepted:
+            continue
+        for index, (wallet_id, request) in enumerate(legs):
+            inputs.accepted.append(
+                _AcceptedRow(
+                    id=entry_ids[index],
+                    wallet_id=wallet_id,
+                    operation_type=request.type.value,
+                    amount=request.amount.minor,
+                    offset_after=decision.offset_after(index),
+                    position=decision.positions[index],
+                    reference=request.reference,
+                    metadata=metadata_to_json(request.metadata),
+                    transfer_id=request.transfer_id,
                 )
-            if decision.accepted:
-                inputs.accepted.append(
-                    _AcceptedRow(
-                        id=operation_id,
-                        wallet_id=run.wallet_id,
-                        operation_type=request.type.value,
-                        amount=request.amount.minor,
-                        offset_after=decision.offset_after,
-                        position=position,
-                        reference=request.reference,
-                        metadata=metadata_to_json(request.metadata),
-                    )
+            )
+        transfer_id = legs[0].request.transfer_id
+        if transfer_id is not None:
+            out, into = legs
+            inputs.new_transfers.append(
+                _TransferRow(
+                    id=transfer_id,
+                    from_wallet_id=out.wallet_id,
+                    to_wallet_id=into.wallet_id,
+                    amount=out.request.amount.minor,
+                    reference=out.request.reference,
+                    metadata=metadata_to_json(out.request.metadata),
+                    out_operation_id=entry_ids[0],
+                    in_operation_id=entry_ids[1],
                 )
-                position += 1
+            )
     return inputs
+
+
+def _key_row(decision: Decision, entry_ids: tuple[UUID, ...], idempotency: Idempotency) -> _KeyRow:
+    """What a movement under a key records: its first entry (and transfer) when applied,
+    else the wallet whose rule refused it, with the offset of its balance then."""
+    legs = decision.legs
+    leg = 0 if decision.accepted else decision.refused_by
+    return _KeyRow(
+        key=idempotency.key,
+        fingerprint=idempotency.fingerprint,
+        request_id=idempotency.request_id,
+        outcome=decision.outcome.value,
+        wallet_id=legs[leg].wallet_id,
+        operation_id=entry_ids[0] if decision.accepted else None,
+        transfer_id=legs[0].request.transfer_id if decision.accepted else None,
+        offset_before=decision.offsets_before[leg],
+        amount=legs[leg].request.amount.minor,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -11,6 +12,7 @@ import asyncpg
 from wallet.adapters.json_metadata import metadata_from_json
 from wallet.adapters.postgres.connections import bounded_connection
 from wallet.adapters.postgres.rows import operation_from_row
+from wallet.adapters.postgres.transfers import find_transfer
 from wallet.deadlines import seconds_within
 from wallet.domain.currency import CURRENCIES
 from wallet.domain.errors import IdempotencyKeyTaken
@@ -23,8 +25,9 @@ if TYPE_CHECKING:
 
 RECORD_KEY = """
 INSERT INTO idempotency_keys
-       (key, fingerprint, request_id, outcome, wallet_id, operation_id, balance_before, amount)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       (key, fingerprint, request_id, outcome, wallet_id, operation_id, balance_before, amount,
+        transfer_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (key) DO NOTHING
 RETURNING key
 """
@@ -32,11 +35,13 @@ RETURNING key
 # A recorded answer with the immutable rows it is rebuilt from.
 FIND_RECORDED = """
 SELECT k.fingerprint, k.request_id, k.outcome, k.wallet_id, k.balance_before, k.amount,
+       k.transfer_id,
        w.created_at AS wallet_created_at, w.currency AS wallet_currency,
        w.metadata AS wallet_metadata,
        o.id AS op_id, o.wallet_id AS op_wallet_id, o.operation_type AS op_operation_type,
        o.amount AS op_amount, o.balance_after AS op_balance_after, o.currency AS op_currency,
-       o.created_at AS op_created_at, o.reference AS op_reference, o.metadata AS op_metadata
+       o.created_at AS op_created_at, o.reference AS op_reference, o.metadata AS op_metadata,
+       o.transfer_id AS op_transfer_id
   FROM idempotency_keys k
   JOIN wallets w ON w.id = k.wallet_id
   LEFT JOIN operations o ON o.id = k.operation_id
@@ -62,7 +67,12 @@ class PostgresIdempotencyRecords:
     async def find_recorded(self, key: str) -> Recorded | None:
         async with bounded_connection(self._pool, seconds_within(self._timeout)) as connection:
             row = await connection.fetchrow(FIND_RECORDED, key)
-        return None if row is None else _recorded(row)
+            if row is None:
+                return None
+            transfer = None
+            if row["transfer_id"] is not None:
+                transfer = await find_transfer(connection, row["transfer_id"])
+        return replace(_recorded(row), transfer=transfer)
 
     async def forget_keys_older_than(self, age: timedelta) -> int:
         forgotten = 0
@@ -83,6 +93,7 @@ async def record_outcome(
     operation_id: UUID | None = None,
     balance_before: int | None = None,
     amount: int | None = None,
+    transfer_id: UUID | None = None,
 ) -> None:
     """Record the outcome under the key; IdempotencyKeyTaken (undoing all) if it is taken."""
     if idempotency is None:
@@ -97,6 +108,7 @@ async def record_outcome(
         operation_id,
         balance_before,
         amount,
+        transfer_id,
     )
     if recorded is None:
         raise IdempotencyKeyTaken(f"the key {idempotency.key!r} was recorded meanwhile")

@@ -4,6 +4,7 @@ and the reading of a wallet's history."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -11,14 +12,22 @@ from uuid import UUID
 
 import asyncpg
 
+from wallet.adapters.group_commit import PlannedBatch, movement_outcome, planned_batch
 from wallet.adapters.ids import time_ordered_uuids
 from wallet.adapters.json_metadata import metadata_to_json
+from wallet.adapters.postgres.batch_store import PostgresBatchStore
 from wallet.adapters.postgres.connections import bounded_connection, transaction_if
 from wallet.adapters.postgres.idempotency_records import record_outcome
 from wallet.adapters.postgres.rows import operation_from_row, wallet_from_row
+from wallet.adapters.postgres.transfers import find_transfer
 from wallet.adapters.turns import Turns
 from wallet.deadlines import deadline_within, seconds_within
-from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, WalletNotFound
+from wallet.domain.errors import (
+    BalanceLimitExceeded,
+    IdempotencyKeyTaken,
+    InsufficientFunds,
+    WalletNotFound,
+)
 from wallet.domain.idempotency import Idempotency, Outcome, refusal_outcome
 from wallet.domain.model import (
     AppliedOperation,
@@ -28,6 +37,7 @@ from wallet.domain.model import (
 )
 from wallet.domain.money import Money
 from wallet.domain.pagination import Position
+from wallet.domain.transfers import AppliedTransfer, Transfer, TransferRequest
 
 if TYPE_CHECKING:
     from wallet.adapters.postgres.pool import Connection
@@ -62,7 +72,7 @@ SELECT id, balance, currency, version, created_at, updated_at, metadata FROM cha
 
 LIST_OPERATIONS_FIRST = """
 SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
-       reference, metadata
+       reference, metadata, transfer_id
   FROM operations
 WHERE wallet_id = $1
 ORDER BY created_at DESC, id DESC
@@ -71,7 +81,7 @@ LIMIT $2
 
 LIST_OPERATIONS_BEFORE = """
 SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
-       reference, metadata
+       reference, metadata, transfer_id
   FROM operations
 WHERE wallet_id = $1 AND (created_at, id) < ($3, $4)
 ORDER BY created_at DESC, id DESC
@@ -81,7 +91,7 @@ LIMIT $2
 # The same pages within one reference, through the index of the entries that have one.
 LIST_REFERENCED_FIRST = """
 SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
-       reference, metadata
+       reference, metadata, transfer_id
   FROM operations
 WHERE wallet_id = $1 AND reference = $3
 ORDER BY created_at DESC, id DESC
@@ -90,7 +100,7 @@ LIMIT $2
 
 LIST_REFERENCED_BEFORE = """
 SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
-       reference, metadata
+       reference, metadata, transfer_id
   FROM operations
 WHERE wallet_id = $1 AND reference = $3 AND (created_at, id) < ($4, $5)
 ORDER BY created_at DESC, id DESC
@@ -108,6 +118,7 @@ class PostgresLedger:
         self._pool = pool
         self._timeout = timeout
         self._turns: Turns[UUID] = Turns()  # operations on one wallet, one at a time
+        self._batches = PostgresBatchStore(pool, timeout)
 
     async def apply(
         self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
@@ -164,6 +175,31 @@ class PostgresLedger:
                 )
         raise refusal.error  # after the transaction: the refusal itself stays recorded
 
+    async def transfer(
+        self, transfer_id: UUID, request: TransferRequest, idempotency: Idempotency | None = None
+    ) -> AppliedTransfer:
+        """Decide and apply the transfer under both wallets' row locks, taken in id order
+        (so that no two transfers ever wait for each other in a cycle); one transaction,
+        with its outcome recorded under the key."""
+        legs = request.legs(transfer_id)
+        planned: list[PlannedBatch] = []
+
+        def plan(balances: Mapping[UUID, int]) -> PlannedBatch:
+            for wallet_id, _ in legs:
+                if wallet_id not in balances:
+                    raise WalletNotFound(wallet_id)
+            planned.append(planned_batch([legs], balances, [idempotency]))
+            return planned[0]
+
+        wallet_ids = sorted({leg.wallet_id for leg in legs})
+        outcome = await self._batches.apply_batch_locked(wallet_ids, plan)
+        if outcome.taken:
+            raise IdempotencyKeyTaken(f"the key {idempotency and idempotency.key!r} is recorded")
+        applied = {run.wallet_id: run for run in outcome.applied}
+        out, into = movement_outcome(legs, planned[0].plan.decisions[0], applied)
+        transfer = request.made(transfer_id, (out.operation, into.operation))
+        return AppliedTransfer(transfer, (out.wallet, into.wallet))
+
     async def _refusal(
         self, connection: Connection, wallet_id: UUID, request: OperationRequest
     ) -> _Refusal | None:
@@ -195,6 +231,10 @@ class PostgresHistory:
             if not rows and not await connection.fetchval(WALLET_EXISTS, wallet_id):
                 raise WalletNotFound(wallet_id)
         return [operation_from_row(row) for row in rows]
+
+    async def find_transfer(self, transfer_id: UUID) -> Transfer | None:
+        async with self._connection() as connection:
+            return await find_transfer(connection, transfer_id)
 
     def _connection(self) -> AbstractAsyncContextManager[Connection]:
         return bounded_connection(self._pool, seconds_within(self._timeout))

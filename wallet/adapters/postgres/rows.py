@@ -8,6 +8,7 @@ from wallet.adapters.json_metadata import metadata_from_json
 from wallet.domain.currency import CURRENCIES
 from wallet.domain.model import Operation, OperationType, Wallet
 from wallet.domain.money import Money
+from wallet.domain.transfers import Transfer
 
 
 def wallet_from_row(row: asyncpg.Record) -> Wallet:
@@ -33,4 +34,19 @@ def operation_from_row(row: asyncpg.Record, prefix: str = "") -> Operation:
         created_at=row[prefix + "created_at"],
         reference=row[prefix + "reference"],
         metadata=metadata_from_json(row[prefix + "metadata"]),
+        transfer_id=row[prefix + "transfer_id"],
+    )
+
+
+def transfer_from_rows(head: asyncpg.Record, out: Operation, into: Operation) -> Transfer:
+    """A transfer from its row and its two entries."""
+    return Transfer(
+        id=head["id"],
+        from_wallet_id=head["from_wallet_id"],
+        to_wallet_id=head["to_wallet_id"],
+        amount=out.amount,
+        created_at=head["created_at"],
+        operations=(out, into),
+        reference=head["reference"],
+        metadata=metadata_from_json(head["metadata"]),
     )

@@ -13,6 +13,8 @@ from wallet.entrypoints.http.parsing import (
     parse_operation,
     parse_page,
     parse_reference_filter,
+    parse_transfer,
+    parse_transfer_id,
     parse_wallet_id,
     read_json,
 )
@@ -20,11 +22,12 @@ from wallet.entrypoints.http.render import (
     json_response,
     render_applied,
     render_operation_page,
+    render_transfer,
     render_wallet,
     render_wallet_page,
     replay_headers,
 )
-from wallet.metrics import count_operation
+from wallet.metrics import count_operation, count_transfer
 
 routes = web.RouteTableDef()
 # aiohttp tries the routes under one path prefix in this order: the busiest come first.
@@ -42,6 +45,27 @@ async def post_operation(request: web.Request) -> web.Response:
         raise
     count_operation(operation.type.value, "replayed" if answer.replayed else "applied")
     return json_response(render_applied(answer.value), headers=replay_headers(answer.replayed))
+
+
+@routes.post("/api/v1/transfers")
+async def create_transfer(request: web.Request) -> web.Response:
+    command = parse_transfer(await read_json(request))
+    idempotency = parse_idempotency(request, meaning=command.meaning)
+    try:
+        answer = await request.app[SERVICES].transfer(command, idempotency)
+    except WalletError as error:
+        count_transfer(error.code.lower())
+        raise
+    count_transfer("replayed" if answer.replayed else "applied")
+    location = request.app.router["transfer"].url_for(transfer_id=str(answer.value.id))
+    headers = {"Location": str(location), **replay_headers(answer.replayed)}
+    return json_response(render_transfer(answer.value), status=201, headers=headers)
+
+
+@routes.get("/api/v1/transfers/{transfer_id:[^/]+}", name="transfer")
+async def get_transfer(request: web.Request) -> web.Response:
+    transfer = await request.app[SERVICES].get_transfer(parse_transfer_id(request))
+    return json_response(render_transfer(transfer))
 
 
 @routes.get("/api/v1/wallets/{wallet_id:[^/]+}", name="wallet")

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from wallet.domain import errors
 from wallet.domain.currency import CURRENCIES, MAX_AMOUNT_MAJOR, MAX_BALANCE_MAJOR
-from wallet.domain.model import MAX_BALANCE, OperationType
+from wallet.domain.model import MAX_BALANCE, REQUESTABLE, OperationType
 from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_DECIMALS, MAX_LITERAL_LENGTH, Money
 from wallet.domain.pagination import CURSOR_BYTES
 from wallet.domain.references import (
@@ -75,6 +75,8 @@ TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[
 INSUFFICIENT_FUNDS = kind_of(errors.InsufficientFunds)
 BALANCE_LIMIT = kind_of(errors.BalanceLimitExceeded)
 WALLET_NOT_FOUND = kind_of(errors.WalletNotFound)
+TRANSFER_NOT_FOUND = kind_of(errors.TransferNotFound)
+CURRENCY_MISMATCH = kind_of(errors.CurrencyMismatch)
 IDEMPOTENCY_KEY_IN_USE = kind_of(errors.IdempotencyKeyInUse)
 IDEMPOTENCY_KEY_REUSED = kind_of(errors.IdempotencyKeyReused)
 # The status of a refused deposit or withdrawal, whichever bound it would cross.
@@ -224,7 +226,41 @@ SCHEMAS: dict[str, Json] = {
         "description": "RFC 3339 in UTC, with a `Z` suffix.",
         "examples": ["2026-11-27T16:03:02.123456Z"],
     },
-    "OperationType": {"type": "string", "enum": [t.value for t in OperationType]},
+    "OperationType": {
+        "type": "string",
+        "enum": [t.value for t in OperationType],
+        "description": "A ledger entry's kind.",
+    },
+    "RequestedOperationType": {
+        "type": "string",
+        "enum": [t.value for t in REQUESTABLE],
+        "description": "What `/operation` takes; transfers have an endpoint of their own.",
+    },
+    "Amount": {
+        "description": (
+            f"Above 0 and at most {MAX_AMOUNT_MAJOR}, with at most the wallet's "
+            "currency's decimals (never more than 3); never rounded."
+        ),
+        "oneOf": [
+            {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": MAX_AMOUNT_MAJOR,
+                "multipleOf": 10**-MAX_DECIMALS,
+                "description": (
+                    f"A JSON number (`50`, `0.1`, `1e2`) of at most {MAX_LITERAL_LENGTH} "
+                    "characters."
+                ),
+            },
+            {
+                "type": "string",
+                "pattern": AMOUNT_STRING_PATTERN,
+                "maxLength": MAX_LITERAL_LENGTH,
+                "not": {"pattern": ZERO_STRING_PATTERN},
+                "description": 'A decimal string (`"50"`, `"50.00"`).',
+            },
+        ],
+    },
     "Reference": {
         "type": "string",
         "minLength": 1,
@@ -257,6 +293,15 @@ SCHEMAS: dict[str, Json] = {
             "id": _schema("Id"),
             "currency": _schema("Currency"),
             "balance": _schema("Money"),
+            "heldBalance": {
+                "allOf": [_schema("Money")],
+                "description": "The part of the balance that holds reserve.",
+            },
+            "availableBalance": {
+                "allOf": [_schema("Money")],
+                "description": "`balance` less `heldBalance`: what a withdrawal or a "
+                "transfer may take.",
+            },
             "metadata": _schema("Metadata"),
             "createdAt": _schema("Timestamp"),
             "updatedAt": _schema("Timestamp"),
@@ -293,32 +338,8 @@ SCHEMAS: dict[str, Json] = {
     ),
     "OperationRequest": _object(
         {
-            "operationType": _schema("OperationType"),
-            "amount": {
-                "description": (
-                    f"Above 0 and at most {MAX_AMOUNT_MAJOR}, with at most the wallet's "
-                    "currency's decimals (never more than 3); never rounded."
-                ),
-                "oneOf": [
-                    {
-                        "type": "number",
-                        "exclusiveMinimum": 0,
-                        "maximum": MAX_AMOUNT_MAJOR,
-                        "multipleOf": 10**-MAX_DECIMALS,
-                        "description": (
-                            f"A JSON number (`50`, `0.1`, `1e2`) of at most {MAX_LITERAL_LENGTH} "
-                            "characters."
-                        ),
-                    },
-                    {
-                        "type": "string",
-                        "pattern": AMOUNT_STRING_PATTERN,
-                        "maxLength": MAX_LITERAL_LENGTH,
-                        "not": {"pattern": ZERO_STRING_PATTERN},
-                        "description": 'A decimal string (`"50"`, `"50.00"`).',
-                    },
-                ],
-            },
+            "operationType": _schema("RequestedOperationType"),
+            "amount": _schema("Amount"),
         },
         "A deposit or a withdrawal. Unknown fields are refused.",
         optional={
@@ -334,6 +355,55 @@ SCHEMAS: dict[str, Json] = {
                 "metadata": {"channel": "web"},
             },
         ],
+    ),
+    "TransferRequest": _object(
+        {
+            "fromWalletId": {"allOf": [_schema("Id")], "description": "The payer."},
+            "toWalletId": {
+                "allOf": [_schema("Id")],
+                "description": "The payee: another wallet of the same currency.",
+            },
+            "amount": _schema("Amount"),
+        },
+        "A transfer between two wallets of one currency. Unknown fields are refused.",
+        optional={
+            "reference": {"oneOf": [_schema("Reference"), {"type": "null"}]},
+            "metadata": {"oneOf": [_schema("Metadata"), {"type": "null"}]},
+        },
+        examples=[
+            {
+                "fromWalletId": "3f1c2d4e-5b6a-4c8d-9e0f-1a2b3c4d5e6f",
+                "toWalletId": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                "amount": "25.00",
+                "reference": "invoice-77",
+            }
+        ],
+    ),
+    "Transfer": _object(
+        {
+            "id": _schema("Id"),
+            "fromWalletId": _schema("Id"),
+            "toWalletId": _schema("Id"),
+            "currency": _schema("Currency"),
+            "amount": _schema("Money"),
+            "holdId": {
+                "oneOf": [_schema("Id"), {"type": "null"}],
+                "description": "The hold it captured; `null` for a plain transfer.",
+            },
+            "reference": {"oneOf": [_schema("Reference"), {"type": "null"}]},
+            "metadata": _schema("Metadata"),
+            "createdAt": _schema("Timestamp"),
+            "operations": {
+                "type": "array",
+                "minItems": 2,
+                "maxItems": 2,
+                "items": _schema("Operation"),
+                "description": "The payer's `TRANSFER_OUT`, then the payee's `TRANSFER_IN`: "
+                "two entries sharing the transfer's id, reference and metadata, committed "
+                "together.",
+            },
+        },
+        "Money moved between two wallets.",
     ),
     "NewWallet": {
         "type": "object",
@@ -434,6 +504,15 @@ HEADERS: dict[str, Json] = {
         "required": True,
         "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
     },
+    "TransferLocation": {
+        "description": "The URL of the new transfer.",
+        "required": True,
+        "schema": {
+            "type": "string",
+            "format": "uri-reference",
+            "pattern": r"^/api/v1/transfers/" + UUID_PATTERN[1:],
+        },
+    },
     "Location": {
         "description": "The URL of the new wallet.",
         "required": True,
@@ -495,6 +574,15 @@ PARAMETERS: dict[str, Json] = {
         ),
         "schema": {"type": "string", "format": "uuid", "pattern": UUID_ANY_CASE_PATTERN},
     },
+    "TransferId": {
+        "name": "transferId",
+        "in": "path",
+        "required": True,
+        "description": (
+            f"A transfer id, 8-4-4-4-12 hex digits in either case; else {VALIDATION.status}."
+        ),
+        "schema": {"type": "string", "format": "uuid", "pattern": UUID_ANY_CASE_PATTERN},
+    },
     "Limit": {
         "name": "limit",
         "in": "query",
@@ -543,7 +631,13 @@ PARAMETERS: dict[str, Json] = {
 
 
 def _headers(*names: str) -> Json:
-    return {name: _ref("headers", name.replace("-", "")) for name in ("X-Request-ID", *names)}
+    """Each header by its name, referring to the component of that name (without dashes),
+    or to the one given after a colon (``Location:TransferLocation``)."""
+    headers = {}
+    for given in ("X-Request-ID", *names):
+        name, _, component = given.partition(":")
+        headers[name] = _ref("headers", component or name.replace("-", ""))
+    return headers
 
 
 def _json(description: str, schema: str, *headers: str, **extra: Any) -> Json:
@@ -609,7 +703,27 @@ PROBLEM_RESPONSES = {
         BALANCE_LIMIT,
         headers=("Idempotent-Replayed",),
     ),
+    "TransferRefused": _problem(
+        f"`{VALIDATION.code}`: the request is malformed (the same wallet on both sides "
+        f"included), or the amount has more decimals than the currency. "
+        f"`{CURRENCY_MISMATCH.code}`: the wallets hold different currencies. "
+        f"`{INSUFFICIENT_FUNDS.code}`: the payer's available balance is below the amount. "
+        f"`{BALANCE_LIMIT.code}`: the payee would pass the maximum balance. Checked in that "
+        "order, after both wallets are found; nothing moved. A refusal recorded under an "
+        "`Idempotency-Key` is answered again as it was.",
+        VALIDATION,
+        CURRENCY_MISMATCH,
+        INSUFFICIENT_FUNDS,
+        BALANCE_LIMIT,
+        headers=("Idempotent-Replayed",),
+    ),
     "WalletNotFound": _problem("No wallet has this id.", WALLET_NOT_FOUND),
+    "TransferWalletNotFound": _problem(
+        "One of the two wallets does not exist; the detail names which (the payer is "
+        "looked up first). Nothing moved.",
+        WALLET_NOT_FOUND,
+    ),
+    "TransferNotFound": _problem("No transfer has this id.", TRANSFER_NOT_FOUND),
     "MethodNotAllowed": _problem(
         "The path exists but not with this method; `Allow` lists the methods it accepts.",
         METHOD_NOT_ALLOWED,
@@ -819,6 +933,56 @@ PATHS: dict[str, Json] = {
             parameters=("WalletId", "Limit", "Cursor", "Reference"),
         ),
     },
+    "/api/v1/transfers": {
+        "post": _operation(
+            "createTransfer",
+            "transfers",
+            "Transfer between wallets",
+            "Moves `amount` from `fromWalletId` to `toWalletId`, wallets of one currency: "
+            "the payer's `TRANSFER_OUT` and the payee's `TRANSFER_IN` commit together or "
+            "not at all. Concurrent transfers in any directions never deadlock; many payers "
+            "paying one payee are applied in batches.",
+            {
+                "201": _json(
+                    "The transfer and its two entries.",
+                    "Transfer",
+                    "Location:TransferLocation",
+                    "Idempotent-Replayed",
+                    links={
+                        "GetTransfer": {
+                            "operationId": "getTransfer",
+                            "parameters": {"transferId": "$response.body#/id"},
+                            "description": "Read the transfer again.",
+                        }
+                    },
+                ),
+                **_answers("TransferRefused", "TransferWalletNotFound"),
+                **KEYED,
+                **WITH_BODY,
+                **WITH_DATABASE,
+            },
+            parameters=("IdempotencyKey",),
+            request_body={
+                "required": True,
+                "content": {JSON: {"schema": _schema("TransferRequest")}},
+            },
+        ),
+    },
+    "/api/v1/transfers/{transferId}": {
+        "get": _operation(
+            "getTransfer",
+            "transfers",
+            "Get a transfer",
+            "The transfer and its two ledger entries.",
+            {
+                "200": _json("The transfer.", "Transfer"),
+                **VALIDATED,
+                **_answers("TransferNotFound"),
+                **WITH_DATABASE,
+            },
+            parameters=("TransferId",),
+        ),
+    },
     "/health/live": {
         "get": _operation(
             "live",
@@ -868,6 +1032,7 @@ PATHS: dict[str, Json] = {
 TAGS = [
     {"name": "wallets", "description": "Create, list and read wallets."},
     {"name": "operations", "description": "Move money and read the ledger."},
+    {"name": "transfers", "description": "Move money between wallets."},
     {"name": "health", "description": "Probes for orchestrators and load balancers."},
     {"name": "meta", "description": "The API's own description."},
 ]

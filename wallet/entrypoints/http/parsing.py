@@ -18,8 +18,8 @@ from aiohttp import hdrs, web
 from wallet.domain.currency import Currency, InvalidCurrency, parse_currency
 from wallet.domain.errors import FieldError, ValidationFailed
 from wallet.domain.idempotency import HEADER, Idempotency, parse_key
-from wallet.domain.model import OperationCommand, OperationType
-from wallet.domain.money import MAX_LITERAL_LENGTH, InvalidAmount, parse_amount
+from wallet.domain.model import REQUESTABLE, OperationCommand, OperationType
+from wallet.domain.money import MAX_LITERAL_LENGTH, Amount, InvalidAmount, parse_amount
 from wallet.domain.references import (
     NO_METADATA,
     InvalidReference,
@@ -27,6 +27,7 @@ from wallet.domain.references import (
     metadata_errors,
     parse_reference,
 )
+from wallet.domain.transfers import TransferCommand
 from wallet.entrypoints.http.problems import (
     CLIENT_CLOSED,
     PAYLOAD_TOO_LARGE,
@@ -49,7 +50,8 @@ _LIMIT = re.compile(r"[0-9]{1,4}", re.ASCII)
 _OPERATION_FIELDS = ("operationType", "amount")
 _OPTIONAL_OPERATION_FIELDS = ("reference", "metadata")
 _NEW_WALLET_FIELDS = ("currency", "metadata")
-_OPERATION_TYPES = {kind.value: kind for kind in OperationType}
+_TRANSFER_FIELDS = ("fromWalletId", "toWalletId", "amount")
+_OPERATION_TYPES = {kind.value: kind for kind in REQUESTABLE}
 # The content codings a body may come in, by the window bits zlib decodes each with;
 # identity needs no decoding. (aiohttp's own decoding is off: see create_app.)
 _CONTENT_CODINGS = {
@@ -78,6 +80,13 @@ def parse_wallet_id(request: web.Request) -> UUID:
     raw = request.match_info["wallet_id"]
     if not _UUID.fullmatch(raw):
         _fail("walletId", "must be a UUID like 3f1c2d4e-5b6a-4c8d-9e0f-1a2b3c4d5e6f")
+    return parse_uuid(raw)
+
+
+def parse_transfer_id(request: web.Request) -> UUID:
+    raw = request.match_info["transfer_id"]
+    if not _UUID.fullmatch(raw):
+        _fail("transferId", "must be a UUID like 3f1c2d4e-5b6a-4c8d-9e0f-1a2b3c4d5e6f")
     return parse_uuid(raw)
 
 
@@ -135,30 +144,63 @@ def parse_operation(body: object) -> OperationCommand:
         if operation_type is not None and amount is not None:
             with suppress(InvalidAmount):
                 return OperationCommand(operation_type, parse_amount(amount))
-    known = (*_OPERATION_FIELDS, *_OPTIONAL_OPERATION_FIELDS)
-    errors = [
-        FieldError(
-            name, "is not a known field; expected operationType, amount, reference, metadata"
-        )
-        for name in body
-        if name not in known
-    ]
-    errors += [FieldError(name, "is required") for name in _OPERATION_FIELDS if name not in body]
+    errors = _field_errors(body, _OPERATION_FIELDS)
     operation_type = body.get("operationType")
     if "operationType" in body and not (
-        isinstance(operation_type, str) and operation_type in OperationType.__members__
+        isinstance(operation_type, str) and operation_type in _OPERATION_TYPES
     ):
         errors.append(FieldError("operationType", "must be DEPOSIT or WITHDRAW"))
-    amount = None
-    if "amount" in body:
-        try:
-            amount = parse_amount(body["amount"])
-        except InvalidAmount as error:
-            errors.append(FieldError("amount", str(error)))
+    amount = _amount(body, errors)
     reference, metadata = _labels(body, errors)
     if errors or amount is None:
         raise ValidationFailed(errors, _summary(errors))
     return OperationCommand(OperationType(str(operation_type)), amount, reference, metadata)
+
+
+def parse_transfer(body: object) -> TransferCommand:
+    """A complete, valid transfer request, or every field error at once."""
+    if not isinstance(body, dict):
+        _fail("body", "must be a JSON object with fromWalletId, toWalletId and amount")
+    errors = _field_errors(body, _TRANSFER_FIELDS)
+    ids = {}
+    for name in ("fromWalletId", "toWalletId"):
+        value = body.get(name)
+        if name not in body:
+            continue
+        if isinstance(value, str) and _UUID.fullmatch(value):
+            ids[name] = parse_uuid(value)
+        else:
+            errors.append(FieldError(name, "must be a wallet id (a UUID)"))
+    if len(ids) == 2 and ids["fromWalletId"] == ids["toWalletId"]:
+        errors.append(FieldError("toWalletId", "must be another wallet than fromWalletId"))
+    amount = _amount(body, errors)
+    reference, metadata = _labels(body, errors)
+    if errors or amount is None:
+        raise ValidationFailed(errors, _summary(errors))
+    return TransferCommand(ids["fromWalletId"], ids["toWalletId"], amount, reference, metadata)
+
+
+def _field_errors(body: dict[str, object], required: tuple[str, ...]) -> list[FieldError]:
+    """The body's unknown fields and missing ``required`` ones (a reference and metadata
+    may come with any command)."""
+    known = (*required, *_OPTIONAL_OPERATION_FIELDS)
+    errors = [
+        FieldError(name, f"is not a known field; expected {', '.join(known)}")
+        for name in body
+        if name not in known
+    ]
+    return errors + [FieldError(name, "is required") for name in required if name not in body]
+
+
+def _amount(body: dict[str, object], errors: list[FieldError]) -> Amount | None:
+    """The body's ``amount``, if it has a valid one; what is wrong with it goes to ``errors``."""
+    if "amount" not in body:
+        return None
+    try:
+        return parse_amount(body["amount"])
+    except InvalidAmount as error:
+        errors.append(FieldError("amount", str(error)))
+        return None
 
 
 def _labels(body: dict[str, object], errors: list[FieldError]) -> tuple[str | None, Metadata]:
@@ -216,7 +258,12 @@ async def read_json(request: web.Request) -> object:
         _check_transfer_coding(headers)
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise _too_large()
-    raw = await _read_body(request)
+    try:  # awaited here, not in a helper: one coroutine less on every write
+        raw = await request.read()
+    except ConnectionError:  # the client closed the connection before sending it all
+        raise Problem(CLIENT_CLOSED, "The client closed the connection mid-body") from None
+    except web.RequestPayloadError as error:  # bad framing aiohttp found in the body
+        _fail("body", f"could not be read: {str(error).splitlines()[-1].strip()}")
     if not raw:
         return NO_BODY
     charset = (request.charset or "utf-8").lower()
@@ -239,15 +286,6 @@ def _check_transfer_coding(headers: CIMultiDictProxy[str]) -> None:
         _fail(
             hdrs.TRANSFER_ENCODING, "must be chunked alone; no other transfer coding is supported"
         )
-
-
-async def _read_body(request: web.Request) -> bytes:
-    try:
-        return await request.read()
-    except ConnectionError:  # the client closed the connection before sending it all
-        raise Problem(CLIENT_CLOSED, "The client closed the connection mid-body") from None
-    except web.RequestPayloadError as error:  # bad framing aiohttp found in the body
-        _fail("body", f"could not be read: {str(error).splitlines()[-1].strip()}")
 
 
 def _content_coding(headers: CIMultiDictProxy[str]) -> str:

@@ -12,6 +12,7 @@ import orjson
 from aiohttp import web
 
 from wallet.domain.model import Operation, Page, Wallet
+from wallet.domain.transfers import Transfer
 
 JsonObject = dict[str, Any]
 
@@ -47,10 +48,14 @@ def timestamp(moment: datetime) -> str:
 
 
 def render_wallet(wallet: Wallet) -> JsonObject:
+    balance = str(wallet.balance)
+    held = wallet.held
     return {
         "id": str(wallet.id),
         "currency": wallet.currency.code,
-        "balance": str(wallet.balance),
+        "balance": balance,
+        "heldBalance": str(held),
+        "availableBalance": str(wallet.available) if held.minor else balance,
         "metadata": dict(wallet.metadata),
         "createdAt": timestamp(wallet.created_at),
         "updatedAt": timestamp(wallet.updated_at),
@@ -67,7 +72,7 @@ def render_operation(operation: Operation) -> JsonObject:
         "balanceAfter": str(operation.balance_after),
         "reference": operation.reference,
         "metadata": dict(operation.metadata),
-        "transferId": None,  # no transfers yet: no entry belongs to one
+        "transferId": None if operation.transfer_id is None else str(operation.transfer_id),
         "holdId": None,  # no holds yet either
         "createdAt": timestamp(operation.created_at),
     }
@@ -80,6 +85,21 @@ def render_applied(applied: Operation) -> JsonObject:
         "walletId": operation["walletId"],
         "balance": operation["balanceAfter"],
         "operation": operation,
+    }
+
+
+def render_transfer(transfer: Transfer) -> JsonObject:
+    return {
+        "id": str(transfer.id),
+        "fromWalletId": str(transfer.from_wallet_id),
+        "toWalletId": str(transfer.to_wallet_id),
+        "currency": transfer.amount.currency.code,
+        "amount": str(transfer.amount),
+        "holdId": None if transfer.hold_id is None else str(transfer.hold_id),
+        "reference": transfer.reference,
+        "metadata": dict(transfer.metadata),
+        "createdAt": timestamp(transfer.created_at),
+        "operations": [render_operation(operation) for operation in transfer.operations],
     }
 
 
