@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -212,7 +213,7 @@ class RedisBalanceCache:
         self.errors = 0
 
     async def read_through(self, wallet_id: UUID, load: WalletLoader) -> Wallet:
-        if not await self._usable() or wallet_id in self._pending:
+        if not (self._ready() or await self._usable()) or wallet_id in self._pending:
             return await load(wallet_id)
         heard = self._fences_heard
         found = await self._lookups.submit(wallet_id)
@@ -227,7 +228,7 @@ class RedisBalanceCache:
         self.misses += 1
         TALLY.inc(series(CACHE_LOOKUPS, "miss"))
         wallet = await load(wallet_id)
-        if await self._usable() and wallet_id not in self._pending:
+        if (self._ready() or await self._usable()) and wallet_id not in self._pending:
             await self._store([wallet], expected_generation=generation)
         return wallet
 
@@ -367,7 +368,21 @@ class RedisBalanceCache:
             return None
 
     def _suspended(self) -> bool:
-        return time.monotonic() < self._suspended_until
+        if not self._suspended_until:  # the usual case: never failed, or over since
+            return False
+        if time.monotonic() < self._suspended_until:
+            return True
+        self._suspended_until = 0.0  # over: no clock to read until the next failure
+        return False
+
+    def _ready(self) -> bool:
+        """``_usable``'s answer in the usual case, without an await: no move to a new
+        generation owed, fences heard, Redis not suspended. False means "ask ``_usable``"."""
+        return (
+            self._invalidations_done == self._invalidations_wanted
+            and self._listening
+            and not self._suspended()
+        )
 
     async def _usable(self) -> bool:
         """Whether to read Redis now: not after a failure until the retry interval is
@@ -434,9 +449,13 @@ def _encode(wallet: Wallet) -> str:
     return f"{entry}:{metadata_to_json(wallet.metadata)}" if wallet.metadata else entry
 
 
+@functools.lru_cache(maxsize=1024)
 def _decode(wallet_id: UUID, entry: str) -> Wallet:
     """A cached wallet; an entry cached before currencies existed is a USD wallet's, and
-    one without metadata (the JSON last, colons and all) has none."""
+    one without metadata (the JSON last, colons and all) has none.
+
+    Remembered by its exact text: a hot wallet is read again and again between writes, and
+    the same text (its version included) always decodes to the same immutable wallet."""
     version, balance, created, updated, *rest = entry.split(":", 5)
     return Wallet(
         id=wallet_id,

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from itertools import islice
-from os import getpid
 from time import time as wall_clock
 from typing import Any, Final, TextIO
 
@@ -27,6 +27,12 @@ ACCESS_LOGGER: Final = "wallet.access"
 # The attributes every LogRecord has; anything else on a record came from ``extra=``.
 _RECORD_ATTRIBUTES: Final = tuple(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
 _STANDARD_ATTRIBUTES: Final = frozenset(_RECORD_ATTRIBUTES) | {"message", "asctime", "taskName"}
+
+
+# The process id, asked of the kernel once per process (a system call each time otherwise)
+# and again in a forked child.
+_process_id = functools.cache(os.getpid)
+os.register_at_fork(after_in_child=_process_id.cache_clear)
 
 
 def configure_logging(level: str, log_format: str = "auto") -> None:
@@ -217,7 +223,7 @@ class RequestLogger(AbstractAccessLogger):
                     logging.getLevelName(level),
                     self.logger.name,
                     message,
-                    getpid(),
+                    _process_id(),
                     fields,
                 )
             )
