@@ -101,6 +101,7 @@ def test_the_batch_statement_reads_each_input_under_its_fields_names(statement: 
     assert tables == {
         "runs": ", ".join(batch_store._RunRow._fields),
         "accepted": ", ".join(batch_store._AcceptedRow._fields),
+        "labels": ", ".join(batch_store._LabelRow._fields),
         "new_transfers": ", ".join(batch_store._TransferRow._fields),
         "keys": ", ".join(batch_store._KeyRow._fields),
     }
@@ -111,7 +112,9 @@ def test_the_batch_statement_uses_every_parameter_it_is_given_and_no_other(
     statement: str,
 ) -> None:
     given = parameters(
-        batch_store._BatchInputs(runs=[], accepted=[], new_transfers=[], to_lock=[], keys=[])
+        batch_store._BatchInputs(
+            runs=[], accepted=[], labels=[], new_transfers=[], to_lock=[], keys=[]
+        )
     )
     used = {int(number) for number in re.findall(r"\$(\d+)", statement)}
 
@@ -143,6 +146,7 @@ def test_a_run_becomes_its_rows_accepted_entries_in_order_and_each_key() -> None
         (ids[0][0], 5, 5, 0),
         (ids[2][0], 3, 8, 1),
     ]
+    assert inputs.labels == []  # none of them has a reference, metadata or a transfer
     assert inputs.new_transfers == []
     assert inputs.keys == [
         batch_store._KeyRow(
@@ -169,11 +173,13 @@ def test_a_transfer_becomes_two_entries_one_transfer_row_and_locks_both_wallets(
     inputs = batch_store._batch_inputs(PlannedBatch(plan, [ids], [key]))
 
     assert sorted(inputs.to_lock) == sorted([payer, payee])
-    assert [
-        (r.wallet_id, r.operation_type, r.offset_after, r.transfer_id) for r in inputs.accepted
-    ] == [
-        (payer, "TRANSFER_OUT", -40, transfer_id),
-        (payee, "TRANSFER_IN", 40, transfer_id),
+    assert [(r.wallet_id, r.operation_type, r.offset_after) for r in inputs.accepted] == [
+        (payer, "TRANSFER_OUT", -40),
+        (payee, "TRANSFER_IN", 40),
+    ]
+    assert [(r.id, r.reference, r.transfer_id) for r in inputs.labels] == [
+        (ids[0], "inv-7", transfer_id),
+        (ids[1], "inv-7", transfer_id),
     ]
     (row,) = inputs.new_transfers
     assert (row.id, row.from_wallet_id, row.to_wallet_id, row.amount, row.reference) == (

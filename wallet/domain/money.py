@@ -122,6 +122,8 @@ def _significant_decimals(value: Decimal) -> int:
     has 1). Works on the digit tuple: no context precision or rounding is involved."""
     _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
+    if exponent >= 0:  # a whole number as written (``50``, ``1e2``): no fraction digits
+        return 0
     coefficient = int("".join(map(str, digits)))
     while coefficient and coefficient % 10 == 0:
         coefficient //= 10

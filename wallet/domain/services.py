@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,7 +13,7 @@ from wallet.domain.currency import USD, Currency
 from wallet.domain.errors import TransferNotFound, ValidationFailed
 from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.idempotent import Answer, IdempotentCommands
-from wallet.domain.model import Operation, OperationCommand, Page, Wallet
+from wallet.domain.model import Operation, OperationCommand, OperationRequest, Page, Wallet
 from wallet.domain.pagination import CursorCodec, InvalidCursor, Position
 from wallet.domain.ports import (
     BalanceCache,
@@ -102,19 +103,27 @@ class WalletService:
         readers were sure to see it.
         """
 
-        request = command.in_currency(await self._currency_of(wallet_id))
+        currency = self._currencies.get(wallet_id) or await self._currency_of(wallet_id)
+        request = command.in_currency(currency)
+        if idempotency is None:  # no key to claim or record: the effect alone
+            return Answer(await self._apply(wallet_id, request, None))
+        return await self._commands.run(
+            idempotency,
+            functools.partial(self._apply, wallet_id, request),
+            functools.partial(self._replay_operation, wallet_id),
+        )
 
-        async def apply(idempotency: Idempotency | None) -> Operation:
-            applied = await self._ledger.apply(wallet_id, request, idempotency)
-            await self._cache.put(applied.wallet)
-            return applied.operation
+    async def _apply(
+        self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None
+    ) -> Operation:
+        applied = await self._ledger.apply(wallet_id, request, idempotency)
+        await self._cache.put(applied.wallet)
+        return applied.operation
 
-        async def replay(recorded: Recorded) -> Operation:
-            assert recorded.operation is not None
-            await self._cache.put(await self._wallets.get(wallet_id))
-            return recorded.operation
-
-        return await self._commands.run(idempotency, apply, replay)
+    async def _replay_operation(self, wallet_id: UUID, recorded: Recorded) -> Operation:
+        assert recorded.operation is not None
+        await self._cache.put(await self._wallets.get(wallet_id))
+        return recorded.operation
 
     async def transfer(
         self, command: TransferCommand, idempotency: Idempotency | None = None

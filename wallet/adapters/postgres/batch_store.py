@@ -58,6 +58,13 @@ class _AcceptedRow(NamedTuple):
     amount: Bigint
     offset_after: Bigint
     position: Integer
+
+
+class _LabelRow(NamedTuple):
+    """What an accepted leg carries beyond its money, sent only for a leg that has any
+    (most carry none: their rows cost nothing to send)."""
+
+    id: Uuid
     reference: Text | None
     metadata: JsonText  # cast to jsonb as it is written
     transfer_id: Uuid | None
@@ -96,6 +103,7 @@ class _BatchInputs:
 
     runs: list[_RunRow]
     accepted: list[_AcceptedRow]
+    labels: list[_LabelRow]
     new_transfers: list[_TransferRow]
     to_lock: list[Uuid]  # the wallets to change, and every wallet a transfer links
     keys: list[_KeyRow]
@@ -150,14 +158,15 @@ WITH runs AS (
      WHERE s.applied = 0 AND s.component IN (SELECT component FROM settled_components)
 ), written AS (
     SELECT accepted.id, accepted.wallet_id, accepted.operation_type, accepted.amount,
-           accepted.position, accepted.reference, accepted.metadata::jsonb AS metadata,
-           accepted.transfer_id,
+           accepted.position, labels.reference,
+           coalesce(labels.metadata::jsonb, jsonb_build_object()) AS metadata, labels.transfer_id,
            c.start_balance + accepted.offset_after AS balance_after,
            c.updated_at - (c.applied - 1 - accepted.position) * interval '1 microsecond'
                AS created_at,
            c.version - c.applied + 1 + accepted.position AS version, c.currency
       FROM {accepted}
       JOIN changed c ON c.id = accepted.wallet_id
+      LEFT JOIN {labels} ON labels.id = accepted.id
 ), recorded AS (
     INSERT INTO operations
            (id, wallet_id, operation_type, amount, balance_after, currency, created_at,
@@ -356,7 +365,7 @@ def _batch_inputs(batch: PlannedBatch) -> _BatchInputs:
     under a key."""
     plan = batch.plan
     linked = Counter(run.component for run in plan.runs.values())
-    inputs = _BatchInputs(runs=[], accepted=[], new_transfers=[], to_lock=[], keys=[])
+    inputs = _BatchInputs(runs=[], accepted=[], labels=[], new_transfers=[], to_lock=[], keys=[])
     for run in plan.runs.values():
         inputs.runs.append(
             _RunRow(run.wallet_id, run.net, run.accepted, run.lowest, run.highest, run.component)
@@ -380,11 +389,17 @@ def _batch_inputs(batch: PlannedBatch) -> _BatchInputs:
                     amount=request.amount.minor,
                     offset_after=decision.offset_after(index),
                     position=decision.positions[index],
-                    reference=request.reference,
-                    metadata=metadata_to_json(request.metadata),
-                    transfer_id=request.transfer_id,
                 )
             )
+            if request.reference is not None or request.metadata or request.transfer_id:
+                inputs.labels.append(
+                    _LabelRow(
+                        id=entry_ids[index],
+                        reference=request.reference,
+                        metadata=metadata_to_json(request.metadata),
+                        transfer_id=request.transfer_id,
+                    )
+                )
         transfer_id = legs[0].request.transfer_id
         if transfer_id is not None:
             out, into = legs

@@ -37,7 +37,7 @@ routes = web.RouteTableDef()
 async def post_operation(request: web.Request) -> web.Response:
     wallet_id = parse_wallet_id(request)
     operation = parse_operation(await read_json(request))
-    idempotency = parse_idempotency(request, meaning=operation.meaning)
+    idempotency = parse_idempotency(request, meaning=lambda: operation.meaning)
     try:
         answer = await request.app[SERVICES].apply_operation(wallet_id, operation, idempotency)
     except WalletError as error:
@@ -50,7 +50,7 @@ async def post_operation(request: web.Request) -> web.Response:
 @routes.post("/api/v1/transfers")
 async def create_transfer(request: web.Request) -> web.Response:
     command = parse_transfer(await read_json(request))
-    idempotency = parse_idempotency(request, meaning=command.meaning)
+    idempotency = parse_idempotency(request, meaning=lambda: command.meaning)
     try:
         answer = await request.app[SERVICES].transfer(command, idempotency)
     except WalletError as error:
@@ -87,7 +87,7 @@ async def list_operations(request: web.Request) -> web.Response:
 async def create_wallet(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     currency, metadata = parse_new_wallet(await read_json(request), services.default_currency)
-    idempotency = parse_idempotency(request, meaning=new_wallet_meaning(currency, metadata))
+    idempotency = parse_idempotency(request, meaning=lambda: new_wallet_meaning(currency, metadata))
     answer = await services.create_wallet(idempotency, currency=currency, metadata=metadata)
     location = request.app.router["wallet"].url_for(wallet_id=str(answer.value.id))
     headers = {"Location": str(location), **replay_headers(answer.replayed)}

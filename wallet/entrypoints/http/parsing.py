@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from collections.abc import Callable
 from contextlib import suppress
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, NoReturn
@@ -112,13 +113,15 @@ def parse_page(request: web.Request) -> tuple[int, str | None]:
     return limit, cursors[0] if cursors else None
 
 
-def parse_idempotency(request: web.Request, meaning: str) -> Idempotency | None:
-    """The request's Idempotency-Key, tied to what the request means; None without one."""
+def parse_idempotency(request: web.Request, meaning: Callable[[], str]) -> Idempotency | None:
+    """The request's Idempotency-Key, tied to what the request means; None without one.
+    What it means is worked out only for a request that has a key."""
     raw = request.headers.get(HEADER)
     if raw is None:
         return None
     key = parse_key(raw)
-    return Idempotency.of(key, request.method, request.path.lower(), meaning, request[REQUEST_ID])
+    said = meaning()
+    return Idempotency.of(key, request.method, request.path.lower(), said, request[REQUEST_ID])
 
 
 def parse_reference_filter(request: web.Request) -> str | None:
