@@ -6,6 +6,7 @@ this machine. Everything it needs is in this repository; ``../shared`` is option
     make bench-smoke                             # = .venv/bin/python perf/bench.py --smoke
     .venv/bin/python perf/bench.py --duration 5 --workers 2
     .venv/bin/python perf/bench.py --only ours,bare --ours-scenarios hot,read
+    .venv/bin/python perf/bench.py --only ours,pgbench --ours-scenarios transfer-hot
     .venv/bin/python perf/bench.py --only ours --ours-scenarios hot,read --baseline-rev dedf1ef
 
 What it runs (the machine is small and noisy, so every figure is read as a ratio between
@@ -19,10 +20,15 @@ systems measured in the same run, scenario by scenario, back to back):
            of its own and the private Redis; skipped with a note when it is not there;
 * bare     ``perf/bare_app.py --workers N``: aiohttp with no storage, the framework ceiling;
 * pgbench  ``perf/pgbench_hot_update.sql`` (one ``UPDATE`` of one row) from 8 clients on a
-           scratch database of its own: the single-row update ceiling of this PostgreSQL;
+           scratch database of its own: the single-row update ceiling of this PostgreSQL,
+           run right before ours' ``hot``; and ``perf/pgbench_hot_transfer.sql`` (one
+           transfer a transaction: a random payer of 256 pays one payee, two ledger rows),
+           the same way right before ours' ``transfer-hot``. Each runs when ours'
+           scenarios (``--ours-scenarios``) have its scenario;
 * fixed    ``perf/fixed_rate.py``: an open-loop 1000 DEPOSIT/s on one wallet of ours;
-* walletbench  ``<shared>/bench/walletbench.py hot`` against ours, a cross-check of our
-           load driver; skipped with a note when it is not there;
+* walletbench  ``<shared>/bench/walletbench.py hot`` (and ``transfer-hot``) against ours,
+           right after ours' own run of it, a cross-check of our load driver; skipped with
+           a note when it is not there;
 * ours@REV with ``--baseline-rev REV``: the same service at another git revision of this
            repository, from a ``git worktree`` of REV in a temporary directory (removed at
            the end), run by the same interpreter with the worktree first on its path, on a
@@ -30,6 +36,10 @@ systems measured in the same run, scenario by scenario, back to back):
            ``--rounds`` times as REV, HEAD, REV, HEAD, ... and the report adds, scenario by
            scenario, the median rps of each, their ratio (HEAD / REV) and the median p99s.
            HEAD means this working tree, uncommitted edits included.
+
+Ours' scenarios are wallet_load.py's: hot, mixed, spread, read and the transfers of contract
+v2, transfer-hot and transfer-spread (the seed and bare have no transfers: their defaults
+leave them out).
 
 Load comes from ``perf/wallet_load.py`` (wrk with ``perf/wallet_load.lua``). The output is
 one table (rps, p50, p99, non-2xx, socket errors and the balance check of every run), the
@@ -61,6 +71,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib import error, parse, request
@@ -76,22 +87,66 @@ HEAD = "HEAD"  # ours as this working tree has it, beside a --baseline-rev
 BASELINE_REDIS_DB = 2  # ours uses db 0 of the Redis, the seed db 1
 DATABASE_PREFIX = "wallet_bench"
 LOAD_DRIVER = PERF / "wallet_load.py"
-PGBENCH_SCRIPT = PERF / "pgbench_hot_update.sql"
 PGBENCH_CLIENTS = 8
+TRANSFER_PAYERS = 256  # transfer-hot's payers: wallet_load.py's --transfer-wallets default
+LOAD_SCENARIOS = ("hot", "mixed", "spread", "read", "transfer-hot", "transfer-spread")
+OURS_SCENARIOS = ",".join(LOAD_SCENARIOS)
+DEPOSIT_SCENARIOS = "hot,mixed,spread,read"  # the seed's: it has no transfers
 HOST = "127.0.0.1"
 NO_WALLET = "00000000-0000-4000-8000-000000000000"
+CROSSCHECKED = ("hot", "transfer-hot")  # scenarios walletbench repeats right after ours
 
 RATIOS = (
     ("ours-hot / pgbench tps", ("ours", "hot"), ("pgbench", "hot")),
+    ("ours-transfer-hot / pgbench tps", ("ours", "transfer-hot"), ("pgbench", "transfer-hot")),
     ("ours-hot / seed-hot", ("ours", "hot"), ("seed", "hot")),
     ("ours-hot / bare-hot", ("ours", "hot"), ("bare", "hot")),
     ("ours-mixed / seed-mixed", ("ours", "mixed"), ("seed", "mixed")),
     ("ours-spread / seed-spread", ("ours", "spread"), ("seed", "spread")),
     ("ours-read / bare-read", ("ours", "read"), ("bare", "read")),
     ("ours-hot / walletbench-hot", ("ours", "hot"), ("walletbench", "hot")),
+    (
+        "ours-transfer-hot / walletbench",
+        ("ours", "transfer-hot"),
+        ("walletbench", "transfer-hot"),
+    ),
 )
 
 Result = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """A pgbench workload: PostgreSQL alone doing the storage work of one of ours' scenarios."""
+
+    script: Path
+    setup: str  # SQL run on the scratch database first
+    options: tuple[str, ...]
+    what: str  # the table's scenario column
+
+
+PGBENCH = {
+    "hot": Ceiling(
+        PERF / "pgbench_hot_update.sql",
+        "CREATE TABLE acct(id int primary key, balance bigint not null); "
+        "INSERT INTO acct VALUES (1, 0)",
+        (),
+        "update 1 row",
+    ),
+    "transfer-hot": Ceiling(
+        PERF / "pgbench_hot_transfer.sql",
+        # wallet 0 is the payee, 1..TRANSFER_PAYERS the payers, funded for any run; cents
+        "CREATE TABLE wallet (id int PRIMARY KEY, balance bigint NOT NULL CHECK (balance >= 0)); "
+        "CREATE TABLE ledger (id bigserial PRIMARY KEY, wallet_id int NOT NULL, "
+        "amount bigint NOT NULL, balance_after bigint NOT NULL, "
+        "created_at timestamptz NOT NULL DEFAULT now()); "
+        "CREATE INDEX ON ledger (wallet_id, id); "
+        "INSERT INTO wallet SELECT n, CASE n WHEN 0 THEN 0 ELSE 100000000000000 END "
+        f"FROM generate_series(0, {TRANSFER_PAYERS}) n",
+        ("-D", f"payers={TRANSFER_PAYERS}"),
+        f"transfer {TRANSFER_PAYERS}->1",
+    ),
+}
 
 
 class HarnessError(Exception):
@@ -477,32 +532,37 @@ def launch(
 # --- the load ------------------------------------------------------------------------
 
 
-def run_pgbench(args: argparse.Namespace, run: Run) -> Result:
-    print("bench: pgbench ceiling", file=sys.stderr, flush=True)
+def pgbench_plan(args: argparse.Namespace) -> list[str]:
+    """The scenarios whose pgbench ceiling the run measures: those ours runs, or would."""
+    if "pgbench" not in args.only:
+        return []
+    ours = {spec.partition(":")[0] for spec in args.scenarios["ours"]}
+    return [scenario for scenario in PGBENCH if scenario in ours]
+
+
+def run_pgbench(args: argparse.Namespace, run: Run, scenario: str = "hot") -> Result:
+    ceiling = PGBENCH[scenario]
+    print(f"bench: pgbench ceiling of {scenario}", file=sys.stderr, flush=True)
     with contextlib.ExitStack() as scratch:
         database = own_database(run, args.pg, scratch, "pgbench")
-        psql(
-            run,
-            args.pg,
-            database,
-            "CREATE TABLE acct(id int primary key, balance bigint not null); "
-            "INSERT INTO acct VALUES (1, 0)",
-        )
+        psql(run, args.pg, database, ceiling.setup)
         cmd = ["pgbench", "-n", "-M", "prepared", "-c", str(PGBENCH_CLIENTS), "-j", "2"]
-        cmd += ["-T", str(args.duration), "-f", str(PGBENCH_SCRIPT), *args.pg.args(), database]
+        cmd += ["-T", str(args.duration), *ceiling.options, "-f", str(ceiling.script)]
+        cmd += [*args.pg.args(), database]
         run.note(cmd)
         try:
             done = run_tool(cmd, timeout=args.duration + 120)
         except subprocess.TimeoutExpired:
-            return run.failed("pgbench", "hot", "pgbench timed out")
-    (run.out / "pgbench.log").write_text(done.stdout + done.stderr)
+            return run.failed("pgbench", scenario, "pgbench timed out")
+    with (run.out / "pgbench.log").open("a") as log:
+        log.write(f"$ {shlex.join(cmd)}\n{done.stdout}{done.stderr}\n")
     tps = re.search(r"^tps = ([\d.]+)", done.stdout, re.MULTILINE)
     if done.returncode != 0 or not tps:
-        return run.failed("pgbench", "hot", f"exit {done.returncode}: {done.stderr.strip()}")
+        return run.failed("pgbench", scenario, f"exit {done.returncode}: {done.stderr.strip()}")
     latency = re.search(r"^latency average = ([\d.]+) ms", done.stdout, re.MULTILINE)
     result: Result = {
         "label": "pgbench",
-        "scenario": "hot",
+        "scenario": scenario,
         "connections": PGBENCH_CLIENTS,
         "duration_s": args.duration,
         "rps": float(tps.group(1)),
@@ -615,21 +675,31 @@ def measure(args: argparse.Namespace, run: Run, stack: contextlib.ExitStack) -> 
     args.redis_url = args.redis_url or own_redis(run, stack)
     servers = start_servers(args, run, stack)
     time.sleep(1)  # let every worker of every server come up
-    if "pgbench" in args.only:
-        run_pgbench(args, run)
-    crosscheck = "walletbench" in args.only
+    ceilings = pgbench_plan(args)
+    if "pgbench" in args.only and not ceilings:
+        run.skip("pgbench", f"ours runs none of {', '.join(PGBENCH)} (--ours-scenarios)")
+    if "ours" not in args.only:  # nothing of ours to run them beside
+        for scenario in ceilings:
+            run_pgbench(args, run, scenario)
+        ceilings = []
+    crosscheck = list(CROSSCHECKED) if "walletbench" in args.only else []
     if crosscheck and not walletbench_script(args).exists():
         run.skip("walletbench", f"no shared harness at {walletbench_script(args)} (--shared)")
-        crosscheck = False
+        crosscheck = []
+    crosschecked = False
     for name, spec in plan(args):
+        if spec.partition(":")[0] in ceilings:  # right before ours' first run of it
+            ceilings.remove(spec.partition(":")[0])
+            run_pgbench(args, run, spec.partition(":")[0])
         if name in servers:
             time.sleep(args.pause)
             run_load(args, run, servers[name], spec)
-        if crosscheck and name == "ours" and spec.partition(":")[0] == "hot":
+        if name == "ours" and spec.partition(":")[0] in crosscheck:
+            crosscheck.remove(spec.partition(":")[0])
+            crosschecked = True
             time.sleep(args.pause)  # right after our own driver's run, for a fair comparison
             run_load(args, run, servers["ours"], spec, walletbench_script(args))
-            crosscheck = False
-    if crosscheck:  # ours ran no hot scenario of its own
+    if crosscheck and not crosschecked:  # ours ran neither scenario of its own
         time.sleep(args.pause)
         run_load(args, run, servers["ours"], "hot", walletbench_script(args))
     if "fixed" in args.only:
@@ -656,9 +726,12 @@ def balance_check(result: Result) -> str:
     if result["label"] == "bare":
         return "n/a (constant balance)"
     ok = "ok" if result.get("balance_ok") else "BAD"
-    if "lost_updates" in result:  # hot, spread, fixed_rate
+    if "lost_updates" in result:  # hot, spread, fixed_rate, transfer-*
         ok += f" lost={result['lost_updates']}" if result["lost_updates"] else ""
         ok += f" unacked={result['unacked_applied']}" if result["unacked_applied"] else ""
+        ok += f" sum={result['sum_diff']}" if Decimal(result.get("sum_diff", 0)) else ""
+        ok += f" negative={result['negative_wallets']}" if result.get("negative_wallets") else ""
+        ok += f" short={result['payers_short']}" if result.get("payers_short") else ""
     elif "balance_diff" in result:  # mixed
         ok += f" diff={result['balance_diff']}"
     elif not result.get("balance_ok"):  # read
@@ -675,7 +748,8 @@ def table_row(r: Result) -> list[str]:
     if label == "pgbench":
         avg = r.get("latency_avg_ms")
         note = f"n/a (latency avg {avg:.1f} ms)" if avg is not None else "n/a"
-        return [label, "update 1 row", str(r["connections"]), f"{r['rps']:.0f}", *["-"] * 5, note]
+        what = PGBENCH[scenario].what if scenario in PGBENCH else scenario
+        return [label, what, str(r["connections"]), f"{r['rps']:.0f}", *["-"] * 5, note]
     if scenario == "fixed_rate":
         scenario, conns, rps = f"fixed {r['target_rps']:g}/s", "open", r["achieved_rps"]
     else:
@@ -705,10 +779,12 @@ def render_table(results: list[Result]) -> str:
     )
 
 
-def throughput(results: list[Result], label: str, scenario: str) -> float | None:
-    """The median rps of `label`'s runs of `scenario` (ours: at HEAD)."""
+def throughput(results: list[Result], label: str, scenario: str, key: str = "rps") -> float | None:
+    """The median rps (or `key`) of `label`'s runs of `scenario` (ours: at HEAD)."""
     labels = (label, f"{label}@{HEAD}")
-    return median(r["rps"] for r in results if r["label"] in labels and r["scenario"] == scenario)
+    return median(
+        r[key] for r in results if r["label"] in labels and r["scenario"] == scenario and key in r
+    )
 
 
 def median(values: Iterable[float]) -> float | None:
@@ -774,12 +850,17 @@ def render_comparison(results: list[Result], revision: str) -> str:
 
 def render_ratios(results: list[Result], parts: Sequence[str]) -> str:
     lines = ["ratios (same run):"]
+    width = max(len(title) for title, _, _ in RATIOS)
     for title, (a_label, a_scen), (b_label, b_scen) in RATIOS:
         if a_label not in parts or b_label not in parts:
             continue
         a, b = throughput(results, a_label, a_scen), throughput(results, b_label, b_scen)
+        if a is None and b is None and not any(r["scenario"] == a_scen for r in results):
+            continue  # neither side ran it: not in this run's plan
         value = f"{a / b:6.2f}x  ({a:.0f} / {b:.0f})" if a is not None and b else "   n/a"
-        lines.append(f"  {title:<27} {value}")
+        p99 = throughput(results, a_label, a_scen, "p99_ms") if b_label == "pgbench" else None
+        value += f", {a_label} p99 {p99:.1f} ms" if p99 is not None else ""
+        lines.append(f"  {title:<{width}} {value}")
     if len(lines) == 1:
         lines.append("  none: they need two systems in the run")
     for r in results:
@@ -869,8 +950,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only", type=scenario_list, default=list(PARTS), help=f"comma list of {','.join(PARTS)}"
     )
-    parser.add_argument("--ours-scenarios", type=scenario_list, default="hot,mixed,spread,read")
-    parser.add_argument("--seed-scenarios", type=scenario_list, default="hot,mixed,spread,read")
+    parser.add_argument(
+        "--ours-scenarios", type=scenario_list, default=OURS_SCENARIOS, help=OURS_SCENARIOS
+    )
+    parser.add_argument("--seed-scenarios", type=scenario_list, default=DEPOSIT_SCENARIOS)
     parser.add_argument("--bare-scenarios", type=scenario_list, default="hot,read")
     parser.add_argument("--rate", type=float, default=1000, help="fixed-rate requests/s")
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between runs")
@@ -901,6 +984,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.only, args.ours_scenarios = ["ours"], ["hot", "mixed", "spread"]
     args.duration = args.duration or (5 if args.smoke else 10)
     args.scenarios = {n: getattr(args, f"{n}_scenarios") for n in SYSTEMS}
+    for system, specs in args.scenarios.items():
+        unknown = {spec.partition(":")[0] for spec in specs} - set(LOAD_SCENARIOS)
+        if unknown:
+            parser.error(
+                f"--{system}-scenarios: unknown {', '.join(sorted(unknown))} "
+                f"(choose from {OURS_SCENARIOS})"
+            )
     args.pg = Postgres.from_url(args.pg)
     args.shared = args.shared.resolve()
     args.baseline = None

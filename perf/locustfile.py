@@ -12,11 +12,18 @@ User classes (pick one or more by name, or let locust mix them by ``weight``):
 * ``ReadHeavyUser``    -- deposits once, then mostly reads (the Redis cache path).
 * ``FixedRateUser``    -- a fixed request rate per user (``constant_throughput``),
                           LOCUST_RATE_PER_USER requests/s (default 10).
+* ``TransferUser``     -- each user funds its own wallet (LOCUST_TRANSFER_FUNDING,
+                          default "10000.00"), then pays ONE merchant wallet shared by the
+                          users of a process and, less often, the other users' wallets
+                          (``POST /api/v1/transfers``, contract v2), tops up now and then;
+                          400 INSUFFICIENT_FUNDS is an expected answer.
 
 Run headless against a local service::
 
     locust -f perf/locustfile.py --headless -u 64 -r 64 -t 30s \\
         --host http://127.0.0.1:5000 HotWalletUser
+    locust -f perf/locustfile.py --headless -u 64 -r 64 -t 30s \\
+        --host http://127.0.0.1:5000 TransferUser
     locust -f perf/locustfile.py --headless -u 100 -r 20 -t 1m \\
         --host http://127.0.0.1:5000                      # weighted mix of all
     LOCUST_RATE_PER_USER=5 locust -f perf/locustfile.py --headless -u 50 -r 50 \\
@@ -26,6 +33,7 @@ With the compose stack, ``docker compose up --build locust`` and open
 http://localhost:8089 (``--class-picker`` lets the web UI choose classes).
 
 Environment: LOCUST_RATE_PER_USER (FixedRateUser, requests/s, default 10),
+LOCUST_TRANSFER_FUNDING (TransferUser's first deposit, default "10000.00"),
 LOCUST_MAX_WAIT (seconds between tasks of the other classes, default 0.1) and
 LOCUST_API_KEY (sent as ``Authorization: Bearer <key>`` on every request, for a
 service with WALLET_API_KEYS; unset or empty, no header).
@@ -46,9 +54,11 @@ WALLETS = "/api/v1/wallets"
 WALLET_NAME = "/api/v1/wallets/[id]"
 OPERATION_NAME = "/api/v1/wallets/[id]/operation"
 OPERATIONS_NAME = "/api/v1/wallets/[id]/operations"
+TRANSFERS = "/api/v1/transfers"
 
 RATE_PER_USER = float(os.environ.get("LOCUST_RATE_PER_USER", "10"))
 MAX_WAIT = float(os.environ.get("LOCUST_MAX_WAIT", "0.1"))
+TRANSFER_FUNDING = os.environ.get("LOCUST_TRANSFER_FUNDING", "10000.00")
 API_KEY = os.environ.get("LOCUST_API_KEY", "").strip()
 
 
@@ -93,11 +103,25 @@ def operate(client: HttpSession, wallet_id: str, operation_type: str, amount: st
 
 def _refused_withdraw(response: ResponseContextManager, operation_type: str) -> bool:
     """A WITHDRAW larger than the balance is a correct answer, not an error."""
-    return (
-        operation_type == "WITHDRAW"
-        and response.status_code == 400
-        and _json(response).get("code") == "INSUFFICIENT_FUNDS"
-    )
+    return operation_type == "WITHDRAW" and _insufficient_funds(response)
+
+
+def _insufficient_funds(response: ResponseContextManager) -> bool:
+    return response.status_code == 400 and _json(response).get("code") == "INSUFFICIENT_FUNDS"
+
+
+def transfer(client: HttpSession, payer: str, payee: str, amount: str) -> None:
+    """POST one transfer; 201 succeeds, so does INSUFFICIENT_FUNDS (a payer spent out)."""
+    with client.post(
+        TRANSFERS,
+        json={"fromWalletId": payer, "toWalletId": payee, "amount": amount},
+        name=TRANSFERS,
+        catch_response=True,
+    ) as response:
+        if response.status_code == 201 or _insufficient_funds(response):
+            response.success()
+        else:
+            response.failure(f"transfer: {_describe(response)}")
 
 
 def get_ok(client: HttpSession, path: str, name: str) -> None:
@@ -231,5 +255,56 @@ class FixedRateUser(WalletUser):
         self.withdraw(small_amount())
 
     @task(2)
+    def read(self) -> None:
+        self.get_wallet()
+
+
+class TransferUser(WalletUser):
+    """A funded payer: pays the process's one merchant wallet, and the other payers."""
+
+    weight = 2
+    _merchant_id: str | None = None
+    _merchant_lock = BoundedSemaphore()
+    _payers: list[str] = []  # the wallets of this class's running users in this process
+    merchant_id: str = ""
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.deposit(TRANSFER_FUNDING)
+        self.merchant_id = self._merchant()
+        TransferUser._payers.append(self.wallet_id)
+
+    def on_stop(self) -> None:
+        if self.wallet_id in TransferUser._payers:
+            TransferUser._payers.remove(self.wallet_id)
+
+    def _merchant(self) -> str:
+        """The process-wide merchant wallet, created by the first user that needs it."""
+        cls = TransferUser
+        with cls._merchant_lock:
+            if cls._merchant_id is None:
+                cls._merchant_id = create_wallet(self.client)
+            if cls._merchant_id is None:
+                raise StopUser()
+            return cls._merchant_id
+
+    def peer(self) -> str:
+        """Another payer's wallet, at random; the merchant while this user is alone."""
+        others = [wallet for wallet in TransferUser._payers if wallet != self.wallet_id]
+        return random.choice(others) if others else self.merchant_id
+
+    @task(6)
+    def pay_merchant(self) -> None:
+        transfer(self.client, self.wallet_id, self.merchant_id, small_amount())
+
+    @task(3)
+    def pay_peer(self) -> None:
+        transfer(self.client, self.wallet_id, self.peer(), small_amount())
+
+    @task(1)
+    def top_up(self) -> None:
+        self.deposit("20.00")
+
+    @task(1)
     def read(self) -> None:
         self.get_wallet()

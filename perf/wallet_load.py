@@ -3,6 +3,7 @@ requests (perf/wallet_load.lua), the standard library sets up wallets and reads 
 
     python perf/wallet_load.py http://127.0.0.1:5000                    # hot mixed spread read
     python perf/wallet_load.py http://127.0.0.1:5000 hot hot:256 -d 10 --label ours --json r.jsonl
+    python perf/wallet_load.py http://127.0.0.1:5000 transfer-hot transfer-spread -d 10
 
 Scenarios (``name:C`` runs one with C connections instead of ``--connections``):
 
@@ -10,13 +11,25 @@ Scenarios (``name:C`` runs one with C connections instead of ``--connections``):
 * mixed   one funded wallet: DEPOSIT 1, WITHDRAW 1 and GET streams, three wrk processes
           sharing the connections 45/45/10;
 * spread  DEPOSIT 1 on a random one of ``--wallets`` fresh wallets;
-* read    GET the balance of one wallet.
+* read    GET the balance of one wallet;
+* transfer-hot     ``--transfer-wallets`` payers (256), each funded with one DEPOSIT of
+          ``--fund``, and ONE payee (a merchant): every request transfers
+          ``--transfer-amount`` (1.00) from a random payer to the payee;
+* transfer-spread  ``--transfer-wallets`` funded wallets: every request transfers from a
+          random one of them to a random other one.
+(The transfer scenarios are not in the default list: contract v2, ``POST /api/v1/transfers``.
+wrk's script puts a random payer, and a random other payee, into each request's body.)
 
 After each run the balance must show exactly what was acknowledged: for deposits, a delta
 equal to the 2xx count (``lost_updates``: acknowledged deposits it does not show). A request
 still in flight when wrk stops may be applied without wrk seeing its answer; up to that
 many (``inflight_at_stop``) are tolerated and reported as ``unacked_applied``. The read
-scenario's balance must not move.
+scenario's balance must not move. A transfer moves money and makes none: the sum of the
+scenario's balances must come back exactly (``sum_diff``), no wallet may go below zero
+(``negative_wallets``), and in transfer-hot the payee's delta must be the acknowledged
+transfers times the amount, plus at most the ones in flight, as for deposits; there, when
+the 2xx answers name their payer (``fromWalletId``, counted by the Lua script), each payer
+must also have paid at least its acknowledged transfers, exactly (``payers_short``).
 
 Output: one JSON line per scenario on stdout (also appended to ``--json FILE``), then a
 table. Exit status 1 when a scenario had a non-2xx answer, a socket error or a failed
@@ -28,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import random
 import re
@@ -36,19 +50,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib import error, request
 
 SCRIPT = Path(__file__).resolve().with_suffix(".lua")
-SCENARIOS = ("hot", "mixed", "spread", "read")
+SCENARIOS = ("hot", "mixed", "spread", "read")  # the default list
+TRANSFER_SCENARIOS = ("transfer-hot", "transfer-spread")  # contract v2, run when named
 CREATE_PATH = "/api/v1/wallets"
 WALLET_PATH = "/api/v1/wallets/{id}"
 OPERATION_PATH = "/api/v1/wallets/{id}/operation"
+TRANSFER_PATH = "/api/v1/transfers"
+PAYER, PAYEE = "{from}", "{to}"  # filled per request by wallet_load.lua
+PAYER_KEY = "fromWalletId"  # where a 2xx transfer names its payer, counted by the Lua script
 UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 MIX = (45, 45, 10)  # deposit, withdraw, read: shares of the mixed scenario's connections
 SETUP_THREADS = 8
@@ -62,6 +80,11 @@ class LoadError(Exception):
 
 def operation_body(operation_type: str, amount: int) -> str:
     return json.dumps({"operationType": operation_type, "amount": amount})
+
+
+def transfer_body(amount: str, payee: str = PAYEE, payer: str = PAYER) -> str:
+    """A transfer's body; the Lua script fills the {from} and {to} left in it per request."""
+    return json.dumps({"fromWalletId": payer, "toWalletId": payee, "amount": amount})
 
 
 @dataclass
@@ -112,12 +135,25 @@ class Api:
         with ThreadPoolExecutor(SETUP_THREADS) as pool:
             return list(pool.map(lambda _: self.create(), range(count)))
 
-    def total(self, wallets: Sequence[str]) -> Decimal:
+    def funded(self, count: int, amount: int) -> list[str]:
+        """`count` fresh wallets, each given one DEPOSIT of `amount`."""
+        wallets = self.wallets(count)
         with ThreadPoolExecutor(SETUP_THREADS) as pool:
-            return sum(pool.map(self.balance, wallets), Decimal(0))
+            list(pool.map(lambda wallet: self.operate(wallet, "DEPOSIT", amount), wallets))
+        return wallets
+
+    def balances(self, wallets: Sequence[str]) -> tuple[Decimal, ...]:
+        with ThreadPoolExecutor(SETUP_THREADS) as pool:
+            return tuple(pool.map(self.balance, wallets))
+
+    def total(self, wallets: Sequence[str]) -> Decimal:
+        return sum(self.balances(wallets), Decimal(0))
 
 
-def settle(read: Callable[[], Decimal], timeout: float = 30.0, interval: float = 0.5) -> Decimal:
+T = TypeVar("T")
+
+
+def settle(read: Callable[[], T], timeout: float = 30.0, interval: float = 0.5) -> T:
     """Read until two reads in a row agree: requests still queued in the server drain."""
     previous, deadline = read(), time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -140,9 +176,16 @@ class Load:
     workdir: Path
 
     def start(
-        self, connections: int, wallets: Sequence[str], method: str, path: str, body: str = ""
+        self,
+        connections: int,
+        wallets: Sequence[str],
+        method: str,
+        path: str,
+        body: str = "",
+        track: str = "",
     ) -> tuple[subprocess.Popen[bytes], Path]:
-        """One wrk process; its JSON summary lands in the returned file when it exits."""
+        """One wrk process; its JSON summary lands in the returned file when it exits. With
+        `track`, the summary counts 2xx answers by the string under that key of their body."""
         ids = Path(tempfile.mkstemp(dir=self.workdir, suffix=".ids")[1])
         ids.write_text("\n".join(wallets) + "\n")
         out = ids.with_suffix(".json")
@@ -153,6 +196,7 @@ class Load:
             "WL_PATH": path,
             "WL_BODY": body,
             "WL_OUT": str(out),
+            "WL_TRACK": track,
             "WL_SEED": str(random.SystemRandom().randrange(1, 2**31)),
         }
         cmd = ["wrk", f"-t{min(self.threads, connections)}", f"-c{connections}"]
@@ -177,9 +221,15 @@ class Load:
         return summaries
 
     def run(
-        self, connections: int, wallets: Sequence[str], method: str, path: str, body: str = ""
+        self,
+        connections: int,
+        wallets: Sequence[str],
+        method: str,
+        path: str,
+        body: str = "",
+        track: str = "",
     ) -> Result:
-        return self.finish([self.start(connections, wallets, method, path, body)])[0]
+        return self.finish([self.start(connections, wallets, method, path, body, track)])[0]
 
 
 def summarise(
@@ -282,7 +332,104 @@ def read(api: Api, load: Load, connections: int, _: argparse.Namespace) -> Resul
     return result
 
 
-RUNNERS = {"hot": hot, "mixed": mixed, "spread": spread, "read": read}
+def transfer_check(
+    result: Result,
+    amount: Decimal,
+    start: Sequence[Decimal],
+    final: Sequence[Decimal],
+    acked: int,
+    inflight: int,
+    *,
+    payee: bool,
+    payers: Mapping[int, int] | None = None,
+) -> None:
+    """Transfers of `amount` between the wallets whose balances were `start` and are `final`
+    (with `payee`, the last one is transfer-hot's payee, paid by every transfer): the sum
+    comes back exactly, no wallet is below zero, and the payee got the acknowledged
+    transfers plus at most `inflight` more (`lost_updates`: at least that many went wrong).
+    `payers`, when given, maps a wallet's position to its acknowledged transfers out: each
+    such wallet must have paid at least those, exactly (`payers_short`: how many did not)."""
+    sum_diff = sum(final, Decimal(0)) - sum(start, Decimal(0))
+    negative = sum(1 for balance in final if balance < 0)
+    result.update(
+        sum_diff=str(sum_diff),
+        negative_wallets=negative,
+        acked_transfers=acked,
+        transfer_amount=str(amount),
+    )
+    lost, unacked, payee_ok = math.ceil(abs(sum_diff) / amount), 0, True
+    if payee:
+        paid = (final[-1] - start[-1]) / amount  # transfers the payee shows
+        result["payee_delta"] = str(final[-1] - start[-1])
+        lost = max(lost, acked - math.floor(paid))
+        unacked = max(0, math.floor(paid) - acked)
+        payee_ok = paid == int(paid) and acked <= paid <= acked + inflight
+    short = 0
+    if payers is not None:
+        owed = {i: n * amount - (start[i] - final[i]) for i, n in payers.items()}
+        short = sum(1 for missing in owed.values() if missing > 0)
+        result["payers_short"] = short
+        lost = max(lost, math.ceil(sum(max(m, Decimal(0)) for m in owed.values()) / amount))
+    result.update(
+        lost_updates=lost,
+        unacked_applied=unacked,
+        balance_ok=sum_diff == 0 and negative == 0 and payee_ok and short == 0,
+    )
+
+
+def by_position(wallets: Sequence[str], tracked: Mapping[str, int], acked: int) -> dict[int, int]:
+    """Acknowledged transfers by the payer's position in `wallets`, from the payers the 2xx
+    answers named; an empty map when they did not name one each (nothing to check then)."""
+    position = {wallet.lower(): i for i, wallet in enumerate(wallets)}
+    named = {position.get(wallet.lower(), -1): n for wallet, n in tracked.items()}
+    if sum(tracked.values()) != acked or -1 in named:
+        return {}
+    return named
+
+
+def transfers(
+    name: str, api: Api, load: Load, connections: int, args: argparse.Namespace
+) -> Result:
+    """transfer-hot (payers, then the payee last) or transfer-spread (all pay and are paid)."""
+    hot = name == "transfer-hot"
+    if args.transfer_wallets < 2 - hot:
+        raise LoadError(f"{name}: --transfer-wallets {args.transfer_wallets} is too few")
+    payers = api.funded(args.transfer_wallets, args.fund)
+    if hot:
+        payee = api.create()
+        wallets, body = [*payers, payee], transfer_body(args.transfer_amount, payee=payee)
+    else:
+        wallets, body = payers, transfer_body(args.transfer_amount)
+    start = api.balances(wallets)
+    run = load.run(connections, payers, "POST", TRANSFER_PATH, body, PAYER_KEY if hot else "")
+    result = summarise(name, connections, load, [run], run)
+    result["wallets"] = len(payers)
+    final = settle(lambda: api.balances(wallets))
+    acked, inflight = run["s2xx"], run["inflight"]
+    amount = Decimal(args.transfer_amount)
+    named = by_position(wallets, run.get("tracked", {}), acked)
+    transfer_check(result, amount, start, final, acked, inflight, payee=hot, payers=named or None)
+    if hot and not named:
+        result["payers_short"] = None  # the answers did not name their payers: not checked
+    return result
+
+
+def transfer_hot(api: Api, load: Load, connections: int, args: argparse.Namespace) -> Result:
+    return transfers("transfer-hot", api, load, connections, args)
+
+
+def transfer_spread(api: Api, load: Load, connections: int, args: argparse.Namespace) -> Result:
+    return transfers("transfer-spread", api, load, connections, args)
+
+
+RUNNERS = {
+    "hot": hot,
+    "mixed": mixed,
+    "spread": spread,
+    "read": read,
+    "transfer-hot": transfer_hot,
+    "transfer-spread": transfer_spread,
+}
 
 
 def failures(result: Result) -> list[str]:
@@ -304,7 +451,19 @@ def check_column(result: Result) -> str:
         verdict += f" unacked={result['unacked_applied']}" if result["unacked_applied"] else ""
     elif "balance_diff" in result:
         verdict += f" diff={result['balance_diff']}"
-    return verdict
+    return verdict + transfer_notes(result)
+
+
+def transfer_notes(result: Result) -> str:
+    """What a transfer scenario's check found beside lost and unacknowledged transfers."""
+    notes = ""
+    if Decimal(result.get("sum_diff", 0)):
+        notes += f" sum={result['sum_diff']}"
+    if result.get("negative_wallets"):
+        notes += f" negative={result['negative_wallets']}"
+    if result.get("payers_short"):
+        notes += f" short={result['payers_short']}"
+    return notes
 
 
 def table(results: Sequence[Result]) -> str:
@@ -335,8 +494,20 @@ def table(results: Sequence[Result]) -> str:
 def scenario_spec(text: str) -> tuple[str, int | None]:
     name, _, connections = text.partition(":")
     if name not in RUNNERS:
-        raise argparse.ArgumentTypeError(f"unknown scenario {name!r} (choose from {SCENARIOS})")
+        known = (*SCENARIOS, *TRANSFER_SCENARIOS)
+        raise argparse.ArgumentTypeError(f"unknown scenario {name!r} (choose from {known})")
     return name, int(connections) if connections else None
+
+
+def transfer_amount(text: str) -> str:
+    """A positive decimal, kept as written: the body sends it as the contract's string."""
+    try:
+        ok = Decimal(text).is_finite() and Decimal(text) > 0
+    except ArithmeticError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"not a positive amount: {text!r}")
+    return text
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -344,13 +515,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("url", help="the service, e.g. http://127.0.0.1:5000")
-    parser.add_argument("scenarios", nargs="*", type=scenario_spec, help=", ".join(SCENARIOS))
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        type=scenario_spec,
+        help=", ".join((*SCENARIOS, *TRANSFER_SCENARIOS)) + " (default: the first four)",
+    )
     parser.add_argument("-c", "--connections", type=int, default=64)
     parser.add_argument("-d", "--duration", type=int, default=10, help="seconds per scenario")
     parser.add_argument("-t", "--threads", type=int, default=1, help="wrk threads per process")
     parser.add_argument("--timeout", type=int, default=5, help="wrk's request timeout, seconds")
     parser.add_argument("--wallets", type=int, default=1000, help="wallets of 'spread'")
-    parser.add_argument("--fund", type=int, default=1_000_000, help="first deposit of 'mixed'")
+    parser.add_argument(
+        "--fund", type=int, default=1_000_000, help="first deposit of 'mixed', of each payer"
+    )
+    parser.add_argument(
+        "--transfer-wallets",
+        type=int,
+        default=256,
+        help="payers of 'transfer-hot' (and one payee), wallets of 'transfer-spread'",
+    )
+    parser.add_argument(
+        "--transfer-amount", type=transfer_amount, default="1.00", help="of each transfer"
+    )
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between scenarios")
     parser.add_argument("--label", default="", help="the system under test, for the output")
     parser.add_argument("--json", type=Path, help="append the JSON lines to this file")

@@ -6,7 +6,9 @@
 const API_BASE = "/api/v1";
 const API_KEY_STORAGE_KEY = "walletApiKey";
 
-let pendingKey = null; // {signature, key}: reused only to retry a POST whose outcome is unknown
+// request signature -> Idempotency-Key, kept only while that POST's outcome is unknown: the same
+// request sent again, even after others, reuses its key, so it can never be applied twice
+const pendingKeys = new Map();
 
 function readApiKey() {
   try {
@@ -101,12 +103,13 @@ function outcomeIsKnown(status) {
  */
 export async function idempotentPost(path, body) {
   const signature = JSON.stringify([path, body === undefined ? null : body]);
-  if (!pendingKey || pendingKey.signature !== signature) {
-    pendingKey = { signature, key: newIdempotencyKey() };
+  if (!pendingKeys.has(signature)) {
+    pendingKeys.set(signature, newIdempotencyKey());
   }
-  const result = await api("POST", path, body, { "Idempotency-Key": pendingKey.key });
-  if (outcomeIsKnown(result.status)) {
-    pendingKey = null;
+  const key = pendingKeys.get(signature);
+  const result = await api("POST", path, body, { "Idempotency-Key": key });
+  if (outcomeIsKnown(result.status) && pendingKeys.get(signature) === key) {
+    pendingKeys.delete(signature);
   }
   return result;
 }

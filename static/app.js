@@ -9,7 +9,14 @@ import {
   onOperationSubmit,
   rememberClickedOperation,
 } from "./operation-form.js";
-import { copyWalletId, createWallet, onWalletListClick, openWalletFromField } from "./wallet-actions.js";
+import { onPayeeChosen, onPayeeIdInput, onTransferFieldInput, onTransferSubmit } from "./transfer-form.js";
+import {
+  copyWalletId,
+  createWallet,
+  onHistoryClick,
+  onWalletListClick,
+  openWalletFromField,
+} from "./wallet-actions.js";
 import { openWallet, walletIdFromAddress } from "./wallet-details.js";
 import { nextWalletPage, previousWalletPage, showWalletPage } from "./wallet-list.js";
 
@@ -30,6 +37,12 @@ function init() {
   els.amount.addEventListener("input", function () {
     markAmountInvalid(false);
   });
+  els.transferForm.addEventListener("submit", onTransferSubmit);
+  els.transferPayee.addEventListener("change", onPayeeChosen);
+  els.transferPayeeId.addEventListener("input", onPayeeIdInput);
+  els.transferAmount.addEventListener("input", onTransferFieldInput);
+  els.transferReference.addEventListener("input", onTransferFieldInput);
+  els.operationsBody.addEventListener("click", onHistoryClick);
   els.copyWalletId.addEventListener("click", copyWalletId);
   els.operationsMore.addEventListener("click", loadMoreOperations);
   els.apiKeyForm.addEventListener("submit", onApiKeySubmit);

@@ -7,6 +7,8 @@
  * and fonts come from app.css through class names, so the page's CSP needs no inline style.
  */
 
+import { entryLabel } from "./format.js";
+
 const SVG_NS = "http://www.w3.org/2000/svg";
 const HEIGHT = 168;
 const PAD_TOP = 14;
@@ -85,7 +87,7 @@ function point(x, y, operation) {
   const circle = svgElement("circle", { cx: x, cy: y, r: 4, class: "chart-point" });
   const tip = svgElement("title");
   tip.textContent =
-    operation.operationType + " " + withCurrency(operation.amount, operation.currency) +
+    entryLabel(operation.operationType) + " " + withCurrency(operation.amount, operation.currency) +
     ", balance " + withCurrency(operation.balanceAfter, operation.currency);
   circle.append(tip);
   return circle;

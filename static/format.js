@@ -48,3 +48,13 @@ export function setTime(element, iso) {
   element.dateTime = iso || "";
   element.title = iso || "";
 }
+
+/** A ledger entry type as a person reads it: its words apart, with spaces for underscores. */
+export function entryLabel(operationType) {
+  return typeof operationType === "string" ? operationType.replace(/_/g, " ") : "";
+}
+
+/** A wallet id shortened for a table cell: its first eight characters ("3f1c9a2b"). */
+export function shortId(id) {
+  return typeof id === "string" ? id.slice(0, 8) : "";
+}

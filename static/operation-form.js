@@ -5,7 +5,7 @@ import { idempotentPost, walletPath } from "./api.js";
 import { currencyDigits, entrySign } from "./catalogue.js";
 import { els, isBusy, setBusy } from "./elements.js";
 import { formatMoney } from "./format.js";
-import { addOperations } from "./operations.js";
+import { showNewOperations } from "./operations.js";
 import { state } from "./state.js";
 import { reportFailure, setStatus } from "./status.js";
 import { refreshWallet } from "./wallet-details.js";
@@ -50,12 +50,7 @@ function showAppliedOperation(walletId, result, currency) {
   }
   els.walletBalance.textContent = formatMoney(result.data.balance, currency);
   if (operation) {
-    els.operationsBody.querySelectorAll("tr.is-new").forEach(function (row) {
-      row.classList.remove("is-new");
-    });
-    addOperations([operation], "start").forEach(function (row) {
-      row.classList.add("is-new");
-    });
+    showNewOperations([operation]);
   }
 }
 

@@ -4,11 +4,30 @@ import { api, walletPath, withQuery } from "./api.js";
 import { renderBalanceChart } from "./balance-chart.js";
 import { entrySign } from "./catalogue.js";
 import { els, isBusy, setBusy } from "./elements.js";
-import { formatMoney, setTime } from "./format.js";
+import { entryLabel, formatMoney, setTime } from "./format.js";
 import { state } from "./state.js";
 import { reportFailure, setStatus } from "./status.js";
+import { counterpartyNote } from "./transfers.js";
 
 const OPERATIONS_PAGE_SIZE = 10;
+
+const BADGE_BY_SIGN = { 1: "badge-deposit", "-1": "badge-withdraw" };
+
+/** The lines under an entry's type: the other wallet of a transfer, and the reference if any. */
+function entryNotes(operation, sign) {
+  const notes = [];
+  if (typeof operation.transferId === "string" && operation.transferId) {
+    notes.push(counterpartyNote(operation, sign));
+  }
+  if (typeof operation.reference === "string" && operation.reference) {
+    const reference = document.createElement("span");
+    reference.className = "entry-note";
+    reference.dataset.testid = "reference";
+    reference.textContent = "Reference: " + operation.reference;
+    notes.push(reference);
+  }
+  return notes;
+}
 
 function operationRow(operation) {
   const row = document.createElement("tr");
@@ -21,11 +40,11 @@ function operationRow(operation) {
   timeCell.append(time);
 
   const typeCell = document.createElement("td");
+  const sign = entrySign(operation.operationType);
   const badge = document.createElement("span");
-  const adds = entrySign(operation.operationType) > 0;
-  badge.className = "badge " + (adds ? "badge-deposit" : "badge-withdraw");
-  badge.textContent = operation.operationType;
-  typeCell.append(badge);
+  badge.className = "badge " + (BADGE_BY_SIGN[sign] || "badge-other");
+  badge.textContent = entryLabel(operation.operationType);
+  typeCell.append(badge, ...entryNotes(operation, sign));
 
   const amountCell = document.createElement("td");
   amountCell.className = "num";
@@ -57,6 +76,16 @@ export function addOperations(operations, where) {
   els.operationsEmpty.hidden = state.operationIds.size > 0;
   drawChart();
   return rows;
+}
+
+/** Entries just applied by this page, on top of the table and marked as new until the next ones. */
+export function showNewOperations(operations) {
+  els.operationsBody.querySelectorAll("tr.is-new").forEach(function (row) {
+    row.classList.remove("is-new");
+  });
+  addOperations(operations, "start").forEach(function (row) {
+    row.classList.add("is-new");
+  });
 }
 
 /** The chart shows exactly the operations of the table, so the two never disagree. */

@@ -5,6 +5,7 @@ export const state = {
   walletCursorStack: [], // cursors of the pages before it, for "Previous"
   walletNextCursor: null,
   walletsLoading: false,
+  listedWallets: [], // the wallets of the list page on screen: the transfer form's payees
   selectedId: null,
   selectedCurrency: null, // the selected wallet's currency code: its amounts take its decimals
   selectToken: 0, // guards against a slow answer for a wallet no longer selected

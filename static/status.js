@@ -8,8 +8,9 @@ export function setStatus(kind, message) {
   els.status.textContent = message;
 }
 
-export function reportFailure(result) {
-  setStatus("error", problemMessage(result.data, result.headers, result.status));
+/** Say why a request failed: in `message` when the caller words it, else as its problem says. */
+export function reportFailure(result, message) {
+  setStatus("error", message || problemMessage(result.data, result.headers, result.status));
   if (result.status === 401) {
     askForApiKey();
   }

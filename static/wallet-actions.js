@@ -107,3 +107,19 @@ export function onWalletListClick(event) {
     });
   }
 }
+
+/** A wallet named in the history opens here; with a modifier key, where the browser opens links. */
+export function onHistoryClick(event) {
+  const link = event.target.closest("a.wallet-link");
+  if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) {
+    return;
+  }
+  event.preventDefault();
+  openWallet(link.dataset.walletId).then(function (opened) {
+    if (opened) {
+      setStatus("info", "Opened wallet " + state.selectedId + ".");
+      els.operationsWrap.focus({ preventScroll: true }); // the link left with the old history
+      scrollDetailsIntoViewOnPhones();
+    }
+  });
+}

@@ -6,6 +6,7 @@ import { currencyDigits } from "./catalogue.js";
 import { els } from "./elements.js";
 import { formatMoney, setTime } from "./format.js";
 import { operationsPath, resetOperations } from "./operations.js";
+import { renderPayeeOptions } from "./payees.js";
 import { state } from "./state.js";
 import { reportFailure } from "./status.js";
 import { markSelectedInList, updateListedBalance } from "./wallet-list.js";
@@ -14,7 +15,8 @@ export function renderWallet(wallet) {
   state.selectedId = wallet.id;
   if (state.selectedCurrency !== wallet.currency) {
     state.selectedCurrency = wallet.currency;
-    fitAmountToCurrency(wallet.currency);
+    fitAmountToCurrency(els.amount, els.amountHint, wallet.currency);
+    fitAmountToCurrency(els.transferAmount, els.transferAmountHint, wallet.currency);
   }
   els.detailsEmpty.hidden = true;
   els.detailsBody.hidden = false;
@@ -23,16 +25,17 @@ export function renderWallet(wallet) {
   setTime(els.walletCreated, wallet.createdAt);
   setTime(els.walletUpdated, wallet.updatedAt);
   markSelectedInList();
+  renderPayeeOptions();
   updateListedBalance(wallet.id, wallet.balance, wallet.currency);
   rememberInAddress(wallet.id);
 }
 
-/** The amount field asks for what the wallet's currency takes: whole units, or its decimals. */
-function fitAmountToCurrency(currency) {
+/** An amount field asks for what the wallet's currency takes: whole units, or its decimals. */
+function fitAmountToCurrency(field, hint, currency) {
   const digits = currencyDigits(currency);
-  els.amountHint.textContent = amountHint(digits, currency);
-  els.amount.placeholder = amountPlaceholder(digits);
-  els.amount.inputMode = digits === 0 ? "numeric" : "decimal";
+  hint.textContent = amountHint(digits, currency);
+  field.placeholder = amountPlaceholder(digits);
+  field.inputMode = digits === 0 ? "numeric" : "decimal";
 }
 
 function rememberInAddress(walletId) {

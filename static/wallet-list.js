@@ -3,6 +3,7 @@
 import { api, withQuery } from "./api.js";
 import { els } from "./elements.js";
 import { formatMoney } from "./format.js";
+import { renderPayeeOptions } from "./payees.js";
 import { state } from "./state.js";
 import { reportFailure } from "./status.js";
 
@@ -29,6 +30,9 @@ function walletListItem(wallet) {
 }
 
 function renderWalletList(wallets) {
+  state.listedWallets = wallets.filter(function (wallet) {
+    return wallet && typeof wallet.id === "string";
+  });
   els.walletList.replaceChildren.apply(els.walletList, wallets.map(walletListItem));
   els.walletListEmpty.hidden = wallets.length > 0;
   els.walletListEmpty.textContent =
@@ -36,6 +40,7 @@ function renderWalletList(wallets) {
       ? "No wallets yet. Create one to get started."
       : "No more wallets.";
   markSelectedInList();
+  renderPayeeOptions();
 }
 
 export function markSelectedInList() {

@@ -20,8 +20,28 @@ def create_wallets(base_url: str, count: int) -> list[str]:
     return [post(f"{base_url}/api/v1/wallets")["id"] for _ in range(count)]
 
 
-def deposit(base_url: str, wallet_id: str, amount: str) -> None:
-    post(
-        f"{base_url}/api/v1/wallets/{wallet_id}/operation",
-        {"operationType": "DEPOSIT", "amount": amount},
-    )
+def deposit(base_url: str, wallet_id: str, amount: str, reference: str | None = None) -> None:
+    body = {"operationType": "DEPOSIT", "amount": amount}
+    if reference is not None:
+        body["reference"] = reference
+    post(f"{base_url}/api/v1/wallets/{wallet_id}/operation", body)
+
+
+def get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def create_wallet(base_url: str, currency: str = "USD") -> str:
+    """Create one wallet in ``currency`` and return its id."""
+    return str(post(f"{base_url}/api/v1/wallets", {"currency": currency})["id"])
+
+
+def balance(base_url: str, wallet_id: str) -> str:
+    return str(get(f"{base_url}/api/v1/wallets/{wallet_id}")["balance"])
+
+
+def operations(base_url: str, wallet_id: str) -> list[dict[str, Any]]:
+    """The wallet's latest ledger entries, newest first."""
+    items: list[dict[str, Any]] = get(f"{base_url}/api/v1/wallets/{wallet_id}/operations")["items"]
+    return items

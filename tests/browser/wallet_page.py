@@ -32,6 +32,10 @@ def is_operation_post(response: Response) -> bool:
     return response.request.method == "POST" and response.url.endswith("/operation")
 
 
+def is_transfer_post(response: Response) -> bool:
+    return response.request.method == "POST" and response.url.endswith("/api/v1/transfers")
+
+
 class WalletPage:
     def __init__(self, page: Page) -> None:
         self.page = page
@@ -51,6 +55,12 @@ class WalletPage:
         self.previous_button = page.get_by_role("button", name="Previous")
         self.next_button = page.get_by_role("button", name="Next")
         self.page_number = page.get_by_text(re.compile(r"^Page [0-9]+$"))
+        self.transfer_form = page.get_by_role("form", name="Send money")
+        self.payee = page.get_by_label("Payee wallet", exact=True)
+        self.payee_id = page.get_by_label("Or paste the payee's wallet id", exact=True)
+        self.send_amount = page.get_by_label("How much to send", exact=True)
+        self.reference = page.get_by_label("Reference (optional)", exact=True)
+        self.send_button = page.get_by_role("button", name="Send", exact=True)
 
     def create_wallet(self, currency: str | None = None) -> str:
         """Click "Create wallet" (in ``currency`` if given, else in the one preselected) and
@@ -75,6 +85,28 @@ class WalletPage:
         with self.page.expect_response(is_operation_post):
             button.click()
         expect(self.page.locator("#operation-form")).to_have_attribute("aria-busy", "false")
+
+    def send(
+        self,
+        amount: str,
+        *,
+        to: str | None = None,
+        pasted: str | None = None,
+        reference: str | None = None,
+    ) -> Response:
+        """Fill the "Send money" form (payee ``to`` from the list, or a ``pasted`` id), press
+        Send, wait until the page has shown the answer; return the service's answer."""
+        if to is not None:
+            self.payee.select_option(to)
+        if pasted is not None:
+            self.payee_id.fill(pasted)
+        self.send_amount.fill(amount)
+        if reference is not None:
+            self.reference.fill(reference)
+        with self.page.expect_response(is_transfer_post) as answer:
+            self.send_button.click()
+        expect(self.transfer_form).to_have_attribute("aria-busy", "false")
+        return answer.value
 
     def ledger(self) -> list[list[str]]:
         """The table's rows, newest first, as (type, amount, balance after)."""

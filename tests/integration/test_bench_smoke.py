@@ -1,20 +1,24 @@
 """``perf/bench.py --smoke`` runs from this repository alone, on a database and a Redis of
-its own: nothing another run may be using is dropped or written."""
+its own: nothing another run may be using is dropped or written. The load driver's transfer
+scenarios run against the real service and find every balance as they should."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
 
 from tests.integration.conftest import DEFAULT_DATABASE_URL
+from tests.integration.servers import ServiceProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_URL = os.environ.get("WALLET_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
@@ -87,3 +91,28 @@ def test_smoke_runs_without_shared_and_touches_nothing_of_another_run(tmp_path: 
             query("postgres", f"DROP DATABASE IF EXISTS {OTHER_RUNS_DATABASE} WITH (FORCE)")
         else:
             query(OTHER_RUNS_DATABASE, f"DROP TABLE IF EXISTS {MARKER}")
+
+
+def test_transfer_scenarios_move_money_and_make_none(migrated_url: str, tmp_path: Path) -> None:
+    """The load driver's transfer scenarios against the real service, a second of each:
+    every transfer answered 2xx, the sum of the balances unchanged, the payee paid exactly."""
+    env = {"WALLET_DATABASE_URL": migrated_url, "WALLET_REDIS_URL": "", "WALLET_WORKERS": "1"}
+    service = ServiceProcess(env, tmp_path / "service.log")
+    service.start()
+    try:
+        command = [sys.executable, str(ROOT / "perf" / "wallet_load.py"), service.url]
+        command += ["transfer-hot", "transfer-spread", "-d", "1", "-c", "8", "--pause", "0"]
+        command += ["--transfer-wallets", "16"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        service.stop()
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    hot, spread = [json.loads(line) for line in done.stdout.splitlines() if line[:1] == "{"]
+    assert hot["scenario"] == "transfer-hot"
+    assert hot["status"]["s2xx"] > 0, output
+    assert Decimal(hot["payee_delta"]) >= hot["status"]["s2xx"], output
+    assert spread["scenario"] == "transfer-spread"
+    assert spread["status"]["s2xx"] > 0, output
+    for result in (hot, spread):
+        assert (result["non_2xx"], result["sum_diff"], result["balance_ok"]) == (0, "0.00", True)
