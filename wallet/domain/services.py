@@ -25,7 +25,7 @@ from wallet.domain.ports import (
     Wallets,
 )
 from wallet.domain.references import NO_METADATA, Metadata
-from wallet.domain.transfers import Transfer, TransferCommand
+from wallet.domain.transfers import Transfer, TransferCommand, TransferRequest
 
 WALLETS_SCOPE = "wallets"
 CURRENCIES_KEPT = 100_000  # wallets whose currency a process remembers
@@ -136,20 +136,27 @@ class WalletService:
         payer = await self._currency_of(command.from_wallet_id)
         payee = await self._currency_of(command.to_wallet_id)
         request = command.in_currencies(payer, payee)
+        if idempotency is None:  # no key to claim or record: the effect alone
+            return Answer(await self._transfer(request, None))
+        return await self._commands.run(
+            idempotency,
+            functools.partial(self._transfer, request),
+            functools.partial(self._replay_transfer, command),
+        )
 
-        async def transfer(idempotency: Idempotency | None) -> Transfer:
-            applied = await self._ledger.transfer(self._new_id(), request, idempotency)
-            for wallet in applied.wallets:
-                await self._cache.put(wallet)
-            return applied.transfer
+    async def _transfer(
+        self, request: TransferRequest, idempotency: Idempotency | None
+    ) -> Transfer:
+        applied = await self._ledger.transfer(self._new_id(), request, idempotency)
+        for wallet in applied.wallets:
+            await self._cache.put(wallet)
+        return applied.transfer
 
-        async def replay(recorded: Recorded) -> Transfer:
-            assert recorded.transfer is not None
-            for wallet_id in (command.from_wallet_id, command.to_wallet_id):
-                await self._cache.put(await self._wallets.get(wallet_id))
-            return recorded.transfer
-
-        return await self._commands.run(idempotency, transfer, replay)
+    async def _replay_transfer(self, command: TransferCommand, recorded: Recorded) -> Transfer:
+        assert recorded.transfer is not None
+        for wallet_id in (command.from_wallet_id, command.to_wallet_id):
+            await self._cache.put(await self._wallets.get(wallet_id))
+        return recorded.transfer
 
     async def get_transfer(self, transfer_id: UUID) -> Transfer:
         transfer = await self._history.find_transfer(transfer_id)
