@@ -11,7 +11,7 @@ from uuid import UUID
 from wallet.domain.currency import USD, Currency
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, ValidationFailed
 from wallet.domain.money import MAX_BALANCE_MINOR, Amount, InvalidAmount, Money
-from wallet.domain.references import NO_METADATA, Metadata, canonical_meaning
+from wallet.domain.references import Metadata, labelled_meaning, no_metadata
 
 T = TypeVar("T")
 MAX_BALANCE = Money(MAX_BALANCE_MINOR)
@@ -44,11 +44,6 @@ _SIGNS = {
 REQUESTABLE = (OperationType.DEPOSIT, OperationType.WITHDRAW)  # what /operation takes
 
 
-def _no_metadata() -> Metadata:
-    """The default of every ``metadata``: one shared empty mapping, made once."""
-    return NO_METADATA
-
-
 @dataclass(frozen=True, slots=True)
 class OperationRequest:
     """What a client asks for: validated, not yet applied."""
@@ -56,7 +51,7 @@ class OperationRequest:
     type: OperationType
     amount: Money
     reference: str | None = None
-    metadata: Metadata = field(default_factory=_no_metadata)
+    metadata: Metadata = field(default_factory=no_metadata)
     transfer_id: UUID | None = None  # the transfer this entry is one side of
     delta_minor: int = field(init=False, compare=False)  # the signed change, in minor units
 
@@ -95,15 +90,12 @@ class OperationCommand:
     type: OperationType
     amount: Amount
     reference: str | None = None
-    metadata: Metadata = field(default_factory=_no_metadata)
+    metadata: Metadata = field(default_factory=no_metadata)
 
     def in_currency(self, currency: Currency) -> OperationRequest:
         """The request in the wallet's currency; ValidationFailed on ``amount`` when its
         digits do not fit the currency."""
-        try:
-            amount = self.amount.of(currency)
-        except InvalidAmount as error:
-            raise ValidationFailed.single("amount", str(error)) from None
+        amount = amount_in(self.amount, currency)
         return OperationRequest(self.type, amount, self.reference, self.metadata)
 
     @property
@@ -111,14 +103,21 @@ class OperationCommand:
         """What the command says, whatever the form its amount was written in and
         whatever the order of its metadata."""
         said = f"{self.type.value} {self.amount.meaning}"
-        labels = canonical_meaning(self.reference, self.metadata)
-        return f"{said}\n{labels}" if labels else said
+        return labelled_meaning(said, self.reference, self.metadata)
+
+
+def amount_in(amount: Amount, currency: Currency) -> Money:
+    """A request's amount as money of ``currency``; ValidationFailed on ``amount`` when
+    its digits do not fit the currency."""
+    try:
+        return amount.of(currency)
+    except InvalidAmount as error:
+        raise ValidationFailed.single("amount", str(error)) from None
 
 
 def new_wallet_meaning(currency: Currency, metadata: Metadata) -> str:
     """What a request to create a wallet says, whatever the order of its metadata."""
-    labels = canonical_meaning(None, metadata)
-    return f"{currency.code}\n{labels}" if labels else currency.code
+    return labelled_meaning(currency.code, None, metadata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +129,7 @@ class Wallet:
     version: int
     created_at: datetime
     updated_at: datetime
-    metadata: Metadata = field(default_factory=_no_metadata)
+    metadata: Metadata = field(default_factory=no_metadata)
 
     @property
     def currency(self) -> Currency:
@@ -159,7 +158,7 @@ class Operation:
     balance_after: Money
     created_at: datetime
     reference: str | None = None
-    metadata: Metadata = field(default_factory=_no_metadata)
+    metadata: Metadata = field(default_factory=no_metadata)
     transfer_id: UUID | None = None
 
     @property

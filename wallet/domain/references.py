@@ -66,6 +66,17 @@ def metadata_errors(value: object) -> tuple[Metadata, list[FieldError]]:
     return (NO_METADATA if errors else MappingProxyType(dict(value))), errors
 
 
+def no_metadata() -> Metadata:
+    """The default of every ``metadata`` field: the one shared empty mapping."""
+    return NO_METADATA
+
+
+def labelled_meaning(said: str, reference: str | None, metadata: Metadata) -> str:
+    """What a request ``said``, followed by its reference and metadata when it has any."""
+    labels = canonical_meaning(reference, metadata)
+    return f"{said}\n{labels}" if labels else said
+
+
 def canonical_meaning(reference: str | None, metadata: Metadata) -> str:
     """The reference and metadata as one text that only what they say changes (keys
     sorted); empty when there are neither, so requests without them mean what they did."""

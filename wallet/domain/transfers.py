@@ -8,14 +8,10 @@ from datetime import datetime
 from uuid import UUID
 
 from wallet.domain.currency import Currency
-from wallet.domain.errors import CurrencyMismatch, ValidationFailed
-from wallet.domain.model import Leg, Operation, OperationRequest, OperationType, Wallet
-from wallet.domain.money import Amount, InvalidAmount, Money
-from wallet.domain.references import NO_METADATA, Metadata, canonical_meaning
-
-
-def _no_metadata() -> Metadata:
-    return NO_METADATA
+from wallet.domain.errors import CurrencyMismatch
+from wallet.domain.model import Leg, Operation, OperationRequest, OperationType, Wallet, amount_in
+from wallet.domain.money import Amount, Money
+from wallet.domain.references import Metadata, labelled_meaning, no_metadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +22,7 @@ class TransferCommand:
     to_wallet_id: UUID
     amount: Amount
     reference: str | None = None
-    metadata: Metadata = field(default_factory=_no_metadata)
+    metadata: Metadata = field(default_factory=no_metadata)
 
     def in_currencies(self, payer: Currency, payee: Currency) -> TransferRequest:
         """The request in the wallets' one currency: CurrencyMismatch when they hold
@@ -36,10 +32,7 @@ class TransferCommand:
                 f"Wallet {self.from_wallet_id} holds {payer.code} and wallet "
                 f"{self.to_wallet_id} holds {payee.code}; a transfer moves one currency"
             )
-        try:
-            amount = self.amount.of(payer)
-        except InvalidAmount as error:
-            raise ValidationFailed.single("amount", str(error)) from None
+        amount = amount_in(self.amount, payer)
         return TransferRequest(
             self.from_wallet_id, self.to_wallet_id, amount, self.reference, self.metadata
         )
@@ -49,8 +42,7 @@ class TransferCommand:
         """What the command says, whatever the form of its amount and the order of its
         metadata."""
         said = f"{self.from_wallet_id} {self.to_wallet_id} {self.amount.meaning}"
-        labels = canonical_meaning(self.reference, self.metadata)
-        return f"{said}\n{labels}" if labels else said
+        return labelled_meaning(said, self.reference, self.metadata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +53,7 @@ class TransferRequest:
     to_wallet_id: UUID
     amount: Money
     reference: str | None = None
-    metadata: Metadata = field(default_factory=_no_metadata)
+    metadata: Metadata = field(default_factory=no_metadata)
 
     def legs(self, transfer_id: UUID) -> tuple[Leg, Leg]:
         """The two entries it makes, payer first: the payer's balance is checked first."""
@@ -98,7 +90,7 @@ class Transfer:
     created_at: datetime
     operations: tuple[Operation, Operation]
     reference: str | None = None
-    metadata: Metadata = field(default_factory=_no_metadata)
+    metadata: Metadata = field(default_factory=no_metadata)
     hold_id: UUID | None = None
 
 
