@@ -12,8 +12,9 @@ under test signs its cursors with.
 - A transfer names two different wallets that exist, which the schema cannot say: a drawn
   transfer is sent between two wallets the fuzz made (remembered from their creation),
   and a transfer id drawn for a read is, half the time, one the fuzz made; so requests
-  reach the money rules rather than a 404. Without two wallets yet, a body naming one
-  wallet twice gets a fresh payee id (then unknown: a 404, as documented).
+  reach the money rules rather than a 404. A transfer id a link took from an entry's
+  `transferId`, null for a deposit, becomes such an id too. Without two wallets yet, a
+  body naming one wallet twice gets a fresh payee id (then unknown: a 404, as documented).
 - An amount's digits are checked against its wallet's currency, which the schema cannot
   say: every wallet made during the fuzz holds a 3-digit currency (a valid code drawn for
   a new wallet is replaced by BHD), so every amount the schema allows is one it takes.
@@ -72,6 +73,10 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     ):
         between_known_wallets(body)
     transfer_id = (case.path_parameters or {}).get("transferId")
+    if transfer_id in (None, "None") and "transferId" in (case.path_parameters or {}):
+        # A link inferred from an entry's `transferId`, which is null for a deposit: no
+        # transfer to read, so read one the fuzz made, or an unknown one (a 404).
+        transfer_id = case.path_parameters["transferId"] = str(uuid4())
     if is_uuid(transfer_id) and MADE["transfers"] and UUID(str(transfer_id)).int % 2 == 0:
         case.path_parameters["transferId"] = MADE["transfers"][-1]
 
