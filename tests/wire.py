@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from wallet.entrypoints.http.app import SECURITY_HEADERS
+from wallet.entrypoints.http.headers import SECURITY_HEADERS
 
 DEPOSIT = b'{"operationType": "DEPOSIT", "amount": "1.00"}'
 

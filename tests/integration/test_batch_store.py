@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Mapping
 
@@ -9,7 +10,9 @@ import asyncpg
 import pytest
 
 from wallet.adapters.group_commit import BatchOutcome, PlannedBatch, RunApplied, planned_batch
+from wallet.adapters.postgres import batch_store
 from wallet.adapters.postgres.batch_store import PostgresBatchStore
+from wallet.adapters.postgres.unnest import parameters
 from wallet.domain.model import Leg, OperationRequest, OperationType
 from wallet.domain.money import Money
 from wallet.domain.transfers import TransferRequest
@@ -148,3 +151,22 @@ async def assert_answered_as_stored(
     )
     if applied.entries:
         assert applied.entries[-1].created_at == wallet["updated_at"]
+
+
+SHAPES = [batch_store._Shape(*flags) for flags in itertools.product((False, True), repeat=5)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+async def test_every_shape_of_the_batch_statement_runs_on_postgresql(
+    pool: asyncpg.Pool, shape: batch_store._Shape
+) -> None:
+    """Each combination of parts is valid SQL whose parameters PostgreSQL can type: a
+    batch with nothing in it writes nothing and answers no row."""
+    statement = batch_store._statement(shape)
+    nothing = batch_store._BatchInputs(
+        runs=[], accepted=[], labels=[], new_transfers=[], to_lock=[], keys=[]
+    )
+    async with pool.acquire() as connection, connection.transaction():
+        rows = await connection.fetch(statement.sql, *parameters(nothing, statement.reads))
+
+    assert rows == []

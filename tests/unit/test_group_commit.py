@@ -17,6 +17,7 @@ from wallet.adapters.group_commit import (
 )
 from wallet.adapters.ids import time_ordered_uuids
 from wallet.adapters.memory import InMemoryBatchStore, InMemoryDatabase
+from wallet.deadlines import request_budget
 from wallet.domain.errors import InsufficientFunds, StorageUnavailable, WalletNotFound
 from wallet.domain.model import AppliedOperation, Leg, OperationRequest, OperationType
 from wallet.domain.money import Money
@@ -237,6 +238,38 @@ async def test_a_caller_that_gives_up_while_queued_leaves_nothing_applied(
     await asyncio.sleep(0.01)
 
     assert all(isinstance(result, StorageUnavailable) for result in results)
+    assert [e.amount.minor for e in repository.ledger(wallet.id)] == [1]
+
+
+async def test_each_caller_gives_up_at_its_own_deadline_even_one_queued_later_with_less_time(
+    repository: InMemoryDatabase,
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    stalled = asyncio.Event()
+
+    class StalledStore(InMemoryBatchStore):
+        async def apply_batch(self, batch):  # type: ignore[no-untyped-def]
+            await stalled.wait()
+            return await super().apply_batch(batch)
+
+    group = GroupCommitLedger(StalledStore(repository), timeout=5.0, max_batch=1)
+    patient = asyncio.create_task(group.apply(wallet.id, op(DEPOSIT, 1)))
+    await asyncio.sleep(0)
+
+    async def hurried() -> AppliedOperation:
+        with request_budget(0.05):  # what is left of its request's time
+            return await group.apply(wallet.id, op(DEPOSIT, 2))
+
+    started = time.perf_counter()
+    with pytest.raises(StorageUnavailable):
+        await hurried()
+    gave_up_after = time.perf_counter() - started
+
+    assert gave_up_after < 1.0  # its own 50 ms, not the 5 s of the caller before it
+    assert not patient.done()  # that one still waits, within its own time
+    stalled.set()
+    applied = await patient
+    assert applied.wallet.balance == Money(1)
     assert [e.amount.minor for e in repository.ledger(wallet.id)] == [1]
 
 

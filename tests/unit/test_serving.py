@@ -10,7 +10,12 @@ import pytest
 
 from wallet.container import Container
 from wallet.entrypoints.http.app import create_app
-from wallet.entrypoints.serving import PortInUse, app_runner, ensure_port_free
+from wallet.entrypoints.serving import (
+    YOUNG_COLLECTION_THRESHOLD,
+    PortInUse,
+    app_runner,
+    ensure_port_free,
+)
 
 
 class Cycle:
@@ -20,7 +25,9 @@ class Cycle:
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     yield
+    gc.set_threshold(*thresholds)
     gc.unfreeze()
 
 
@@ -33,6 +40,7 @@ async def test_what_start_up_made_is_kept_out_of_full_collections(
     try:
         frozen = gc.get_freeze_count()
         assert frozen > 10_000  # the modules and the app, at least
+        assert gc.get_threshold()[0] == YOUNG_COLLECTION_THRESHOLD  # fewer young passes
         cycle = Cycle()
         cycle.itself = cycle
         del cycle

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Sequence
@@ -107,19 +108,46 @@ def test_the_batch_statement_reads_each_input_under_its_fields_names(statement: 
     }
 
 
-@pytest.mark.parametrize("statement", STATEMENTS)
-def test_the_batch_statement_uses_every_parameter_it_is_given_and_no_other(
-    statement: str,
-) -> None:
-    given = parameters(
-        batch_store._BatchInputs(
-            runs=[], accepted=[], labels=[], new_transfers=[], to_lock=[], keys=[]
-        )
-    )
-    used = {int(number) for number in re.findall(r"\$(\d+)", statement)}
+SHAPES = [batch_store._Shape(*flags) for flags in itertools.product((False, True), repeat=5)]
+NO_INPUTS = batch_store._BatchInputs(
+    runs=[], accepted=[], labels=[], new_transfers=[], to_lock=[], keys=[]
+)
 
-    assert used == set(range(1, len(given) + 1))
-    assert "{" not in statement
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_each_shape_of_the_batch_statement_uses_every_parameter_it_is_sent_and_no_other(
+    shape: batch_store._Shape,
+) -> None:
+    statement = batch_store._statement(shape)
+    sent = parameters(NO_INPUTS, statement.reads)
+    used = {int(number) for number in re.findall(r"\$(\d+)", statement.sql)}
+
+    assert used == set(range(1, len(sent) + 1))
+    assert "{" not in statement.sql
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_a_shape_has_the_parts_it_needs_and_no_other(shape: batch_store._Shape) -> None:
+    sql = batch_store._statement(shape).sql
+
+    assert ("SKIP LOCKED" in sql) is shape.skipping_locked
+    assert ("busy AS (" in sql) is shape.skipping_locked
+    assert ("checked AS (" in sql) is shape.checking
+    assert ("AS labels(" in sql) is shape.labelled
+    assert ("INSERT INTO transfers" in sql) is shape.transferring
+    assert ("INSERT INTO idempotency_keys" in sql) is shape.keyed
+
+
+def test_a_batch_of_plain_deposits_needs_the_leanest_statement() -> None:
+    wallet_id = uuid.uuid4()
+    plan = plan_batch(
+        {wallet_id: Money(0)}, [(Leg(wallet_id, OperationRequest(DEPOSIT, Money(5))),)]
+    )
+    inputs = batch_store._batch_inputs(PlannedBatch(plan, [(uuid.uuid4(),)], [None]))
+
+    assert batch_store._Shape.of(inputs, skipping_locked=False) == batch_store._Shape(
+        skipping_locked=False, checking=False, labelled=False, transferring=False, keyed=False
+    )
 
 
 def test_a_run_becomes_its_rows_accepted_entries_in_order_and_each_key() -> None:

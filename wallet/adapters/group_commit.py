@@ -31,7 +31,7 @@ from contextvars import Context
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
 from wallet.adapters.ids import time_ordered_uuids
@@ -70,10 +70,9 @@ class PlannedBatch:
     idempotencies: list[Idempotency | None]  # per movement
 
 
-@dataclass(frozen=True, slots=True)
-class EntryWritten:
+class EntryWritten(NamedTuple):
     """An accepted operation's ledger entry as the store wrote it, with the version it
-    gave its wallet."""
+    gave its wallet. (A tuple: one is made for every entry of every batch.)"""
 
     operation_id: UUID
     created_at: datetime
@@ -164,6 +163,11 @@ class GroupCommitLedger:
         self._under_lock: dict[UUID, deque[_Queued]] = {}
         self._lock_waiters: set[asyncio.Task[None]] = set()
         self._held_until: dict[UUID, float] = {}  # wallets found held elsewhere, on the loop clock
+        # Movements whose callers wait, and the one timer that expires them at their
+        # deadlines: a timer for each would cost about as much as parsing its request.
+        self._waiting: set[_Queued] = set()
+        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry_at = math.inf
 
     async def apply(
         self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
@@ -174,39 +178,59 @@ class GroupCommitLedger:
         queued is then dropped unapplied; one already in a committing batch may
         have been applied (its outcome is unknown, as with any lost answer).
         """
-        outcome, expiry = self._queued((Leg(wallet_id, request),), idempotency)
+        queued = self._queued((Leg(wallet_id, request),), idempotency)
         try:
-            (applied,) = await outcome
+            (applied,) = await queued.outcome
         finally:
-            expiry.cancel()
+            self._waiting.discard(queued)
         return applied
 
     async def transfer(
         self, transfer_id: UUID, request: TransferRequest, idempotency: Idempotency | None = None
     ) -> AppliedTransfer:
         """As ``apply``, for the transfer's two legs: they commit in one batch, together."""
-        outcome, expiry = self._queued(request.legs(transfer_id), idempotency)
+        queued = self._queued(request.legs(transfer_id), idempotency)
         try:
-            out, into = await outcome
+            out, into = await queued.outcome
         finally:
-            expiry.cancel()
+            self._waiting.discard(queued)
         transfer = request.made(transfer_id, (out.operation, into.operation))
         return AppliedTransfer(transfer, (out.wallet, into.wallet))
 
-    def _queued(
-        self, legs: Sequence[Leg], idempotency: Idempotency | None
-    ) -> tuple[asyncio.Future[list[AppliedOperation]], asyncio.TimerHandle]:
-        """The movement queued for the next batch: the future of each leg's entry and wallet,
-        in leg order, and the timer that expires it at the caller's deadline (to be
-        cancelled once it is settled)."""
+    def _queued(self, legs: Sequence[Leg], idempotency: Idempotency | None) -> _Queued:
+        """The movement queued for the next batch, its outcome (each leg's entry and
+        wallet, in leg order) expired at the caller's deadline unless settled before; the
+        caller stops waiting for it with ``self._waiting.discard``."""
         loop = asyncio.get_running_loop()
         outcome: asyncio.Future[list[AppliedOperation]] = loop.create_future()
         deadline = deadline_within(self._timeout)
-        self._queue.append(_Queued(legs, idempotency, outcome, deadline=deadline))
+        queued = _Queued(legs, idempotency, outcome, deadline=deadline)
+        self._waiting.add(queued)
+        self._queue.append(queued)
         self._flush_soon()
-        # A bare timer, not asyncio.timeout(): this runs once per request, and a settled
-        # outcome is one the flusher leaves alone.
-        return outcome, loop.call_at(deadline, _expire, outcome)
+        if deadline < self._expiry_at:
+            self._expire_at(deadline)
+        return queued
+
+    def _expire_at(self, deadline: float) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry = asyncio.get_running_loop().call_at(deadline, self._expire_overdue)
+        self._expiry_at = deadline
+
+    def _expire_overdue(self) -> None:
+        """Fail the waiting movements whose deadline passed (one settled meanwhile is left
+        alone: the flusher skips an expired one); then wait for the next deadline."""
+        self._expiry, self._expiry_at = None, math.inf
+        now = asyncio.get_running_loop().time()
+        next_deadline = math.inf
+        for queued in self._waiting:
+            if queued.deadline <= now:
+                _expire(queued.outcome)
+            elif not queued.outcome.done():
+                next_deadline = min(next_deadline, queued.deadline)
+        if next_deadline < math.inf:
+            self._expire_at(next_deadline)
 
     def _flush_soon(self) -> None:
         if self._flusher is None or self._flusher.done():

@@ -77,6 +77,8 @@ class Amount:
         digits = currency.digits
         if self.decimals > digits:
             raise InvalidAmount(_too_many_decimals(currency, self.written_as_string))
+        if not self.decimals:  # a whole amount, the usual kind: no scaling of the Decimal
+            return Money(int(self.value) * currency.minor_per_major, currency)
         return Money(int(self.value.scaleb(digits)), currency)
 
     @property
@@ -100,7 +102,8 @@ def parse_amount(value: object) -> Amount:
     if isinstance(value, int):
         value = Decimal(value)
     if isinstance(value, Decimal):
-        decimals = _significant_decimals(_bounded(value))
+        bounded = _bounded(value)
+        decimals = 0 if bounded == bounded.to_integral_value() else _significant_decimals(bounded)
         if decimals > MAX_DECIMALS:
             raise InvalidAmount(f"must have at most {MAX_DECIMALS} decimal places")
         return Amount(value, decimals, False)

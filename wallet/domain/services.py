@@ -105,8 +105,10 @@ class WalletService:
 
         currency = self._currencies.get(wallet_id) or await self._currency_of(wallet_id)
         request = command.in_currency(currency)
-        if idempotency is None:  # no key to claim or record: the effect alone
-            return Answer(await self._apply(wallet_id, request, None))
+        if idempotency is None:  # no key to claim or record: the effect alone, inline
+            applied = await self._ledger.apply(wallet_id, request)
+            await self._cache.put(applied.wallet)
+            return Answer(applied.operation)
         return await self._commands.run(
             idempotency,
             functools.partial(self._apply, wallet_id, request),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ class _BatchInputs:
 
 
 # The wallets to lock are locked first (found through the primary key; how one another
-# transaction holds is met is the {locked} part, below), and each run's balance is read:
+# transaction holds is met is the ``locked`` part, below), and each run's balance is read:
 # the locked row's, else the statement's snapshot. A component is settled when every one
 # of its wallets exists, was locked if it was to be, and lies in its run's range: then
 # its runs move the balances by their net changes and write their entries a microsecond
@@ -124,13 +125,15 @@ class _BatchInputs:
 # wallet settled is answered with its row as the batch left it, the balance it started
 # from and its entries as written, each with the version it gave the wallet; a wallet to
 # lock found held is answered as busy; the keys recorded are returned on every row.
-_APPLY_BATCH = """
+#
+# The statement is put together from the parts a batch needs (``_Shape``): PostgreSQL sets
+# up every part's plan on each execution, rows or none, and most batches are deposits and
+# withdrawals with no key, label or transfer.
+_CHANGED = """
 WITH runs AS (
     SELECT * FROM {runs}
 ), locked AS (
     {locked}
-), busy AS (
-    SELECT id FROM wallets WHERE id = ANY({to_lock}) AND id NOT IN (SELECT id FROM locked)
 ), seen AS (
     SELECT r.*, coalesce(l.balance, w.balance) AS balance,
            l.id IS NOT NULL OR r.wallet_id <> ALL({to_lock}) AS reachable
@@ -151,22 +154,27 @@ WITH runs AS (
        AND s.component IN (SELECT component FROM settled_components)
     RETURNING w.id, s.balance AS start_balance, w.balance, w.currency, w.version,
               w.created_at, w.updated_at, w.metadata, s.applied
-), checked AS (
+)"""
+# A run with nothing accepted (its movements all refused) has only its range checked.
+_CHECKED = """, checked AS (
     SELECT w.id, s.balance AS start_balance, s.balance, w.version, w.created_at,
            w.updated_at, w.metadata
       FROM seen s JOIN wallets w ON w.id = s.wallet_id
      WHERE s.applied = 0 AND s.component IN (SELECT component FROM settled_components)
-), written AS (
+)"""
+# Only the form that skips locked rows can find one held: the other waits, or fails.
+_BUSY = """, busy AS (
+    SELECT id FROM wallets WHERE id = ANY({to_lock}) AND id NOT IN (SELECT id FROM locked)
+)"""
+_WRITTEN = """, written AS (
     SELECT accepted.id, accepted.wallet_id, accepted.operation_type, accepted.amount,
-           accepted.position, labels.reference,
-           coalesce(labels.metadata::jsonb, jsonb_build_object()) AS metadata, labels.transfer_id,
+           accepted.position, {label_columns},
            c.start_balance + accepted.offset_after AS balance_after,
            c.updated_at - (c.applied - 1 - accepted.position) * interval '1 microsecond'
                AS created_at,
            c.version - c.applied + 1 + accepted.position AS version, c.currency
       FROM {accepted}
-      JOIN changed c ON c.id = accepted.wallet_id
-      LEFT JOIN {labels} ON labels.id = accepted.id
+      JOIN changed c ON c.id = accepted.wallet_id{labels_join}
 ), recorded AS (
     INSERT INTO operations
            (id, wallet_id, operation_type, amount, balance_after, currency, created_at,
@@ -174,17 +182,23 @@ WITH runs AS (
     SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
            reference, metadata, transfer_id
       FROM written
-), moved AS (
+)"""
+_LABELS = (
+    "labels.reference, coalesce(labels.metadata::jsonb, jsonb_build_object()) AS metadata, "
+    "labels.transfer_id"
+)
+_LABELS_JOIN = "\n      LEFT JOIN {labels} ON labels.id = accepted.id"
+_NO_LABELS = "NULL::text AS reference, jsonb_build_object() AS metadata, NULL::uuid AS transfer_id"
+_MOVED = """, moved AS (
     INSERT INTO transfers
            (id, from_wallet_id, to_wallet_id, currency, amount, reference, metadata,
             created_at, out_operation_id, in_operation_id)
     SELECT t.id, t.from_wallet_id, t.to_wallet_id, o.currency, t.amount, t.reference,
            t.metadata::jsonb, o.created_at, t.out_operation_id, t.in_operation_id
       FROM (SELECT * FROM {new_transfers}) t JOIN written o ON o.id = t.out_operation_id
-), settled AS (
-    SELECT id, start_balance FROM changed
-    UNION ALL
-    SELECT id, start_balance FROM checked
+)"""
+_KEYED = """, settled AS (
+    {settled}
 ), keyed AS (
     INSERT INTO idempotency_keys
            (key, fingerprint, request_id, outcome, wallet_id, operation_id, transfer_id,
@@ -197,7 +211,8 @@ WITH runs AS (
       JOIN settled s ON s.id = keys.wallet_id
     ON CONFLICT (key) DO NOTHING
     RETURNING key
-), entries AS (
+)"""
+_ANSWERED = """, entries AS (
     SELECT wallet_id,
            array_agg(id ORDER BY position) AS entry_ids,
            array_agg(created_at ORDER BY position) AS entry_times,
@@ -206,21 +221,24 @@ WITH runs AS (
       FROM written
      GROUP BY wallet_id
 ), answered AS (
-    SELECT id, start_balance, balance, version, created_at, updated_at, metadata,
-           false AS busy
-      FROM changed
-    UNION ALL
-    SELECT id, start_balance, balance, version, created_at, updated_at, metadata,
-           false AS busy
-      FROM checked
-    UNION ALL
-    SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, true AS busy FROM busy
+    {answered}
 )
 SELECT a.id AS wallet_id, a.start_balance, a.balance, a.version, a.created_at, a.updated_at,
        a.metadata, a.busy, e.entry_ids, e.entry_times, e.entry_balances, e.entry_versions,
-       (SELECT array_agg(key) FROM keyed) AS keys
+       {keys_recorded} AS keys
   FROM answered a LEFT JOIN entries e ON e.wallet_id = a.id
 """
+_SETTLED = {
+    "changed": "SELECT id, start_balance FROM changed",
+    "checked": "SELECT id, start_balance FROM checked",
+}
+_ANSWERS = {
+    "changed": "SELECT id, start_balance, balance, version, created_at, updated_at, metadata,"
+    " false AS busy FROM changed",
+    "checked": "SELECT id, start_balance, balance, version, created_at, updated_at, metadata,"
+    " false AS busy FROM checked",
+    "busy": "SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, true AS busy FROM busy",
+}
 
 # Waited for briefly, in id order (so concurrent batches never deadlock): another
 # process's batch holds a hot wallet's row for a millisecond or so, and waiting is far
@@ -236,16 +254,71 @@ _SKIPPING_LOCKED = (
 )
 
 
-def _statement(locked: str) -> str:
-    """The batch statement with its ``locked`` part, its inputs' SQL in place."""
-    statement = _APPLY_BATCH.replace("{locked}", locked)
-    for name, sql in placeholders(_BatchInputs).items():
-        statement = statement.replace("{" + name + "}", sql)
-    return statement
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """The parts of the batch statement a batch needs."""
+
+    skipping_locked: bool  # the form that leaves held rows alone (and answers them as busy)
+    checking: bool  # a run with nothing accepted
+    labelled: bool  # a leg with a reference, metadata or a transfer
+    transferring: bool  # a transfer to record
+    keyed: bool  # a movement under an idempotency key
+
+    @classmethod
+    def of(cls, inputs: _BatchInputs, skipping_locked: bool) -> _Shape:
+        return cls(
+            skipping_locked,
+            checking=any(not run.applied for run in inputs.runs),
+            labelled=bool(inputs.labels),
+            transferring=bool(inputs.new_transfers),
+            keyed=bool(inputs.keys),
+        )
 
 
-APPLY_BATCH = _statement(_WAITING_BRIEFLY)
-APPLY_BATCH_SKIPPING_LOCKED = _statement(_SKIPPING_LOCKED)
+class _Statement(NamedTuple):
+    sql: str
+    reads: frozenset[str]  # the inputs it reads: only those are sent
+
+
+@functools.cache
+def _statement(shape: _Shape) -> _Statement:
+    """The batch statement with the parts ``shape`` needs, its inputs' SQL in place."""
+    reads = {"runs", "accepted", "to_lock"}
+    sql = _CHANGED.replace(
+        "{locked}", _SKIPPING_LOCKED if shape.skipping_locked else _WAITING_BRIEFLY
+    )
+    settled = ["changed"] + (["checked"] if shape.checking else [])
+    answered = settled + (["busy"] if shape.skipping_locked else [])
+    if shape.checking:
+        sql += _CHECKED
+    if shape.skipping_locked:
+        sql += _BUSY
+    if shape.labelled:
+        reads.add("labels")
+        sql += _WRITTEN.replace("{label_columns}", _LABELS).replace("{labels_join}", _LABELS_JOIN)
+    else:
+        sql += _WRITTEN.replace("{label_columns}", _NO_LABELS).replace("{labels_join}", "")
+    if shape.transferring:
+        reads.add("new_transfers")
+        sql += _MOVED
+    if shape.keyed:
+        reads.add("keys")
+        union = "\n    UNION ALL\n    "
+        sql += _KEYED.replace("{settled}", union.join(_SETTLED[name] for name in settled))
+    sql += _ANSWERED.replace(
+        "{answered}", "\n    UNION ALL\n    ".join(_ANSWERS[name] for name in answered)
+    ).replace(
+        "{keys_recorded}",
+        "(SELECT array_agg(key) FROM keyed)" if shape.keyed else "NULL::text[]",
+    )
+    for name, placeholder in placeholders(_BatchInputs, reads).items():
+        sql = sql.replace("{" + name + "}", placeholder)
+    return _Statement(sql, frozenset(reads))
+
+
+_EVERY_PART = {"checking": True, "labelled": True, "transferring": True, "keyed": True}
+APPLY_BATCH = _statement(_Shape(skipping_locked=False, **_EVERY_PART)).sql
+APPLY_BATCH_SKIPPING_LOCKED = _statement(_Shape(skipping_locked=True, **_EVERY_PART)).sql
 
 READ_BALANCES = "SELECT id, balance FROM wallets WHERE id = ANY($1::uuid[])"
 LOCK_BALANCES = """
@@ -272,10 +345,10 @@ class PostgresBatchStore:
             try:
                 try:
                     async with transaction_if(connection, keyed):
-                        rows = await _apply(connection, batch, inputs, APPLY_BATCH)
+                        rows = await _apply(connection, batch, inputs, skipping_locked=False)
                 except asyncpg.LockNotAvailableError:  # a row held past the brief wait
                     async with transaction_if(connection, keyed):
-                        rows = await _apply(connection, batch, inputs, APPLY_BATCH_SKIPPING_LOCKED)
+                        rows = await _apply(connection, batch, inputs, skipping_locked=True)
             except _KeysTaken as taken:
                 return BatchOutcome([], {}, taken.keys)
             applied = [_run_applied(row) for row in rows if not row["busy"]]
@@ -298,18 +371,20 @@ class PostgresBatchStore:
                     rows = []
                     if batch is not None:
                         inputs = _batch_inputs(batch)
-                        statement = APPLY_BATCH_SKIPPING_LOCKED
-                        rows = await _apply(connection, batch, inputs, statement)
+                        rows = await _apply(connection, batch, inputs, skipping_locked=True)
             except _KeysTaken as taken:
                 return BatchOutcome([], {}, taken.keys)
         return BatchOutcome([_run_applied(row) for row in rows], {})
 
 
 async def _apply(
-    connection: Connection, batch: PlannedBatch, inputs: _BatchInputs, statement: str
+    connection: Connection, batch: PlannedBatch, inputs: _BatchInputs, *, skipping_locked: bool
 ) -> list[asyncpg.Record]:
     """The batch statement's rows: one per wallet settled, or busy."""
-    rows: list[asyncpg.Record] = await connection.fetch(statement, *parameters(inputs))
+    statement = _statement(_Shape.of(inputs, skipping_locked))
+    rows: list[asyncpg.Record] = await connection.fetch(
+        statement.sql, *parameters(inputs, statement.reads)
+    )
     _check_keys_recorded(batch, rows)
     return rows
 
@@ -337,16 +412,18 @@ def _check_keys_recorded(batch: PlannedBatch, rows: list[asyncpg.Record]) -> Non
 
 
 def _run_applied(row: asyncpg.Record) -> RunApplied:
-    entries = [
-        EntryWritten(operation_id, created_at, balance_after, version)
-        for operation_id, created_at, balance_after, version in zip(
-            row["entry_ids"] or (),
-            row["entry_times"] or (),
-            row["entry_balances"] or (),
-            row["entry_versions"] or (),
-            strict=True,
+    entries = list(
+        map(
+            EntryWritten._make,
+            zip(
+                row["entry_ids"] or (),
+                row["entry_times"] or (),
+                row["entry_balances"] or (),
+                row["entry_versions"] or (),
+                strict=True,
+            ),
         )
-    ]
+    )
     return RunApplied(
         wallet_id=row["wallet_id"],
         start_balance=row["start_balance"],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import itertools
 import types
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin, get_type_hints
 from uuid import UUID
@@ -41,12 +41,16 @@ class _Input:
     sql_types: tuple[str, ...]
 
 
-def placeholders(inputs: type[DataclassInstance]) -> dict[str, str]:
+def placeholders(
+    inputs: type[DataclassInstance], read: Collection[str] | None = None
+) -> dict[str, str]:
     """Each input's SQL by its name: ``unnest($1::uuid[], ...) AS name(column, ...)``
-    for a list of rows, ``$n::type[]`` for a list of values."""
+    for a list of rows, ``$n::type[]`` for a list of values. With ``read``, only the
+    inputs of those names, for a statement that reads no other: the others are neither
+    numbered nor sent (PostgreSQL cannot type a parameter a statement never reads)."""
     numbers = itertools.count(1)
     sql = {}
-    for given in _inputs(inputs):
+    for given in _inputs(inputs, read):
         arrays = [f"${next(numbers)}::{sql_type}[]" for sql_type in given.sql_types]
         if given.columns:
             sql[given.name] = (
@@ -57,11 +61,11 @@ def placeholders(inputs: type[DataclassInstance]) -> dict[str, str]:
     return sql
 
 
-def parameters(inputs: DataclassInstance) -> list[object]:
-    """The statement's parameters, in the order ``placeholders`` numbers them: each list
-    of rows as one array per column, each list of values as it is."""
+def parameters(inputs: DataclassInstance, read: Collection[str] | None = None) -> list[object]:
+    """The statement's parameters, in the order ``placeholders`` numbers them (given the
+    same ``read``): each list of rows as one array per column, each list of values as it is."""
     values: list[object] = []
-    for given in _inputs(type(inputs)):
+    for given in _inputs(type(inputs), read):
         value = getattr(inputs, given.name)
         if given.columns:
             values.extend(_columns(given.columns, value))
@@ -77,8 +81,13 @@ def _columns(names: tuple[str, ...], rows: Sequence[tuple[object, ...]]) -> list
     return list(zip(*rows, strict=True))
 
 
+def _inputs(inputs: type[DataclassInstance], read: Collection[str] | None) -> tuple[_Input, ...]:
+    every = _every_input(inputs)
+    return every if read is None else tuple(given for given in every if given.name in read)
+
+
 @functools.cache
-def _inputs(inputs: type[DataclassInstance]) -> tuple[_Input, ...]:
+def _every_input(inputs: type[DataclassInstance]) -> tuple[_Input, ...]:
     hints = get_type_hints(inputs, include_extras=True)
     found = []
     for field in fields(inputs):

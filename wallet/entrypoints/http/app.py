@@ -25,6 +25,7 @@ from wallet.container import Container, resolved
 from wallet.deadlines import request_budget
 from wallet.domain.errors import Replayed, StorageUnavailable, WalletError
 from wallet.entrypoints.http import api, docs, health, openapi, pages
+from wallet.entrypoints.http.headers import stamp
 from wallet.entrypoints.http.keys import CONTAINER, SERVICES, SETTINGS
 from wallet.entrypoints.http.parsing import MAX_BODY_BYTES
 from wallet.entrypoints.http.problems import (
@@ -56,25 +57,9 @@ API_PREFIX = "/api/v1/"
 # static/ to these two packages, so an installed service serves them from wherever it runs.
 TEMPLATES_PACKAGE = "wallet.templates"
 STATIC_PACKAGE = "wallet.static"
-SERVER_NAME = "wallet"
 POOL_WATCH_INTERVAL = 1.0
 METRICS_FLUSH_INTERVAL = 1.0  # how far behind one worker's samples may be in a scrape
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
-# Every answer's: the security headers, and a Server header that names no version (aiohttp's
-# default does).
-STAMPED_HEADERS = {**SECURITY_HEADERS, "Server": SERVER_NAME}
 
 
 def create_app(container: Container) -> web.Application:
@@ -203,14 +188,6 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         IDEMPOTENT_REPLAYS.inc()
     stamp(response, request[REQUEST_ID])
     return response
-
-
-def stamp(response: web.StreamResponse, request_id: str) -> None:
-    """The headers every answer carries, the app's and those aiohttp makes itself."""
-    headers = response.headers
-    headers.update(STAMPED_HEADERS, **{"X-Request-ID": request_id})
-    if "Cache-Control" not in headers:  # assets say how long they keep
-        headers["Cache-Control"] = "no-store"
 
 
 def _answer_error(

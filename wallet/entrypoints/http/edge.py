@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from wallet.entrypoints.http.app import stamp
+from wallet.entrypoints.http.headers import stamp
 from wallet.entrypoints.http.problems import refused
 from wallet.entrypoints.http.request_keys import REQUEST_ID
 

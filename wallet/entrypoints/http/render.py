@@ -13,6 +13,7 @@ from aiohttp import web
 
 from wallet.domain.model import Operation, Page, Wallet
 from wallet.domain.transfers import Transfer
+from wallet.entrypoints.http.headers import JSON_ANSWER_HEADERS
 
 JsonObject = dict[str, Any]
 
@@ -30,21 +31,24 @@ def json_response(
     headers: Mapping[str, str] | None = None,
     content_type: str = "application/json",
 ) -> web.Response:
-    """A JSON response serialised by orjson (several times faster than the standard json)."""
-    return web.Response(
-        body=orjson.dumps(data), status=status, headers=headers, content_type=content_type
-    )
+    """A JSON response serialised by orjson (several times faster than the standard json),
+    made with the headers every answer carries."""
+    made = {**JSON_ANSWER_HEADERS, "Content-Type": content_type}
+    if headers:
+        made.update(headers)
+    return web.Response(body=orjson.dumps(data), status=status, headers=made)
 
 
-@functools.lru_cache(maxsize=4096)
 def timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with microseconds and a Z, e.g. 2026-11-27T16:03:02.123456Z.
-
-    Remembered: a wallet read again and again shows the same two moments each time.
-    """
+    """RFC 3339 in UTC with microseconds and a Z, e.g. 2026-11-27T16:03:02.123456Z."""
     if moment.tzinfo is not UTC:  # the database already answers in UTC
         moment = moment.astimezone(UTC)
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+# Remembered for wallets: a wallet read again and again shows the same two moments each
+# time. A new entry's moment is new: looking it up first would only cost.
+remembered_timestamp = functools.lru_cache(maxsize=4096)(timestamp)
 
 
 def render_wallet(wallet: Wallet) -> JsonObject:
@@ -57,8 +61,8 @@ def render_wallet(wallet: Wallet) -> JsonObject:
         "heldBalance": str(held),
         "availableBalance": str(wallet.available) if held.minor else balance,
         "metadata": dict(wallet.metadata),
-        "createdAt": timestamp(wallet.created_at),
-        "updatedAt": timestamp(wallet.updated_at),
+        "createdAt": remembered_timestamp(wallet.created_at),
+        "updatedAt": remembered_timestamp(wallet.updated_at),
     }
 
 
