@@ -153,7 +153,7 @@ async def assert_answered_as_stored(
         assert applied.entries[-1].created_at == wallet["updated_at"]
 
 
-SHAPES = [batch_store._Shape(*flags) for flags in itertools.product((False, True), repeat=5)]
+SHAPES = [batch_store._Shape(*flags) for flags in itertools.product((False, True), repeat=6)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)

@@ -108,7 +108,7 @@ def test_the_batch_statement_reads_each_input_under_its_fields_names(statement: 
     }
 
 
-SHAPES = [batch_store._Shape(*flags) for flags in itertools.product((False, True), repeat=5)]
+SHAPES = [batch_store._Shape(*flags) for flags in itertools.product((False, True), repeat=6)]
 NO_INPUTS = batch_store._BatchInputs(
     runs=[], accepted=[], labels=[], new_transfers=[], to_lock=[], keys=[]
 )
@@ -133,6 +133,7 @@ def test_a_shape_has_the_parts_it_needs_and_no_other(shape: batch_store._Shape) 
     assert ("SKIP LOCKED" in sql) is shape.skipping_locked
     assert ("busy AS (" in sql) is shape.skipping_locked
     assert ("checked AS (" in sql) is shape.checking
+    assert ("settled_components AS (" in sql) is (shape.linked or shape.checking)
     assert ("AS labels(" in sql) is shape.labelled
     assert ("INSERT INTO transfers" in sql) is shape.transferring
     assert ("INSERT INTO idempotency_keys" in sql) is shape.keyed
@@ -146,7 +147,16 @@ def test_a_batch_of_plain_deposits_needs_the_leanest_statement() -> None:
     inputs = batch_store._batch_inputs(PlannedBatch(plan, [(uuid.uuid4(),)], [None]))
 
     assert batch_store._Shape.of(inputs, skipping_locked=False) == batch_store._Shape(
-        skipping_locked=False, checking=False, labelled=False, transferring=False, keyed=False
+        skipping_locked=False,
+        linked=False,
+        checking=False,
+        labelled=False,
+        transferring=False,
+        keyed=False,
+    )
+    assert (
+        "settled_components"
+        not in batch_store._statement(batch_store._Shape.of(inputs, skipping_locked=False)).sql
     )
 
 
@@ -201,6 +211,7 @@ def test_a_transfer_becomes_two_entries_one_transfer_row_and_locks_both_wallets(
     inputs = batch_store._batch_inputs(PlannedBatch(plan, [ids], [key]))
 
     assert sorted(inputs.to_lock) == sorted([payer, payee])
+    assert batch_store._Shape.of(inputs, skipping_locked=False).linked  # settled together
     assert [(r.wallet_id, r.operation_type, r.offset_after) for r in inputs.accepted] == [
         (payer, "TRANSFER_OUT", -40),
         (payee, "TRANSFER_IN", 40),

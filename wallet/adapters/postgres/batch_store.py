@@ -134,7 +134,18 @@ WITH runs AS (
     SELECT * FROM {runs}
 ), locked AS (
     {locked}
-), seen AS (
+){seen}, changed AS (
+    UPDATE wallets w
+       SET balance = s.balance + s.net,
+           version = w.version + s.applied,
+           updated_at = greatest(clock_timestamp(), w.updated_at + interval '1 microsecond')
+                        + (s.applied - 1) * interval '1 microsecond'
+      FROM seen s
+     WHERE w.id = s.wallet_id AND s.applied > 0 AND {settled}
+    RETURNING w.id, s.balance AS start_balance, w.balance, w.currency, w.version,
+              w.created_at, w.updated_at, w.metadata, s.applied
+)"""
+_SEEN = """, seen AS (
     SELECT r.*, coalesce(l.balance, w.balance) AS balance,
            l.id IS NOT NULL OR r.wallet_id <> ALL({to_lock}) AS reachable
       FROM runs r
@@ -143,24 +154,21 @@ WITH runs AS (
 ), settled_components AS (
     SELECT component FROM seen GROUP BY component
     HAVING bool_and(reachable AND coalesce(balance BETWEEN lowest AND highest, false))
-), changed AS (
-    UPDATE wallets w
-       SET balance = s.balance + s.net,
-           version = w.version + s.applied,
-           updated_at = greatest(clock_timestamp(), w.updated_at + interval '1 microsecond')
-                        + (s.applied - 1) * interval '1 microsecond'
-      FROM seen s
-     WHERE w.id = s.wallet_id AND s.applied > 0
-       AND s.component IN (SELECT component FROM settled_components)
-    RETURNING w.id, s.balance AS start_balance, w.balance, w.currency, w.version,
-              w.created_at, w.updated_at, w.metadata, s.applied
 )"""
+_IN_SETTLED_COMPONENT = "s.component IN (SELECT component FROM settled_components)"
+# When every run is a component of its own and accepts something, every wallet is one to
+# lock: its balance is the locked row's, and a run is settled when that lies in its range.
+_SEEN_LOCKED = """, seen AS (
+    SELECT r.*, l.balance, l.id IS NOT NULL AS reachable
+      FROM runs r LEFT JOIN locked l ON l.id = r.wallet_id
+)"""
+_IN_RANGE = "s.reachable AND s.balance BETWEEN s.lowest AND s.highest"
 # A run with nothing accepted (its movements all refused) has only its range checked.
 _CHECKED = """, checked AS (
     SELECT w.id, s.balance AS start_balance, s.balance, w.version, w.created_at,
            w.updated_at, w.metadata
       FROM seen s JOIN wallets w ON w.id = s.wallet_id
-     WHERE s.applied = 0 AND s.component IN (SELECT component FROM settled_components)
+     WHERE s.applied = 0 AND {settled}
 )"""
 # Only the form that skips locked rows can find one held: the other waits, or fails.
 _BUSY = """, busy AS (
@@ -259,6 +267,7 @@ class _Shape:
     """The parts of the batch statement a batch needs."""
 
     skipping_locked: bool  # the form that leaves held rows alone (and answers them as busy)
+    linked: bool  # a component of several wallets (a transfer's two)
     checking: bool  # a run with nothing accepted
     labelled: bool  # a leg with a reference, metadata or a transfer
     transferring: bool  # a transfer to record
@@ -268,6 +277,7 @@ class _Shape:
     def of(cls, inputs: _BatchInputs, skipping_locked: bool) -> _Shape:
         return cls(
             skipping_locked,
+            linked=len({run.component for run in inputs.runs}) < len(inputs.runs),
             checking=any(not run.applied for run in inputs.runs),
             labelled=bool(inputs.labels),
             transferring=bool(inputs.new_transfers),
@@ -287,6 +297,8 @@ def _statement(shape: _Shape) -> _Statement:
     sql = _CHANGED.replace(
         "{locked}", _SKIPPING_LOCKED if shape.skipping_locked else _WAITING_BRIEFLY
     )
+    lone_runs = not (shape.linked or shape.checking)
+    sql = sql.replace("{seen}", _SEEN_LOCKED if lone_runs else _SEEN)
     settled = ["changed"] + (["checked"] if shape.checking else [])
     answered = settled + (["busy"] if shape.skipping_locked else [])
     if shape.checking:
@@ -311,12 +323,19 @@ def _statement(shape: _Shape) -> _Statement:
         "{keys_recorded}",
         "(SELECT array_agg(key) FROM keyed)" if shape.keyed else "NULL::text[]",
     )
+    sql = sql.replace("{settled}", _IN_RANGE if lone_runs else _IN_SETTLED_COMPONENT)
     for name, placeholder in placeholders(_BatchInputs, reads).items():
         sql = sql.replace("{" + name + "}", placeholder)
     return _Statement(sql, frozenset(reads))
 
 
-_EVERY_PART = {"checking": True, "labelled": True, "transferring": True, "keyed": True}
+_EVERY_PART = {
+    "linked": True,
+    "checking": True,
+    "labelled": True,
+    "transferring": True,
+    "keyed": True,
+}
 APPLY_BATCH = _statement(_Shape(skipping_locked=False, **_EVERY_PART)).sql
 APPLY_BATCH_SKIPPING_LOCKED = _statement(_Shape(skipping_locked=True, **_EVERY_PART)).sql
 
