@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from enum import StrEnum
 
 from wallet.domain.errors import (
@@ -17,6 +16,7 @@ from wallet.domain.errors import (
 from wallet.domain.model import Operation, Wallet, max_balance
 from wallet.domain.money import Money
 from wallet.domain.transfers import Transfer
+from wallet.domain.values import value
 
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"[!-~]{1,255}", re.ASCII)
@@ -30,7 +30,7 @@ def parse_key(raw: str) -> str:
     return raw
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Idempotency:
     """A request made under a key: what it means (its fingerprint) and which request it was."""
 
@@ -52,7 +52,7 @@ class Outcome(StrEnum):
     BALANCE_LIMIT_EXCEEDED = "BALANCE_LIMIT_EXCEEDED"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Recorded:
     """What the first request under a key answered: enough to give the same answer again."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from wallet.domain.errors import (
@@ -15,6 +14,7 @@ from wallet.domain.errors import (
 )
 from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.ports import IdempotencyRecords
+from wallet.domain.values import value
 
 V = TypeVar("V")
 
@@ -26,7 +26,7 @@ Replay = Callable[[Recorded], Awaitable[V]]
 _REUSED = "This Idempotency-Key was used before for a different request"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Answer(Generic[V]):
     """A result, and whether it is the recorded answer to an earlier request with the same key."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from enum import StrEnum
 from typing import Generic, NamedTuple, TypeVar
@@ -12,6 +12,7 @@ from wallet.domain.currency import USD, Currency
 from wallet.domain.errors import BalanceLimitExceeded, InsufficientFunds, ValidationFailed
 from wallet.domain.money import MAX_BALANCE_MINOR, Amount, InvalidAmount, Money
 from wallet.domain.references import Metadata, labelled_meaning, no_metadata
+from wallet.domain.values import value
 
 T = TypeVar("T")
 MAX_BALANCE = Money(MAX_BALANCE_MINOR)
@@ -44,7 +45,7 @@ _SIGNS = {
 REQUESTABLE = (OperationType.DEPOSIT, OperationType.WITHDRAW)  # what /operation takes
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class OperationRequest:
     """What a client asks for: validated, not yet applied."""
 
@@ -83,7 +84,7 @@ class Leg(NamedTuple):
     request: OperationRequest
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class OperationCommand:
     """An operation as a client asks for it, before its wallet's currency is known."""
 
@@ -120,7 +121,7 @@ def new_wallet_meaning(currency: Currency, metadata: Metadata) -> str:
     return labelled_meaning(currency.code, None, metadata)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Wallet:
     """A wallet as stored; ``version`` counts the operations applied to it."""
 
@@ -147,7 +148,7 @@ class Wallet:
         return Money(self.balance.minor - self.held.minor, self.balance.currency)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Operation:
     """One ledger entry; entries are never changed or deleted."""
 
@@ -167,7 +168,7 @@ class Operation:
         return self.type.effect(self.amount)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class AppliedOperation:
     """The outcome of a successful operation: the ledger entry and the wallet after it."""
 
@@ -175,7 +176,7 @@ class AppliedOperation:
     operation: Operation
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Page(Generic[T]):
     """One page of a list, with the cursor of the next page (None on the last)."""
 

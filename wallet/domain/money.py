@@ -8,10 +8,10 @@ once that is known, which checks its digits against the currency's.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 
 from wallet.domain.currency import MAX_AMOUNT_MAJOR, USD, Currency
+from wallet.domain.values import value
 
 MINOR_UNITS_PER_MAJOR = USD.minor_per_major
 MAX_AMOUNT_MINOR = USD.max_amount_minor
@@ -27,7 +27,7 @@ class InvalidAmount(ValueError):
     """An amount the contract does not accept; the message says why."""
 
 
-@dataclass(frozen=True, order=True, slots=True)
+@value(order=True)
 class Money:
     """A non-negative amount of one currency's money; arithmetic stays in integers."""
 
@@ -62,7 +62,7 @@ class Money:
         return f"Money('{self}', {self.currency.code})"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Amount:
     """A request's amount before its currency is known: exact, above 0, at most the
     largest amount, and with at most 3 decimals."""

@@ -3,7 +3,7 @@ together (a TRANSFER_OUT of the payer, a TRANSFER_IN of the payee)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from uuid import UUID
 
@@ -12,9 +12,10 @@ from wallet.domain.errors import CurrencyMismatch
 from wallet.domain.model import Leg, Operation, OperationRequest, OperationType, Wallet, amount_in
 from wallet.domain.money import Amount, Money
 from wallet.domain.references import Metadata, labelled_meaning, no_metadata
+from wallet.domain.values import value
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class TransferCommand:
     """A transfer as a client asks for it, before the wallets' currencies are known."""
 
@@ -45,7 +46,7 @@ class TransferCommand:
         return labelled_meaning(said, self.reference, self.metadata)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class TransferRequest:
     """A transfer checked against its wallets: one currency, an amount that fits it."""
 
@@ -79,7 +80,7 @@ class TransferRequest:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Transfer:
     """A committed transfer and its two ledger entries (TRANSFER_OUT, then TRANSFER_IN)."""
 
@@ -94,7 +95,7 @@ class Transfer:
     hold_id: UUID | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class AppliedTransfer:
     """The outcome of a transfer: the transfer, and both wallets right after it."""
 
