@@ -60,6 +60,7 @@ async def test_a_sound_ledger_passes(ledger_url: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
         "audited 3 wallets and 13 operations (amounts in cents)",
+        "ok    every operation names a wallet of its own currency",
         "ok    every balance equals the sum of its ledger",
         "ok    every version equals the number of its wallet's operations",
         "ok    every balanceAfter is the running total of its ledger, never below zero",
@@ -82,6 +83,19 @@ UNGUARDED = (
 )
 # By the check that finds it: each damage, and the line that names the breach.
 DAMAGE = {
+    "entry of no wallet": (
+        "wallet",
+        "INSERT INTO operations"
+        " (id, wallet_id, operation_type, amount, balance_after, currency, created_at)"
+        " VALUES (gen_random_uuid(), gen_random_uuid(), 'DEPOSIT', 1, 1, 'USD', clock_timestamp())",
+        "FAIL  1 operation that names no wallet, or a wallet of another currency",
+    ),
+    "entry in another currency than its wallet": (
+        "wallet",
+        UNGUARDED + "UPDATE operations SET currency = 'EUR' WHERE id ="
+        " (SELECT id FROM operations WHERE operation_type = 'WITHDRAW' ORDER BY id LIMIT 1)",
+        "FAIL  1 operation that names no wallet, or a wallet of another currency",
+    ),
     "balance": (
         "balance",
         f"UPDATE wallets SET balance = balance + 1 WHERE id = {FIRST_WALLET}",

@@ -147,6 +147,19 @@ async def test_the_ledger_is_append_only(repository: Storage, pool: asyncpg.Pool
     assert len(await ledger(pool, wallet.id)) == 1
 
 
+async def test_wallets_are_kept_for_their_ledger(repository: Storage, pool: asyncpg.Pool) -> None:
+    """Entries name their wallet without a foreign key; no wallet ever goes away under them."""
+    wallet = await repository.wallets.create(uuid.uuid4())
+    await repository.ledger.apply(wallet.id, request(DEPOSIT, 100))
+
+    with pytest.raises(asyncpg.RaiseError, match="wallets are kept for their ledger: DELETE"):
+        await pool.execute("DELETE FROM wallets WHERE id = $1", wallet.id)
+    with pytest.raises(asyncpg.RaiseError, match="wallets are kept for their ledger: TRUNCATE"):
+        await pool.execute("TRUNCATE wallets CASCADE")
+    assert await pool.fetchval("SELECT count(*) FROM wallets WHERE id = $1", wallet.id) == 1
+    assert len(await ledger(pool, wallet.id)) == 1
+
+
 async def test_history_pages_newest_first(repository: Storage) -> None:
     wallet = await repository.wallets.create(uuid.uuid4())
     for cents in range(1, 8):

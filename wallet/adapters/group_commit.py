@@ -474,8 +474,11 @@ def planned_batch(
             if wallet_id not in moneys:
                 moneys[wallet_id] = Money(starts[wallet_id], request.amount.currency)
     plan = plan_batch(moneys, movements)
-    ids = iter(time_ordered_uuids(sum(len(legs) for legs in movements)))
-    entry_ids = [tuple(islice(ids, len(legs))) for legs in movements]
+    ids = time_ordered_uuids(sum(map(len, movements)))
+    if len(ids) == len(movements):  # one leg each: deposits and withdrawals, the usual batch
+        return PlannedBatch(plan, [(entry_id,) for entry_id in ids], idempotencies)
+    drawn = iter(ids)
+    entry_ids = [tuple(islice(drawn, len(legs))) for legs in movements]
     return PlannedBatch(plan, entry_ids, idempotencies)
 
 

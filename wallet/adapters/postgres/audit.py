@@ -35,6 +35,18 @@ class Check:
 
 
 CHECKS: dict[str, Check] = {
+    "wallet": Check(
+        held="every operation names a wallet of its own currency",
+        breach="operation that names no wallet, or a wallet of another currency",
+        breaches="operations that name no wallet, or a wallet of another currency",
+        query="""
+            SELECT o.id AS operation_id, o.wallet_id, o.currency, w.currency AS wallet_currency
+              FROM operations o
+              LEFT JOIN wallets w ON w.id = o.wallet_id
+             WHERE w.id IS NULL OR w.currency <> o.currency
+             LIMIT $1
+        """,
+    ),
     "balance": Check(
         held="every balance equals the sum of its ledger",
         breach="wallet whose balance differs from the sum of its ledger",

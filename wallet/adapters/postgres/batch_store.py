@@ -31,7 +31,7 @@ from wallet.adapters.postgres.unnest import (
     parameters,
     placeholders,
 )
-from wallet.domain.batch import Decision
+from wallet.domain.batch import ACCEPTED, Decision
 from wallet.domain.idempotency import Idempotency
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class _BatchInputs:
 # snapshot saw it: PostgreSQL checks the constraints on the value computed from the
 # snapshot before it re-reads a row another transaction changed meanwhile, and that
 # stale value could break them for nothing. The lock is the one an UPDATE takes (FOR NO
-# KEY UPDATE), which the foreign-key checks of ledger inserts do not conflict with. Each
+# KEY UPDATE). Each
 # wallet settled is answered with its row as the batch left it, the balance it started
 # from and its entries as written, each with the version it gave the wallet; a wallet to
 # lock found held is answered as busy; the keys recorded are returned on every row.
@@ -196,7 +196,7 @@ _LABELS = (
     "labels.transfer_id"
 )
 _LABELS_JOIN = "\n      LEFT JOIN {labels} ON labels.id = accepted.id"
-_NO_LABELS = "NULL::text AS reference, jsonb_build_object() AS metadata, NULL::uuid AS transfer_id"
+_NO_LABELS = "NULL::text AS reference, '{}'::jsonb AS metadata, NULL::uuid AS transfer_id"
 _MOVED = """, moved AS (
     INSERT INTO transfers
            (id, from_wallet_id, to_wallet_id, currency, amount, reference, metadata,
@@ -468,23 +468,25 @@ def _batch_inputs(batch: PlannedBatch) -> _BatchInputs:
         )
         if run.accepted or linked[run.component] > 1:
             inputs.to_lock.append(run.wallet_id)
+    accepted = inputs.accepted
     for decision, entry_ids, idempotency in zip(
         plan.decisions, batch.entry_ids, batch.idempotencies, strict=True
     ):
-        legs = decision.legs
+        legs, refused_by, offsets_before, positions = decision
         if idempotency is not None:
             inputs.keys.append(_key_row(decision, entry_ids, idempotency))
-        if not decision.accepted:
+        if refused_by != ACCEPTED:
             continue
         for index, (wallet_id, request) in enumerate(legs):
-            inputs.accepted.append(
+            # Positional, and the type as the str it is: made for every entry of a batch.
+            accepted.append(
                 _AcceptedRow(
-                    id=entry_ids[index],
-                    wallet_id=wallet_id,
-                    operation_type=request.type.value,
-                    amount=request.amount.minor,
-                    offset_after=decision.offset_after(index),
-                    position=decision.positions[index],
+                    entry_ids[index],
+                    wallet_id,
+                    request.type,
+                    request.amount.minor,
+                    offsets_before[index] + request.delta_minor,  # Decision.offset_after
+                    positions[index],
                 )
             )
             if request.reference is not None or request.metadata or request.transfer_id:
