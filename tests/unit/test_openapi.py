@@ -68,6 +68,7 @@ WALLETS = "/api/v1/wallets"
 WALLET = "/api/v1/wallets/{walletId}"
 OPERATION = "/api/v1/wallets/{walletId}/operation"
 OPERATIONS = "/api/v1/wallets/{walletId}/operations"
+BALANCE = "/api/v1/wallets/{walletId}/balance"
 LIVE = "/health/live"
 READY = "/health/ready"
 OPENAPI = "/api/v1/openapi.json"
@@ -594,6 +595,54 @@ CASES = [
     Case(
         "post to the operations list", "POST", OPERATIONS, 405, "METHOD_NOT_ALLOWED", body=DEPOSIT
     ),
+    # GET /api/v1/wallets/{walletId}/balance
+    Case("the balance now", "GET", BALANCE, 200),
+    Case("the balance at a moment", "GET", BALANCE, 200, params=(("at", "2026-01-01T00:00:00Z"),)),
+    Case(
+        "the balance at a moment with an offset",
+        "GET",
+        BALANCE,
+        200,
+        params=(("at", "2026-01-01T01:30:00.5+01:30"),),
+    ),
+    Case(
+        "the balance at a moment without an offset",
+        "GET",
+        BALANCE,
+        400,
+        "VALIDATION_ERROR",
+        params=(("at", "2026-01-01T00:00:00"),),
+    ),
+    Case(
+        "the balance at a moment to come",
+        "GET",
+        BALANCE,
+        400,
+        "VALIDATION_ERROR",
+        params=(("at", "2999-01-01T00:00:00Z"),),
+    ),
+    Case(
+        "the balance of a malformed id", "GET", BALANCE, 400, "VALIDATION_ERROR", wallet="wallet-1"
+    ),
+    Case(
+        "the balance of an unknown wallet at a moment",
+        "GET",
+        BALANCE,
+        404,
+        "WALLET_NOT_FOUND",
+        wallet=UNKNOWN,
+        params=(("at", "2026-01-01T00:00:00Z"),),
+    ),
+    Case(
+        "the balance at a moment while the database is down",
+        "GET",
+        BALANCE,
+        503,
+        "SERVICE_UNAVAILABLE",
+        params=(("at", "2026-01-01T00:00:00Z"),),
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    Case("post to the balance", "POST", BALANCE, 405, "METHOD_NOT_ALLOWED", body=DEPOSIT),
     # health and the document
     Case("live", "GET", LIVE, 200),
     Case("live while the database is down", "GET", LIVE, 200, given=frozenset({DATABASE_DOWN})),
@@ -627,6 +676,7 @@ KEYED_CASES = [
         ("GET", WALLET, None),
         ("POST", OPERATION, DEPOSIT),
         ("GET", OPERATIONS, None),
+        ("GET", BALANCE, None),
         ("POST", TRANSFERS, TRANSFER_25),
         ("GET", TRANSFER, None),
     ]
@@ -638,6 +688,15 @@ BROKEN_CASES = [
     Case("get a wallet", "GET", WALLET, 500, "INTERNAL_ERROR", wallet=UNKNOWN),
     Case("operate", "POST", OPERATION, 500, "INTERNAL_ERROR", wallet=UNKNOWN, body=DEPOSIT),
     Case("list operations", "GET", OPERATIONS, 500, "INTERNAL_ERROR", wallet=UNKNOWN),
+    Case(
+        "the balance at a moment",
+        "GET",
+        BALANCE,
+        500,
+        "INTERNAL_ERROR",
+        wallet=UNKNOWN,
+        params=(("at", "2026-01-01T00:00:00Z"),),
+    ),
     Case(
         "transfer",
         "POST",

@@ -194,6 +194,14 @@ class InMemoryDatabase:
         self._check_available()
         return self._transfers.get(transfer_id)
 
+    async def balance_at(self, wallet_id: UUID, at: datetime) -> Money:
+        self._check_available()
+        wallet = self._find(wallet_id)
+        made_by_then = [op for op in self._ledger[wallet_id] if op.created_at <= at]
+        if not made_by_then:
+            return Money(0, wallet.currency)
+        return max(made_by_then, key=_position).balance_after
+
     def ledger(self, wallet_id: UUID) -> list[Operation]:
         """The wallet's ledger in the order it was applied."""
         return list(self._ledger[wallet_id])

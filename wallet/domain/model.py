@@ -169,6 +169,16 @@ class Operation:
 
 
 @value
+class BalanceAt:
+    """A wallet's balance as its ledger stood at ``at``: the balance after its last entry
+    made at or before then, zero before its first."""
+
+    wallet_id: UUID
+    balance: Money
+    at: datetime
+
+
+@value
 class AppliedOperation:
     """The outcome of a successful operation: the ledger entry and the wallet after it."""
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 from uuid import UUID
 
 from wallet.domain.currency import USD, Currency
 from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet
+from wallet.domain.money import Money
 from wallet.domain.pagination import Position
 from wallet.domain.references import NO_METADATA, Metadata
 from wallet.domain.transfers import AppliedTransfer, Transfer, TransferRequest
@@ -91,6 +92,13 @@ class History(Protocol):
 
     async def find_transfer(self, transfer_id: UUID) -> Transfer | None:
         """The transfer with its two entries, if there is one by that id."""
+
+    async def balance_at(self, wallet_id: UUID, at: datetime) -> Money:
+        """The ``balanceAfter`` of the wallet's last entry made at or before ``at`` (an
+        entry made at ``at`` counts), zero before its first; one indexed lookup.
+
+        Raises WalletNotFound, or StorageUnavailable when the store cannot answer in time.
+        """
 
 
 class IdempotencyRecords(Protocol):

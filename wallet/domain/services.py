@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from uuid import UUID, uuid4
 
@@ -13,7 +13,14 @@ from wallet.domain.currency import USD, Currency
 from wallet.domain.errors import TransferNotFound, ValidationFailed
 from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.idempotent import Answer, IdempotentCommands
-from wallet.domain.model import Operation, OperationCommand, OperationRequest, Page, Wallet
+from wallet.domain.model import (
+    BalanceAt,
+    Operation,
+    OperationCommand,
+    OperationRequest,
+    Page,
+    Wallet,
+)
 from wallet.domain.pagination import CursorCodec, InvalidCursor, Position
 from wallet.domain.ports import (
     BalanceCache,
@@ -30,6 +37,11 @@ from wallet.domain.transfers import Transfer, TransferCommand, TransferRequest
 WALLETS_SCOPE = "wallets"
 CURRENCIES_KEPT = 100_000  # wallets whose currency a process remembers
 T = TypeVar("T", Wallet, Operation)
+
+
+def utc_now() -> datetime:
+    """The server's time now, aware, in UTC."""
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +68,7 @@ class WalletService:
         cursors: CursorCodec,
         new_id: Callable[[], UUID] = uuid4,
         default_currency: Currency = USD,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._wallets = wallets
         self._ledger = ledger
@@ -65,6 +78,7 @@ class WalletService:
         self._cache = cache
         self._cursors = cursors
         self._new_id = new_id
+        self._clock = clock  # the server's time now, aware, for balances at a moment
         self.default_currency = default_currency  # of a wallet created without one
         self._commands = IdempotentCommands(records)
         self._currencies: dict[UUID, Currency] = {}
@@ -168,6 +182,19 @@ class WalletService:
 
     async def get_wallet(self, wallet_id: UUID) -> Wallet:
         return await self._cache.read_through(wallet_id, self._wallets.get)
+
+    async def balance_at(self, wallet_id: UUID, at: datetime | None = None) -> BalanceAt:
+        """The wallet's balance at ``at``, from its ledger; without ``at``, its balance now.
+
+        A moment later than now is refused (ValidationFailed on ``at``) before the wallet
+        is looked up: the ledger cannot tell a balance it has not reached yet.
+        """
+        now = self._clock()
+        if at is None:
+            return BalanceAt(wallet_id, (await self.get_wallet(wallet_id)).balance, now)
+        if at > now:
+            raise ValidationFailed.single("at", "must not be later than the server's time now")
+        return BalanceAt(wallet_id, await self._history.balance_at(wallet_id, at), at)
 
     async def _currency_of(self, wallet_id: UUID) -> Currency:
         """The wallet's currency: fixed at creation, so once read it is kept for good (up

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -22,6 +23,7 @@ from wallet.adapters.postgres.rows import operation_from_row, wallet_from_row
 from wallet.adapters.postgres.transfers import find_transfer
 from wallet.adapters.turns import Turns
 from wallet.deadlines import deadline_within, seconds_within
+from wallet.domain.currency import CURRENCIES
 from wallet.domain.errors import (
     BalanceLimitExceeded,
     IdempotencyKeyTaken,
@@ -108,6 +110,17 @@ LIMIT $2
 """
 
 WALLET_EXISTS = "SELECT EXISTS (SELECT 1 FROM wallets WHERE id = $1)"
+# The wallet's currency and the balance after its last entry at or before $2: one step
+# down the history index (wallet_id, created_at DESC, id DESC). No row: no such wallet.
+BALANCE_AT = """
+SELECT w.currency,
+       (SELECT o.balance_after FROM operations o
+         WHERE o.wallet_id = w.id AND o.created_at <= $2
+         ORDER BY o.created_at DESC, o.id DESC
+         LIMIT 1) AS balance
+  FROM wallets w
+ WHERE w.id = $1
+"""
 
 
 class PostgresLedger:
@@ -235,6 +248,13 @@ class PostgresHistory:
     async def find_transfer(self, transfer_id: UUID) -> Transfer | None:
         async with self._connection() as connection:
             return await find_transfer(connection, transfer_id)
+
+    async def balance_at(self, wallet_id: UUID, at: datetime) -> Money:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(BALANCE_AT, wallet_id, at)
+        if row is None:
+            raise WalletNotFound(wallet_id)
+        return Money(row["balance"] or 0, CURRENCIES[row["currency"]])
 
     def _connection(self) -> AbstractAsyncContextManager[Connection]:
         return bounded_connection(self._pool, seconds_within(self._timeout))

@@ -9,6 +9,7 @@ from wallet.domain.model import new_wallet_meaning
 from wallet.entrypoints.http.keys import SERVICES
 from wallet.entrypoints.http.parsing import (
     parse_idempotency,
+    parse_moment,
     parse_new_wallet,
     parse_operation,
     parse_page,
@@ -21,6 +22,7 @@ from wallet.entrypoints.http.parsing import (
 from wallet.entrypoints.http.render import (
     json_response,
     render_applied,
+    render_balance_at,
     render_operation_page,
     render_transfer,
     render_wallet,
@@ -81,6 +83,14 @@ async def list_operations(request: web.Request) -> web.Response:
     reference = parse_reference_filter(request)
     page = await request.app[SERVICES].list_operations(wallet_id, limit, cursor, reference)
     return json_response(render_operation_page(page))
+
+
+@routes.get("/api/v1/wallets/{wallet_id:[^/]*}/balance")
+async def get_balance_at(request: web.Request) -> web.Response:
+    wallet_id = parse_wallet_id(request)
+    at = parse_moment(request)
+    balance = await request.app[SERVICES].balance_at(wallet_id, at)
+    return json_response(render_balance_at(balance))
 
 
 @routes.post("/api/v1/wallets")

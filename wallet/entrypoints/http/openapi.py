@@ -379,6 +379,16 @@ SCHEMAS: dict[str, Json] = {
             }
         ],
     ),
+    "BalanceAt": _object(
+        {
+            "walletId": _schema("Id"),
+            "currency": _schema("Currency"),
+            "balance": _schema("Money"),
+            "at": _schema("Timestamp"),
+        },
+        "A wallet's balance at a moment: the `balanceAfter` of its last entry made at or "
+        "before `at` (one made at `at` counts), zero before its first.",
+    ),
     "Transfer": _object(
         {
             "id": _schema("Id"),
@@ -604,6 +614,17 @@ PARAMETERS: dict[str, Json] = {
             "belongs to the list of its reference."
         ),
         "schema": _schema("Reference"),
+    },
+    "At": {
+        "name": "at",
+        "in": "query",
+        "required": False,
+        "description": (
+            "The moment, RFC 3339 with an offset (`Z` or `±hh:mm`), no later than the "
+            "server's time now; give it at most once. Without it, the balance now."
+        ),
+        "schema": {"type": "string", "format": "date-time"},
+        "examples": {"utc": {"value": "2026-12-05T10:00:00Z"}},
     },
     "Cursor": {
         "name": "cursor",
@@ -931,6 +952,23 @@ PATHS: dict[str, Json] = {
                 **WITH_DATABASE,
             },
             parameters=("WalletId", "Limit", "Cursor", "Reference"),
+        ),
+    },
+    "/api/v1/wallets/{walletId}/balance": {
+        "get": _operation(
+            "getBalanceAt",
+            "operations",
+            "Get a wallet's balance at a moment",
+            "The wallet's balance as its ledger stood at `at`, found by one indexed lookup "
+            "of its last entry made by then; zero before its first. Without `at`, the "
+            "balance now.",
+            {
+                "200": _json("The balance at the moment.", "BalanceAt"),
+                **VALIDATED,
+                **FINDS_WALLET,
+                **WITH_DATABASE,
+            },
+            parameters=("WalletId", "At"),
         ),
     },
     "/api/v1/transfers": {

@@ -10,6 +10,7 @@ import re
 import zlib
 from collections.abc import Callable
 from contextlib import suppress
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, NoReturn
 from uuid import UUID
@@ -48,6 +49,10 @@ MAX_PAGE_SIZE = 1000
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _LIMIT = re.compile(r"[0-9]{1,4}", re.ASCII)
+_RFC3339 = re.compile(  # date T time, a fraction of up to nine digits, then the offset
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 _OPERATION_FIELDS = ("operationType", "amount")
 _OPTIONAL_OPERATION_FIELDS = ("reference", "metadata")
 _NEW_WALLET_FIELDS = ("currency", "metadata")
@@ -122,6 +127,22 @@ def parse_idempotency(request: web.Request, meaning: Callable[[], str]) -> Idemp
     key = parse_key(raw)
     said = meaning()
     return Idempotency.of(key, request.method, request.path.lower(), said, request[REQUEST_ID])
+
+
+def parse_moment(request: web.Request) -> datetime | None:
+    """The ``at`` query parameter, given at most once: RFC 3339 with an offset (``Z`` or
+    ``±hh:mm``), as an aware time; None without one. Digits past the microsecond are
+    dropped: ledger times have none, so no entry moves across ``at`` by it."""
+    given = request.query.getall("at", [])
+    if len(given) > 1:
+        _fail("at", "must be given at most once")
+    if not given:
+        return None
+    text = given[0]
+    if _RFC3339.fullmatch(text) is not None:
+        with suppress(ValueError):  # a day, hour or offset out of range
+            return datetime.fromisoformat(text.upper())
+    _fail("at", 'must be an RFC 3339 time with an offset, like "2026-12-05T10:00:00Z"')
 
 
 def parse_reference_filter(request: web.Request) -> str | None:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from wallet.domain.model import Operation, Page, Wallet
+from wallet.domain.model import BalanceAt, Operation, Page, Wallet
 from wallet.domain.transfers import Transfer
 from wallet.entrypoints.http.headers import JSON_ANSWER_HEADERS
 
@@ -63,6 +63,15 @@ def render_wallet(wallet: Wallet) -> JsonObject:
         "metadata": dict(wallet.metadata),
         "createdAt": remembered_timestamp(wallet.created_at),
         "updatedAt": remembered_timestamp(wallet.updated_at),
+    }
+
+
+def render_balance_at(balance: BalanceAt) -> JsonObject:
+    return {
+        "walletId": str(balance.wallet_id),
+        "currency": balance.balance.currency.code,
+        "balance": str(balance.balance),
+        "at": timestamp(balance.at),
     }
 
 
