@@ -13,7 +13,7 @@ import pytest
 from tests.integration.conftest import Client
 from wallet.adapters.postgres.ledger import BALANCE_AT
 
-pytestmark = pytest.mark.parametrize(
+BOTH_WRITE_PATHS = pytest.mark.parametrize(
     "group_commit", [True, False], ids=["group-commit", "one-by-one"]
 )
 WALLETS = "/api/v1/wallets"
@@ -38,6 +38,7 @@ async def balance_at(client: Client, wallet_id: str, at: str) -> Any:
     return await response.json()
 
 
+@BOTH_WRITE_PATHS
 async def test_each_entry_marks_the_balance_from_its_moment_on(
     make_client: Any, group_commit: bool
 ) -> None:
@@ -60,6 +61,7 @@ async def test_each_entry_marks_the_balance_from_its_moment_on(
     assert now["balance"] == "3.250"
 
 
+@BOTH_WRITE_PATHS
 async def test_an_unknown_wallet_is_404_and_a_moment_to_come_400(
     make_client: Any, group_commit: bool
 ) -> None:
@@ -76,9 +78,7 @@ async def test_an_unknown_wallet_is_404_and_a_moment_to_come_400(
     assert (refused.status, (await refused.json())["code"]) == (400, "VALIDATION_ERROR")
 
 
-async def test_it_is_one_step_down_the_history_index(
-    pool: asyncpg.Pool, group_commit: bool
-) -> None:
+async def test_it_is_one_step_down_the_history_index(pool: asyncpg.Pool) -> None:
     """Whatever the ledger's size: an index scan of operations_history, stopped at its first row."""
     async with pool.acquire() as connection:
         (plan,) = await connection.fetchrow(
