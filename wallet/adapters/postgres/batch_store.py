@@ -121,10 +121,10 @@ class _BatchInputs:
 # snapshot saw it: PostgreSQL checks the constraints on the value computed from the
 # snapshot before it re-reads a row another transaction changed meanwhile, and that
 # stale value could break them for nothing. The lock is the one an UPDATE takes (FOR NO
-# KEY UPDATE). Each
-# wallet settled is answered with its row as the batch left it, the balance it started
-# from and its entries as written, each with the version it gave the wallet; a wallet to
-# lock found held is answered as busy; the keys recorded are returned on every row.
+# KEY UPDATE). Each wallet settled is answered with its row as the batch left it, the
+# balance it started from and its entries as written, each with the version it gave the
+# wallet; a wallet to lock found held is answered as busy; the keys recorded are returned
+# on every row.
 #
 # The statement is put together from the parts a batch needs (``_Shape``): PostgreSQL sets
 # up every part's plan on each execution, rows or none, and most batches are deposits and
