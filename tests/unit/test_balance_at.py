@@ -89,6 +89,21 @@ async def test_an_offset_names_the_same_moment_and_the_answer_says_it_in_utc(
     )
 
 
+async def test_a_plus_sent_unescaped_in_the_query_is_read_as_the_offset_sign(
+    client: Client,
+) -> None:
+    wallet = await new_wallet(client)
+    entry = await operate(client, wallet["id"], "DEPOSIT", "5.00")
+    ahead = moment(entry["createdAt"]).astimezone(timezone(timedelta(hours=1, minutes=30)))
+
+    raw = await client.get(f"{WALLETS}/{wallet['id']}/balance?at={ahead.isoformat()}")
+    escaped = await balance_at(client, wallet["id"], ahead.isoformat())
+
+    assert "+01:30" in ahead.isoformat()
+    assert await raw.json() == await escaped.json()
+    assert (await raw.json())["at"] == entry["createdAt"]
+
+
 async def test_digits_past_the_microsecond_move_no_entry_across_the_moment(
     client: Client,
 ) -> None:
@@ -137,6 +152,8 @@ async def test_a_transfer_counts_on_both_sides_at_its_moment(client: Client) -> 
         ({"at": "2026-01-01T24:00:00Z"}, "RFC 3339"),
         ({"at": "2026-01-01T00:00:00+24:00"}, "RFC 3339"),
         ({"at": "2026-01-01T00:00:00.1234567890Z"}, "RFC 3339"),
+        ({"at": "2026-01-01T00:00:00 "}, "RFC 3339"),
+        ({"at": "2026-01-01T00:00:00 Z"}, "RFC 3339"),
         ({"at": "2999-01-01T00:00:00Z"}, "later than"),
     ],
 )

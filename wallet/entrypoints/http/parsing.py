@@ -51,7 +51,7 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _LIMIT = re.compile(r"[0-9]{1,4}", re.ASCII)
 _RFC3339 = re.compile(  # date T time, a fraction of up to nine digits, then the offset
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+    r"([Zz]|[+ -][0-9]{2}:[0-9]{2})"  # a space: a "+" sent unescaped in the query
 )
 _OPERATION_FIELDS = ("operationType", "amount")
 _OPTIONAL_OPERATION_FIELDS = ("reference", "metadata")
@@ -132,7 +132,8 @@ def parse_idempotency(request: web.Request, meaning: Callable[[], str]) -> Idemp
 def parse_moment(request: web.Request) -> datetime | None:
     """The ``at`` query parameter, given at most once: RFC 3339 with an offset (``Z`` or
     ``±hh:mm``), as an aware time; None without one. Digits past the microsecond are
-    dropped: ledger times have none, so no entry moves across ``at`` by it."""
+    dropped: ledger times have none, so no entry moves across ``at`` by it. A query string
+    reads an unescaped ``+`` as a space; in the offset's place it can only be the ``+``."""
     given = request.query.getall("at", [])
     if len(given) > 1:
         _fail("at", "must be given at most once")
@@ -141,7 +142,7 @@ def parse_moment(request: web.Request) -> datetime | None:
     text = given[0]
     if _RFC3339.fullmatch(text) is not None:
         with suppress(ValueError):  # a day, hour or offset out of range
-            return datetime.fromisoformat(text.upper())
+            return datetime.fromisoformat(text.upper().replace(" ", "+"))
     _fail("at", 'must be an RFC 3339 time with an offset, like "2026-12-05T10:00:00Z"')
 
 
