@@ -15,6 +15,9 @@ under test signs its cursors with.
   reach the money rules rather than a 404. A transfer id a link took from an entry's
   `transferId`, null for a deposit, becomes such an id too. Without two wallets yet, a
   body naming one wallet twice gets a fresh payee id (then unknown: a 404, as documented).
+- A balance's moment `at` may not be later than now, which a schema cannot say: a drawn
+  moment still to come is brought into the past (the same instant of an earlier era), so a
+  schema-valid `at` is a valid one; a malformed one is left as drawn, to be refused.
 - An amount's digits are checked against its wallet's currency, which the schema cannot
   say: every wallet made during the fuzz holds a 3-digit currency (a valid code drawn for
   a new wallet is replaced by BHD), so every amount the schema allows is one it takes.
@@ -72,6 +75,9 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         and is_uuid(body.get("toWalletId"))
     ):
         between_known_wallets(body)
+    at = (case.query or {}).get("at")
+    if isinstance(at, str):
+        case.query["at"] = in_the_past(at)
     transfer_id = (case.path_parameters or {}).get("transferId")
     if transfer_id in (None, "None") and "transferId" in (case.path_parameters or {}):
         # A link inferred from an entry's `transferId`, which is null for a deposit: no
@@ -116,6 +122,21 @@ def fund(wallet_id: str, amount: object) -> None:
     request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
     with contextlib.suppress(urllib.error.HTTPError), urllib.request.urlopen(request, timeout=5):
         pass
+
+
+def in_the_past(drawn: str) -> str:
+    """A drawn moment later than now, moved back by whole spans of (now - 1970) into the
+    past; any other moment, or text that is none, as drawn."""
+    try:
+        moment = datetime.fromisoformat(drawn.upper().replace(" ", "+"))
+    except ValueError:
+        return drawn
+    now = datetime.now(UTC)
+    if moment.tzinfo is None or moment <= now:
+        return drawn
+    span = (now - EPOCH) // timedelta(microseconds=1)
+    micros = (moment - EPOCH) // timedelta(microseconds=1) % span
+    return (EPOCH + timedelta(microseconds=micros)).isoformat()
 
 
 def is_uuid(value: object) -> bool:
