@@ -134,12 +134,9 @@ def parse_moment(request: web.Request) -> datetime | None:
     ``±hh:mm``), as an aware time; None without one. Digits past the microsecond are
     dropped: ledger times have none, so no entry moves across ``at`` by it. A query string
     reads an unescaped ``+`` as a space; in the offset's place it can only be the ``+``."""
-    given = request.query.getall("at", [])
-    if len(given) > 1:
-        _fail("at", "must be given at most once")
-    if not given:
+    text = _query_once(request, "at")
+    if text is None:
         return None
-    text = given[0]
     if _RFC3339.fullmatch(text) is not None:
         with suppress(ValueError):  # a day, hour or offset out of range
             return datetime.fromisoformat(text.upper().replace(" ", "+"))
@@ -148,15 +145,21 @@ def parse_moment(request: web.Request) -> datetime | None:
 
 def parse_reference_filter(request: web.Request) -> str | None:
     """The ``reference`` query parameter, given at most once; None without one."""
-    given = request.query.getall("reference", [])
-    if len(given) > 1:
-        _fail("reference", "must be given at most once")
-    if not given:
+    given = _query_once(request, "reference")
+    if given is None:
         return None
     try:
-        return parse_reference(given[0])
+        return parse_reference(given)
     except InvalidReference as error:
         _fail("reference", str(error))
+
+
+def _query_once(request: web.Request, name: str) -> str | None:
+    """The query parameter ``name``, refused when given more than once; None without it."""
+    given = request.query.getall(name, [])
+    if len(given) > 1:
+        _fail(name, "must be given at most once")
+    return given[0] if given else None
 
 
 def parse_operation(body: object) -> OperationCommand:
