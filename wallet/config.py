@@ -49,6 +49,7 @@ class Settings:
     shutdown_timeout: float = 10.0
     idempotency_ttl_hours: float = 24.0
     idempotency_cleanup_interval: float = 600.0
+    hold_expiry_interval: float = 10.0  # seconds between runs of the job that marks expired holds
     group_commit: bool = True
     batch_max_size: int = 256
     migrate_on_start: bool = True
@@ -97,6 +98,9 @@ class Settings:
                 float,
                 default.idempotency_cleanup_interval,
                 1,
+            ),
+            hold_expiry_interval=read.number(
+                "WALLET_HOLD_EXPIRY_INTERVAL", float, default.hold_expiry_interval, 0.1, 60
             ),
             group_commit=read.flag("WALLET_GROUP_COMMIT", default.group_commit),
             batch_max_size=read.number(

@@ -14,6 +14,7 @@ from wallet.adapters.no_cache import NoCache
 from wallet.adapters.postgres.batch_store import PostgresBatchStore
 from wallet.adapters.postgres.cache_fences import PostgresFences, listen_for_fences
 from wallet.adapters.postgres.connections import PostgresHealth
+from wallet.adapters.postgres.holds import PostgresHolds
 from wallet.adapters.postgres.idempotency_records import PostgresIdempotencyRecords
 from wallet.adapters.postgres.ledger import PostgresHistory, PostgresLedger
 from wallet.adapters.postgres.pool import open_pool
@@ -76,6 +77,8 @@ class Container(containers.DeclarativeContainer):
         PostgresIdempotencyRecords, pool=db_pool, timeout=db_timeout
     )
     health = providers.Singleton(PostgresHealth, pool=db_pool, timeout=db_timeout)
+    # Holds change under their wallets' row locks, beside the batches (not in them).
+    holds = providers.Singleton(PostgresHolds, pool=db_pool, timeout=db_timeout)
     # The one write port; group commit (the default) batches it, and only it.
     single_ledger = providers.Singleton(PostgresLedger, pool=db_pool, timeout=db_timeout)
     batch_store = providers.Singleton(PostgresBatchStore, pool=db_pool, timeout=db_timeout)
@@ -115,5 +118,8 @@ class Container(containers.DeclarativeContainer):
         health=health,
         cache=balance_cache,
         cursors=cursor_codec,
+        holds=holds,
+        hold_book=holds,
+        hold_expiry=holds,
         default_currency=settings.provided.default_currency,
     )

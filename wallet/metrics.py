@@ -53,6 +53,17 @@ TRANSFERS = Counter(
     "Transfers between wallets, by outcome (applied, replayed or the refusal's code).",
     ["outcome"],
 )
+HOLDS = Counter(
+    "wallet_holds_total",
+    "Holds by outcome: placed, captured, voided, expired (marked by the job), replayed, or"
+    " the refusal's code.",
+    ["outcome"],
+)
+OPEN_HOLDS = Gauge(
+    "wallet_holds_open",
+    "Holds reserving money now (held and not expired), as the last expiry run counted them.",
+    multiprocess_mode="mostrecent",
+)
 IDEMPOTENT_REPLAYS = Counter(
     "wallet_idempotent_replays_total", "Requests answered with the answer recorded under their key."
 )
@@ -124,6 +135,14 @@ def count_operation(kind: str, outcome: str) -> None:
 def count_transfer(outcome: str) -> None:
     """Count one transfer by its outcome: applied, replayed, or the code that refused it."""
     TALLY.inc(series(TRANSFERS, outcome))
+
+
+def count_hold(outcome: str, times: int = 1) -> None:
+    """Count holds by outcome: placed, captured, voided, expired, replayed, or the code
+    that refused the request."""
+    child = series(HOLDS, outcome)
+    for _ in range(times):
+        TALLY.inc(child)
 
 
 @contextmanager

@@ -39,6 +39,9 @@ def in_memory_service(
         health=database,
         cache=cache if cache is not None else InMemoryBalanceCache(),
         cursors=cursors if cursors is not None else CursorCodec(TEST_SECRET),
+        holds=database,
+        hold_book=database,
+        hold_expiry=database,
         new_id=new_id,
     )
 
@@ -52,6 +55,7 @@ def serve_from(container: Container, database: object, batched: bool = True) -> 
         container.idempotency_records,
         container.health,
         container.single_ledger,
+        container.holds,
     ):
         port.override(providers.Object(database))
     if batched:

@@ -176,7 +176,7 @@ def test_a_run_becomes_its_rows_accepted_entries_in_order_and_each_key() -> None
 
     assert inputs.runs == [
         batch_store._RunRow(
-            wallet_id=wallet_id, net=8, applied=2, lowest=0, highest=94, component=0
+            wallet_id=wallet_id, net=8, applied=2, lowest=0, highest=94, component=0, held=0
         )
     ]
     assert inputs.to_lock == [wallet_id]

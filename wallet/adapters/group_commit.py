@@ -93,6 +93,8 @@ class RunApplied:
     updated_at: datetime
     entries: list[EntryWritten]
     metadata: Metadata  # the wallet's
+    held: int = 0  # what its holds reserve (a batch leaves it as it found it)
+    held_until: datetime | None = None  # when the next of those holds expires
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +103,12 @@ class BatchOutcome:
     balances: dict[UUID, int]  # the real balance of each other run's wallet that exists
     taken: frozenset[str] = frozenset()  # keys recorded already: then nothing was applied
     busy: frozenset[UUID] = frozenset()  # wallets another transaction holds: left untouched
+    held: dict[UUID, int] = field(default_factory=dict)  # of ``balances``' wallets, when not 0
 
 
-Planner = Callable[[Mapping[UUID, int]], PlannedBatch | None]
-"""Plans a batch from the balances read under their locks (None: nothing left to do)."""
+Planner = Callable[[Mapping[UUID, int], Mapping[UUID, int]], PlannedBatch | None]
+"""Plans a batch from the balances read under their locks, and what holds reserve of them
+(None: nothing left to do)."""
 
 
 class BatchStore(Protocol):
@@ -158,6 +162,7 @@ class GroupCommitLedger:
         self._max_batch = max_batch
         self._queue: deque[_Queued] = deque()
         self._known: OrderedDict[UUID, int] = OrderedDict()
+        self._known_held: dict[UUID, int] = {}  # of the known wallets whose holds reserve any
         self._flusher: asyncio.Task[None] | None = None
         # Wallets decided under their row lock, off the batches: their movements in order.
         self._under_lock: dict[UUID, deque[_Queued]] = {}
@@ -271,7 +276,7 @@ class GroupCommitLedger:
         if batch.queued:
             known = self._known
             starts = {w: known.get(w, 0) for q in batch.queued for w, _ in q.legs}
-            batch.planned = _planned(batch.queued, starts)
+            batch.planned = _planned(batch.queued, starts, self._known_held)
         return batch
 
     def _locked_wallet(self, queued: _Queued) -> UUID | None:
@@ -339,7 +344,7 @@ class GroupCommitLedger:
         batch = _Batch(queued=queued)
         wallet_ids = sorted({leg.wallet_id for q in queued for leg in q.legs})
 
-        def plan(balances: Mapping[UUID, int]) -> PlannedBatch | None:
+        def plan(balances: Mapping[UUID, int], held: Mapping[UUID, int]) -> PlannedBatch | None:
             # Decided now, under the locks: callers who gave up meanwhile are left out, and
             # a movement on a wallet that is gone is refused.
             batch.queued = []
@@ -351,7 +356,7 @@ class GroupCommitLedger:
                     _refuse(q, WalletNotFound(missing[0]))
                 else:
                     batch.queued.append(q)
-            batch.planned = _planned(batch.queued, balances) if batch.queued else None
+            batch.planned = _planned(batch.queued, balances, held) if batch.queued else None
             return batch.planned
 
         applying = self._store.apply_batch_locked(wallet_ids, plan)
@@ -377,9 +382,9 @@ class GroupCommitLedger:
             return None
         applied = {run.wallet_id: run for run in outcome.applied}
         for run in outcome.applied:
-            self._remember(run.wallet_id, run.balance)
+            self._remember(run.wallet_id, run.balance, run.held)
         for wallet_id, balance in outcome.balances.items():
-            self._remember(wallet_id, balance)
+            self._remember(wallet_id, balance, outcome.held.get(wallet_id, 0))
         stale: list[_Queued] = []
         busy: dict[UUID, list[_Queued]] = {}
         planned = batch.planned
@@ -423,15 +428,23 @@ class GroupCommitLedger:
                 self._known.pop(leg.wallet_id, None)
             _refuse(queued, error)
 
-    def _remember(self, wallet_id: UUID, balance: int) -> None:
+    def _remember(self, wallet_id: UUID, balance: int, held: int = 0) -> None:
         self._known[wallet_id] = balance
         self._known.move_to_end(wallet_id)
+        if held:
+            self._known_held[wallet_id] = held
+        elif self._known_held:
+            self._known_held.pop(wallet_id, None)
         if len(self._known) > KNOWN_BALANCES:
-            self._known.popitem(last=False)
+            forgotten, _ = self._known.popitem(last=False)
+            self._known_held.pop(forgotten, None)
 
 
-def _planned(queued: Sequence[_Queued], starts: Mapping[UUID, int]) -> PlannedBatch:
-    return planned_batch([q.legs for q in queued], starts, [q.idempotency for q in queued])
+def _planned(
+    queued: Sequence[_Queued], starts: Mapping[UUID, int], held: Mapping[UUID, int]
+) -> PlannedBatch:
+    movements = [q.legs for q in queued]
+    return planned_batch(movements, starts, [q.idempotency for q in queued], held)
 
 
 def _settle(queued: _Queued, decision: Decision, applied: Mapping[UUID, RunApplied]) -> None:
@@ -447,8 +460,10 @@ def movement_outcome(
     """A settled movement's outcome: each leg's entry as written, with its wallet right
     after it; or its refusal raised, worded with the balance its wallet started from."""
     if not decision.accepted:
+        runs = [applied[leg.wallet_id] for leg in legs]
         raise decision.refusal(
-            {leg.wallet_id: applied[leg.wallet_id].start_balance for leg in legs}
+            {run.wallet_id: run.start_balance for run in runs},
+            {run.wallet_id: run.held for run in runs},
         )
     results = []
     for (wallet_id, request), position in zip(legs, decision.positions, strict=True):
@@ -456,7 +471,16 @@ def movement_outcome(
         entry = run.entries[position]
         balance = Money(entry.balance_after, request.amount.currency)
         at = entry.created_at
-        wallet = Wallet(wallet_id, balance, entry.version, run.created_at, at, run.metadata)
+        wallet = Wallet(
+            wallet_id,
+            balance,
+            entry.version,
+            run.created_at,
+            at,
+            run.metadata,
+            run.held,
+            run.held_until,
+        )
         operation = request.entry(entry.operation_id, wallet_id, balance, at)
         results.append(AppliedOperation(wallet, operation))
     return results
@@ -466,14 +490,16 @@ def planned_batch(
     movements: Sequence[Sequence[Leg]],
     starts: Mapping[UUID, int],
     idempotencies: list[Idempotency | None],
+    held: Mapping[UUID, int] | None = None,
 ) -> PlannedBatch:
-    """The movements decided from ``starts``, with fresh entry ids, all drawn at once."""
+    """The movements decided from ``starts`` (with ``held`` of them reserved by holds),
+    with fresh entry ids, all drawn at once."""
     moneys: dict[UUID, Money] = {}
     for legs in movements:
         for wallet_id, request in legs:
             if wallet_id not in moneys:
                 moneys[wallet_id] = Money(starts[wallet_id], request.amount.currency)
-    plan = plan_batch(moneys, movements)
+    plan = plan_batch(moneys, movements, held)
     ids = time_ordered_uuids(sum(map(len, movements)))
     if len(ids) == len(movements):  # one leg each: deposits and withdrawals, the usual batch
         return PlannedBatch(plan, [(entry_id,) for entry_id in ids], idempotencies)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -19,11 +20,13 @@ from wallet.adapters.group_commit import (
 from wallet.domain.currency import USD, Currency
 from wallet.domain.errors import (
     BalanceLimitExceeded,
+    HoldNotFound,
     IdempotencyKeyTaken,
     InsufficientFunds,
     StorageUnavailable,
     WalletNotFound,
 )
+from wallet.domain.holds import Captured, Hold, HoldChanged, HoldRequest, HoldStatus
 from wallet.domain.idempotency import (
     Idempotency,
     Outcome,
@@ -35,6 +38,7 @@ from wallet.domain.model import (
     Leg,
     Operation,
     OperationRequest,
+    OperationType,
     Wallet,
     next_balance,
 )
@@ -49,10 +53,13 @@ _TICK = timedelta(microseconds=1)
 
 class InMemoryDatabase:
     """The system of record in dictionaries: Wallets, Ledger (one operation at a time),
-    History, IdempotencyRecords and Health; ``available = False`` plays an outage."""
+    History, Holds, HoldBook, HoldExpiry, IdempotencyRecords and Health; ``available =
+    False`` plays an outage, and ``clock`` is the store's clock, which decides expiry."""
 
     def __init__(self) -> None:
-        self._wallets: dict[UUID, Wallet] = {}
+        self.clock: Callable[[], datetime] = functools.partial(datetime.now, UTC)
+        self._holds: dict[UUID, Hold] = {}  # as stored: HELD until marked otherwise
+        self._wallets: dict[UUID, Wallet] = {}  # as stored: what holds reserve is worked out
         self._ledger: dict[UUID, list[Operation]] = {}
         self._last_time = datetime(2000, 1, 1, tzinfo=UTC)
         self._recorded: dict[str, tuple[Recorded, datetime]] = {}
@@ -78,32 +85,200 @@ class InMemoryDatabase:
 
     async def get(self, wallet_id: UUID) -> Wallet:
         self._check_available()
-        return self._find(wallet_id)
+        return self.wallet_now(wallet_id)
 
     async def list_wallets(self, limit: int, after: Position | None) -> list[Wallet]:
         self._check_available()
         ordered = sorted(self._wallets.values(), key=_position)
-        return [w for w in ordered if after is None or _position(w) > after][:limit]
+        found = [w for w in ordered if after is None or _position(w) > after][:limit]
+        return [self.wallet_now(wallet.id) for wallet in found]
+
+    def wallet_now(self, wallet_id: UUID) -> Wallet:
+        """The wallet with what its holds reserve now. Raises WalletNotFound."""
+        wallet = self._find(wallet_id)
+        now = self.clock()
+        open_holds = [
+            hold
+            for hold in self._holds.values()
+            if hold.wallet_id == wallet_id and _status(hold, now) is HoldStatus.HELD
+        ]
+        if not open_holds:
+            return wallet
+        held = sum(hold.amount.minor for hold in open_holds)
+        until = min(hold.expires_at for hold in open_holds)
+        return replace(wallet, held_minor=held, held_until=until)
 
     async def apply(
         self, wallet_id: UUID, request: OperationRequest, idempotency: Idempotency | None = None
     ) -> AppliedOperation:
         self._check_available()
         self._check_key_free(idempotency)
-        wallet = self._find(wallet_id)
+        wallet = self.wallet_now(wallet_id)
         try:
-            balance = next_balance(wallet.balance, request)
+            next_balance(wallet.balance, request, wallet.held_minor)
         except (InsufficientFunds, BalanceLimitExceeded) as refusal:
-            outcome = refusal_outcome(refusal)
-            self._record(idempotency, outcome, before=wallet.balance, amount=request.amount)
+            self._record_refusal(idempotency, refusal, wallet, request.amount)
+            raise
+        operation = self._write(wallet_id, request)
+        self._record(idempotency, Outcome.APPLIED, operation=operation)
+        return AppliedOperation(self.wallet_now(wallet_id), operation)
+
+    def _write(self, wallet_id: UUID, request: OperationRequest) -> Operation:
+        """Append the request's entry to the wallet's ledger, a change of its version."""
+        wallet = self._wallets[wallet_id]
+        now = self._now()
+        balance = Money(wallet.balance.minor + request.delta_minor, wallet.currency)
+        changed = replace(wallet, balance=balance, version=wallet.version + 1, updated_at=now)
+        self._wallets[wallet_id] = changed
+        operation = request.entry(uuid4(), wallet_id, balance, now)
+        self._ledger[wallet_id].append(operation)
+        return operation
+
+    def _record_refusal(
+        self,
+        idempotency: Idempotency | None,
+        refusal: InsufficientFunds | BalanceLimitExceeded,
+        wallet: Wallet,
+        amount: Money,
+    ) -> None:
+        outcome = refusal_outcome(refusal)
+        self._record(
+            idempotency, outcome, before=wallet.balance, amount=amount, held=wallet.held_minor
+        )
+
+    async def place(
+        self, hold_id: UUID, request: HoldRequest, idempotency: Idempotency | None = None
+    ) -> HoldChanged:
+        self._check_available()
+        self._check_key_free(idempotency)
+        wallet = self.wallet_now(request.wallet_id)
+        try:
+            withdrawal = OperationRequest(OperationType.WITHDRAW, request.amount)
+            next_balance(wallet.balance, withdrawal, wallet.held_minor)
+        except InsufficientFunds as refusal:
+            self._record_refusal(idempotency, refusal, wallet, request.amount)
             raise
         now = self._now()
-        wallet = replace(wallet, balance=balance, version=wallet.version + 1, updated_at=now)
-        operation = request.entry(uuid4(), wallet_id, balance, now)
-        self._wallets[wallet_id] = wallet
-        self._ledger[wallet_id].append(operation)
-        self._record(idempotency, Outcome.APPLIED, operation=operation)
-        return AppliedOperation(wallet, operation)
+        hold = Hold(
+            hold_id,
+            request.wallet_id,
+            request.amount,
+            HoldStatus.HELD,
+            now + timedelta(seconds=request.expires_in),
+            now,
+            now,
+            request.to_wallet_id,
+            None,
+            request.reference,
+            request.metadata,
+        )
+        self._holds[hold_id] = hold
+        self._changed(request.wallet_id, now)
+        self._record(idempotency, Outcome.HELD, hold=hold)
+        return HoldChanged(hold, (self.wallet_now(request.wallet_id),))
+
+    async def capture(
+        self, hold_id: UUID, amount: Money, idempotency: Idempotency | None = None
+    ) -> HoldChanged:
+        self._check_available()
+        self._check_key_free(idempotency)
+        hold = self._hold_now(hold_id)
+        hold.check_active()
+        transfer_id = uuid4() if hold.to_wallet_id is not None else None
+        legs = hold.capture_legs(amount, transfer_id)
+        if hold.to_wallet_id is not None:
+            payee = self.wallet_now(hold.to_wallet_id)
+            try:
+                next_balance(payee.balance, legs[1].request, payee.held_minor)
+            except BalanceLimitExceeded as refusal:
+                self._record_refusal(idempotency, refusal, payee, amount)
+                raise
+        entries = tuple(self._write(wallet_id, request) for wallet_id, request in legs)
+        captured_hold = replace(
+            hold,
+            status=HoldStatus.CAPTURED,
+            captured_amount=amount,
+            updated_at=entries[0].created_at,
+        )
+        self._holds[hold_id] = captured_hold
+        transfer = None
+        if transfer_id is not None:
+            out, into = entries
+            transfer = _transfer_of(transfer_id, legs, (out, into), hold_id)
+            self._transfers[transfer_id] = transfer
+        captured = Captured(captured_hold, entries, transfer)
+        self._record(idempotency, Outcome.CAPTURED, operation=entries[0], captured=captured)
+        wallets = tuple(self.wallet_now(wallet_id) for wallet_id, _ in legs)
+        return HoldChanged(captured_hold, wallets, captured)
+
+    async def void(self, hold_id: UUID, idempotency: Idempotency | None = None) -> HoldChanged:
+        self._check_available()
+        self._check_key_free(idempotency)
+        hold = self._hold_now(hold_id)
+        hold.check_active()
+        now = self._now()
+        voided = replace(hold, status=HoldStatus.VOIDED, updated_at=now)
+        self._holds[hold_id] = voided
+        self._changed(hold.wallet_id, now)
+        self._record(idempotency, Outcome.VOIDED, hold=voided)
+        return HoldChanged(voided, (self.wallet_now(hold.wallet_id),))
+
+    async def find_hold(self, hold_id: UUID) -> Hold | None:
+        self._check_available()
+        hold = self._holds.get(hold_id)
+        return None if hold is None else _as_now(hold, self.clock())
+
+    async def list_holds(
+        self, wallet_id: UUID, limit: int, before: Position | None, status: HoldStatus | None
+    ) -> list[Hold]:
+        self._check_available()
+        self._find(wallet_id)
+        now = self.clock()
+        newest_first = sorted(
+            (_as_now(hold, now) for hold in self._holds.values() if hold.wallet_id == wallet_id),
+            key=_position,
+            reverse=True,
+        )
+        return [
+            hold
+            for hold in newest_first
+            if (before is None or _position(hold) < before)
+            and (status is None or hold.status is status)
+        ][:limit]
+
+    async def expire_due(self, wallets: int) -> tuple[int, list[Wallet]]:
+        self._check_available()
+        now = self.clock()
+        due = [
+            hold
+            for hold in self._holds.values()
+            if hold.status is HoldStatus.HELD and hold.expires_at <= now
+        ]
+        changed: list[UUID] = []
+        for hold in due:
+            if hold.wallet_id not in changed and len(changed) == wallets:
+                continue
+            if hold.wallet_id not in changed:
+                changed.append(hold.wallet_id)
+            self._holds[hold.id] = _as_now(hold, now)
+            self._changed(hold.wallet_id, self._now())
+        expired = sum(1 for hold in due if hold.wallet_id in changed)
+        return expired, [self.wallet_now(wallet_id) for wallet_id in changed]
+
+    async def count_open(self) -> int:
+        now = self.clock()
+        return sum(1 for hold in self._holds.values() if _status(hold, now) is HoldStatus.HELD)
+
+    def _hold_now(self, hold_id: UUID) -> Hold:
+        hold = self._holds.get(hold_id)
+        if hold is None:
+            raise HoldNotFound(hold_id)
+        return _as_now(hold, self.clock())
+
+    def _changed(self, wallet_id: UUID, at: datetime) -> None:
+        """A change to the wallet that writes no entry (a hold placed, voided or expired)."""
+        wallet = self._wallets[wallet_id]
+        self._wallets[wallet_id] = replace(wallet, version=wallet.version + 1, updated_at=at)
 
     async def transfer(
         self, transfer_id: UUID, request: TransferRequest, idempotency: Idempotency | None = None
@@ -111,28 +286,19 @@ class InMemoryDatabase:
         self._check_available()
         self._check_key_free(idempotency)
         legs = request.legs(transfer_id)
-        wallets = [self._find(leg.wallet_id) for leg in legs]
-        balances = []
+        wallets = [self.wallet_now(leg.wallet_id) for leg in legs]
         for wallet, (_, leg_request) in zip(wallets, legs, strict=True):
             try:
-                balances.append(next_balance(wallet.balance, leg_request))
+                next_balance(wallet.balance, leg_request, wallet.held_minor)
             except (InsufficientFunds, BalanceLimitExceeded) as refusal:
-                outcome = refusal_outcome(refusal)
-                self._record(idempotency, outcome, before=wallet.balance, amount=request.amount)
+                self._record_refusal(idempotency, refusal, wallet, request.amount)
                 raise
-        now = self._now()
-        entries = []
-        for wallet, balance, (wallet_id, leg_request) in zip(wallets, balances, legs, strict=True):
-            changed = replace(wallet, balance=balance, version=wallet.version + 1, updated_at=now)
-            self._wallets[wallet_id] = changed
-            entry = leg_request.entry(uuid4(), wallet_id, balance, now)
-            self._ledger[wallet_id].append(entry)
-            entries.append(AppliedOperation(changed, entry))
-        out, into = entries
-        made = request.made(transfer_id, (out.operation, into.operation))
+        out, into = (self._write(wallet_id, leg_request) for wallet_id, leg_request in legs)
+        made = request.made(transfer_id, (out, into))
         self._transfers[transfer_id] = made
-        self._record(idempotency, Outcome.APPLIED, operation=out.operation, transfer=made)
-        return AppliedTransfer(made, (out.wallet, into.wallet))
+        self._record(idempotency, Outcome.APPLIED, operation=out, transfer=made)
+        payer, payee = (self.wallet_now(leg.wallet_id) for leg in legs)
+        return AppliedTransfer(made, (payer, payee))
 
     async def find_recorded(self, key: str) -> Recorded | None:
         self._check_available()
@@ -159,6 +325,9 @@ class InMemoryDatabase:
         before: Money | None = None,
         amount: Money | None = None,
         transfer: Transfer | None = None,
+        held: int = 0,
+        hold: Hold | None = None,
+        captured: Captured | None = None,
     ) -> None:
         if idempotency is None:
             return
@@ -171,6 +340,9 @@ class InMemoryDatabase:
             before,
             amount,
             transfer,
+            held,
+            hold,
+            captured,
         )
         self._recorded[idempotency.key] = (recorded, datetime.now(UTC))
 
@@ -245,7 +417,8 @@ class InMemoryBatchStore:
     async def apply_batch(self, batch: PlannedBatch) -> BatchOutcome:
         await self._round_trip()
         self.batches.append(batch)
-        wallets = self._repository._wallets
+        repository = self._repository
+        wallets = {w: repository.wallet_now(w) for w in batch.plan.runs if w in repository._wallets}
         runs = batch.plan.runs.values()
         linked = Counter(run.component for run in runs)
         busy = frozenset(
@@ -261,23 +434,30 @@ class InMemoryBatchStore:
             if run.wallet_id not in wallets
             or run.wallet_id in busy
             or not run.holds_for(wallets[run.wallet_id].balance.minor)
+            or run.held != wallets[run.wallet_id].held_minor
         }
         settled = [run.wallet_id for run in runs if run.component not in unsettled]
         if taken := self._taken_keys(batch, settled):
             return BatchOutcome([], {}, taken)
-        balances = {
-            run.wallet_id: wallets[run.wallet_id].balance.minor
+        read = [
+            wallets[run.wallet_id]
             for run in runs
             if run.wallet_id in wallets and run.component in unsettled and run.wallet_id not in busy
-        }
-        return BatchOutcome(self._apply(batch, settled), balances, busy=busy)
+        ]
+        balances = {wallet.id: wallet.balance.minor for wallet in read}
+        held = {wallet.id: wallet.held_minor for wallet in read if wallet.held_minor}
+        return BatchOutcome(self._apply(batch, settled), balances, busy=busy, held=held)
 
     async def apply_batch_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
         await self._round_trip()
         while self.held.intersection(wallet_ids):
             await self._released.wait()
-        wallets = self._repository._wallets
-        batch = plan({i: wallets[i].balance.minor for i in wallet_ids if i in wallets})
+        repository = self._repository
+        wallets = [repository.wallet_now(i) for i in wallet_ids if i in repository._wallets]
+        batch = plan(
+            {wallet.id: wallet.balance.minor for wallet in wallets},
+            {wallet.id: wallet.held_minor for wallet in wallets if wallet.held_minor},
+        )
         if batch is None:
             return BatchOutcome([], {})
         self.locked_batches.append(batch)
@@ -305,7 +485,7 @@ class InMemoryBatchStore:
         """Append the settled wallets' accepted entries a microsecond apart, record the
         transfers and keys, and answer with what was written, as the SQL store does."""
         repository = self._repository
-        starts = {wallet_id: repository._wallets[wallet_id] for wallet_id in settled}
+        starts = {wallet_id: repository.wallet_now(wallet_id) for wallet_id in settled}
         first = repository._now()
         entries: dict[UUID, list[EntryWritten]] = {wallet_id: [] for wallet_id in settled}
         for decision, entry_ids, key in zip(
@@ -319,7 +499,13 @@ class InMemoryBatchStore:
                 wallet = starts[wallet_id]
                 offset = decision.offsets_before[decision.refused_by]
                 before = Money(wallet.balance.minor + offset, wallet.currency)
-                repository._record(key, decision.outcome, before=before, amount=request.amount)
+                repository._record(
+                    key,
+                    decision.outcome,
+                    before=before,
+                    amount=request.amount,
+                    held=wallet.held_minor,
+                )
                 continue
             written = []
             for index, (wallet_id, request) in enumerate(legs):
@@ -354,7 +540,7 @@ class InMemoryBatchStore:
                 version=last.version,
                 updated_at=last.created_at,
             )
-            repository._wallets[wallet.id] = wallet
+            repository._wallets[wallet.id] = replace(wallet, held_minor=0, held_until=None)
         return RunApplied(
             wallet_id=wallet.id,
             start_balance=start,
@@ -364,11 +550,16 @@ class InMemoryBatchStore:
             updated_at=wallet.updated_at,
             entries=entries,
             metadata=wallet.metadata,
+            held=wallet.held_minor,
+            held_until=wallet.held_until,
         )
 
 
 def _transfer_of(
-    transfer_id: UUID, legs: Sequence[Leg], entries: tuple[Operation, Operation]
+    transfer_id: UUID,
+    legs: Sequence[Leg],
+    entries: tuple[Operation, Operation],
+    hold_id: UUID | None = None,
 ) -> Transfer:
     out = legs[0]
     return Transfer(
@@ -380,6 +571,7 @@ def _transfer_of(
         entries,
         out.request.reference,
         out.request.metadata,
+        hold_id,
     )
 
 
@@ -420,5 +612,19 @@ class InMemoryBalanceCache:
         return "ok" if self.available else "down"
 
 
-def _position(item: Wallet | Operation) -> Position:
+def _position(item: Wallet | Operation | Hold) -> Position:
     return Position(item.created_at, item.id)
+
+
+def _status(hold: Hold, now: datetime) -> HoldStatus:
+    """The hold's status at ``now``: a hold still held reads EXPIRED from its expiry on."""
+    if hold.status is HoldStatus.HELD and hold.expires_at <= now:
+        return HoldStatus.EXPIRED
+    return hold.status
+
+
+def _as_now(hold: Hold, now: datetime) -> Hold:
+    """The hold as it reads at ``now`` (expired then, as of its expiry)."""
+    if _status(hold, now) is hold.status:
+        return hold
+    return replace(hold, status=HoldStatus.EXPIRED, updated_at=hold.expires_at)

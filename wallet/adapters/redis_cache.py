@@ -40,7 +40,7 @@ from wallet.adapters.coalesce import Coalescer
 from wallet.adapters.fences import Fence, FenceAnnouncer
 from wallet.adapters.json_metadata import metadata_from_json, metadata_to_json
 from wallet.deadlines import request_deadline
-from wallet.domain.currency import CURRENCIES, USD
+from wallet.domain.currency import CURRENCIES
 from wallet.domain.errors import StorageUnavailable
 from wallet.domain.model import Wallet
 from wallet.domain.money import Money
@@ -445,6 +445,9 @@ def _encode(wallet: Wallet) -> str:
     created = (wallet.created_at - _EPOCH) // _MICROSECOND
     updated = (wallet.updated_at - _EPOCH) // _MICROSECOND
     currency = wallet.currency.code
+    if wallet.held_minor or wallet.held_until is not None:
+        until = "" if wallet.held_until is None else (wallet.held_until - _EPOCH) // _MICROSECOND
+        currency = f"{currency},{wallet.held_minor},{until}"
     entry = f"{wallet.version}:{wallet.balance.minor}:{created}:{updated}:{currency}"
     return f"{entry}:{metadata_to_json(wallet.metadata)}" if wallet.metadata else entry
 
@@ -457,11 +460,16 @@ def _decode(wallet_id: UUID, entry: str) -> Wallet:
     Remembered by its exact text: a hot wallet is read again and again between writes, and
     the same text (its version included) always decodes to the same immutable wallet."""
     version, balance, created, updated, *rest = entry.split(":", 5)
+    # The currency, then what holds reserve and until when, if any: "EUR,1500,1733000000000000".
+    code, *holding = (rest[0] if rest else "USD").split(",")
+    held, until = holding or ("0", "")
     return Wallet(
         id=wallet_id,
-        balance=Money(int(balance), CURRENCIES[rest[0]] if rest else USD),
+        balance=Money(int(balance), CURRENCIES[code]),
         version=int(version),
         created_at=_EPOCH + int(created) * _MICROSECOND,
         updated_at=_EPOCH + int(updated) * _MICROSECOND,
         metadata=metadata_from_json(rest[1]) if len(rest) > 1 else NO_METADATA,
+        held_minor=int(held),
+        held_until=_EPOCH + int(until) * _MICROSECOND if until else None,
     )

@@ -46,14 +46,17 @@ class Decision(NamedTuple):
         """Where the accepted leg ``leg`` leaves its wallet, relative to its start."""
         return self.offsets_before[leg] + self.legs[leg].request.delta_minor
 
-    def refusal(self, starts: Mapping[UUID, int]) -> WalletError:
-        """The error refusing this movement, worded with the real starting balance of the
-        wallet whose rule it broke."""
+    def refusal(
+        self, starts: Mapping[UUID, int], held: Mapping[UUID, int] | None = None
+    ) -> WalletError:
+        """The error refusing this movement, worded with the real starting balance (and
+        what holds reserve of it) of the wallet whose rule it broke."""
         assert not self.accepted
         wallet_id, request = self.legs[self.refused_by]
         before = starts[wallet_id] + self.offsets_before[self.refused_by]
         try:
-            next_balance(Money(before, request.amount.currency), request)
+            reserved = held.get(wallet_id, 0) if held else 0
+            next_balance(Money(before, request.amount.currency), request, reserved)
         except (InsufficientFunds, BalanceLimitExceeded) as error:
             return error
         raise AssertionError("a refused movement passed the balance rules")
@@ -71,7 +74,8 @@ class Decision(NamedTuple):
 @dataclass(slots=True)
 class WalletRun:
     """What a batch does to one wallet: its net change and accepted entries, valid for any
-    starting balance in [lowest, highest], and the component it is applied with."""
+    starting balance in [lowest, highest] while its holds reserve ``held``, and the
+    component it is applied with."""
 
     wallet_id: UUID
     currency: Currency
@@ -80,14 +84,15 @@ class WalletRun:
     net: int = 0
     accepted: int = 0
     component: int = 0
+    held: int = 0  # what holds reserve of the balance: a debit may not take it
 
     def holds_for(self, start: int) -> bool:
         return self.lowest <= start <= self.highest
 
     def bound(self, offset_after: int) -> None:
         """The start must leave this wallet within bounds at ``offset_after``."""
-        if -offset_after > self.lowest:
-            self.lowest = -offset_after
+        if self.held - offset_after > self.lowest:
+            self.lowest = self.held - offset_after
         highest = self.currency.max_balance_minor - offset_after
         if highest < self.highest:
             self.highest = highest
@@ -96,7 +101,7 @@ class WalletRun:
         """The start must leave this wallet out of bounds at ``offset_after``, on the side
         ``refusal`` names."""
         if refusal is InsufficientFunds:
-            self.highest = min(self.highest, -offset_after - 1)
+            self.highest = min(self.highest, self.held - offset_after - 1)
         else:
             self.lowest = max(self.lowest, self.currency.max_balance_minor - offset_after + 1)
 
@@ -113,16 +118,28 @@ class BatchPlan:
         return sum(1 for decision in self.decisions if decision.accepted)
 
 
-def plan_batch(starts: Mapping[UUID, Money], movements: Sequence[Sequence[Leg]]) -> BatchPlan:
-    """Decide ``movements`` in order from ``starts``, and each wallet's starting range where
-    that holds.
+def plan_batch(
+    starts: Mapping[UUID, Money],
+    movements: Sequence[Sequence[Leg]],
+    held: Mapping[UUID, int] | None = None,
+) -> BatchPlan:
+    """Decide ``movements`` in order from ``starts``, with ``held`` of each wallet's balance
+    reserved by holds (none when not named), and each wallet's starting range where that
+    holds.
 
-    For a start S, a leg at offset P with change d passes exactly when 0 <= S + P + d <=
-    MAX: a leg that passes bounds S from both sides, the one that fails from one side,
-    and the legs after it are not looked at.
+    For a start S, a leg at offset P with change d passes exactly when H <= S + P + d <=
+    MAX, H what holds reserve: a leg that passes bounds S from both sides, the one that
+    fails from one side, and the legs after it are not looked at.
     """
+    held = held or {}
     runs = {
-        wallet_id: WalletRun(wallet_id, start.currency, 0, start.currency.max_balance_minor)
+        wallet_id: WalletRun(
+            wallet_id,
+            start.currency,
+            0,
+            start.currency.max_balance_minor,
+            held=held.get(wallet_id, 0),
+        )
         for wallet_id, start in starts.items()
     }
     offsets = dict.fromkeys(starts, 0)
@@ -140,7 +157,7 @@ def plan_batch(starts: Mapping[UUID, Money], movements: Sequence[Sequence[Leg]])
             offset = offsets[wallet_id]
             before.append(offset)
             after = offset + request.delta_minor
-            refusal = balance_refusal(starts[wallet_id].minor + after, run.currency)
+            refusal = balance_refusal(starts[wallet_id].minor + after, run.currency, run.held)
             if refusal is None:
                 run.bound(after)
                 continue
@@ -169,7 +186,7 @@ def _decide_one(
     run = runs[wallet_id]
     offset = offsets[wallet_id]
     after = offset + request.delta_minor
-    refusal = balance_refusal(starts[wallet_id].minor + after, run.currency)
+    refusal = balance_refusal(starts[wallet_id].minor + after, run.currency, run.held)
     if refusal is not None:
         run.refuse(refusal, after)
         return Decision(legs, 0, (offset,), ())

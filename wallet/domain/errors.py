@@ -67,6 +67,29 @@ class TransferNotFound(WalletError):
         self.transfer_id = transfer_id
 
 
+class HoldNotFound(WalletError):
+    code = "HOLD_NOT_FOUND"
+    status = 404
+    title = "Hold not found"
+
+    def __init__(self, hold_id: UUID) -> None:
+        super().__init__(f"Hold {hold_id} does not exist")
+        self.hold_id = hold_id
+
+
+class HoldNotActive(WalletError):
+    """A capture or void of a hold that is no longer held; nothing changed."""
+
+    code = "HOLD_NOT_ACTIVE"
+    status = 409
+    title = "Hold not active"
+
+    def __init__(self, hold_id: UUID, status: str) -> None:
+        super().__init__(f"Hold {hold_id} is {status}; only a HELD hold can be captured or voided")
+        self.hold_id = hold_id
+        self.hold_status = status
+
+
 class CurrencyMismatch(WalletError):
     """Money moved between wallets of different currencies; nothing changed."""
 
@@ -76,14 +99,21 @@ class CurrencyMismatch(WalletError):
 
 
 class InsufficientFunds(WalletError):
-    """A withdrawal larger than the balance; nothing changed."""
+    """A withdrawal (or transfer out, or hold) larger than the available balance; nothing
+    changed."""
 
     code = "INSUFFICIENT_FUNDS"
     status = 400
     title = "Insufficient funds"
 
-    def __init__(self, balance: Money, amount: Money) -> None:
-        super().__init__(f"Balance {balance} is less than {amount}")
+    def __init__(self, available: Money, amount: Money, held: int = 0) -> None:
+        if held:
+            reserved = type(available)(held, available.currency)  # Money, without its import
+            super().__init__(
+                f"Available balance {available} ({reserved} held) is less than {amount}"
+            )
+        else:
+            super().__init__(f"Balance {available} is less than {amount}")
 
 
 class BalanceLimitExceeded(WalletError):

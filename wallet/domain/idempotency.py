@@ -13,6 +13,7 @@ from wallet.domain.errors import (
     ValidationFailed,
     WalletError,
 )
+from wallet.domain.holds import Captured, Hold
 from wallet.domain.model import Operation, Wallet, max_balance
 from wallet.domain.money import Money
 from wallet.domain.transfers import Transfer
@@ -50,6 +51,9 @@ class Outcome(StrEnum):
     APPLIED = "APPLIED"
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
     BALANCE_LIMIT_EXCEEDED = "BALANCE_LIMIT_EXCEEDED"
+    HELD = "HELD"  # a hold placed
+    CAPTURED = "CAPTURED"
+    VOIDED = "VOIDED"
 
 
 @value
@@ -64,6 +68,9 @@ class Recorded:
     balance_before: Money | None = None  # refused: the balance the refusal saw
     amount: Money | None = None  # refused: the amount asked for
     transfer: Transfer | None = None  # APPLIED, by a transfer (``operation`` is its first entry)
+    held_before: int = 0  # refused: what holds reserved of ``balance_before``
+    hold: Hold | None = None  # HELD (as placed), VOIDED
+    captured: Captured | None = None  # CAPTURED
 
     @property
     def refused(self) -> bool:
@@ -74,7 +81,9 @@ class Recorded:
         assert self.balance_before is not None
         assert self.amount is not None
         if self.outcome is Outcome.INSUFFICIENT_FUNDS:
-            return InsufficientFunds(self.balance_before, self.amount)
+            before = self.balance_before
+            available = Money(before.minor - self.held_before, before.currency)
+            return InsufficientFunds(available, self.amount, self.held_before)
         maximum = max_balance(self.balance_before.currency)
         return BalanceLimitExceeded(self.balance_before, self.amount, maximum)
 

@@ -54,6 +54,7 @@ class OperationRequest:
     reference: str | None = None
     metadata: Metadata = field(default_factory=no_metadata)
     transfer_id: UUID | None = None  # the transfer this entry is one side of
+    hold_id: UUID | None = None  # the hold this entry captures
     delta_minor: int = field(init=False, compare=False)  # the signed change, in minor units
 
     def __post_init__(self) -> None:
@@ -73,6 +74,7 @@ class OperationRequest:
             self.reference,
             self.metadata,
             self.transfer_id,
+            self.hold_id,
         )
 
 
@@ -123,7 +125,8 @@ def new_wallet_meaning(currency: Currency, metadata: Metadata) -> str:
 
 @value
 class Wallet:
-    """A wallet as stored; ``version`` counts the operations applied to it."""
+    """A wallet as stored; ``version`` counts its changes (its ledger entries, and holds
+    placed, voided or marked expired)."""
 
     id: UUID
     balance: Money
@@ -131,6 +134,8 @@ class Wallet:
     created_at: datetime
     updated_at: datetime
     metadata: Metadata = field(default_factory=no_metadata)
+    held_minor: int = 0  # what its holds reserve, as of ``held_until``
+    held_until: datetime | None = None  # when the next of those holds expires
 
     @property
     def currency(self) -> Currency:
@@ -139,8 +144,12 @@ class Wallet:
 
     @property
     def held(self) -> Money:
-        """The part of the balance reserved by holds: none, until the service has holds."""
-        return Money(0, self.balance.currency)
+        """The part of the balance reserved by holds (true until ``held_until``)."""
+        return Money(self.held_minor, self.balance.currency)
+
+    def held_at(self, now: datetime) -> bool:
+        """Whether what the holds reserve is still as read at ``now``: no hold has expired."""
+        return self.held_until is None or now < self.held_until
 
     @property
     def available(self) -> Money:
@@ -161,6 +170,7 @@ class Operation:
     reference: str | None = None
     metadata: Metadata = field(default_factory=no_metadata)
     transfer_id: UUID | None = None
+    hold_id: UUID | None = None
 
     @property
     def delta_minor(self) -> int:
@@ -194,28 +204,30 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-def next_balance(balance: Money, request: OperationRequest) -> Money:
-    """The balance after ``request``, or the error that refuses it.
+def next_balance(balance: Money, request: OperationRequest, held: int = 0) -> Money:
+    """The balance after ``request``, or the error that refuses it; ``held`` minor units of
+    the balance are reserved by holds, which a debit may not take.
 
     The one statement of the balance rules; storage adapters that cannot run them
     in SQL (the in-memory fakes, a batch deciding each operation in turn) use it.
     """
     minor = balance.minor + request.delta_minor
     currency = request.amount.currency
-    refusal = balance_refusal(minor, currency)
+    refusal = balance_refusal(minor, currency, held)
     if refusal is InsufficientFunds:
-        raise InsufficientFunds(balance, request.amount)
+        raise InsufficientFunds(Money(balance.minor - held, currency), request.amount, held)
     if refusal is BalanceLimitExceeded:
         raise BalanceLimitExceeded(balance, request.amount, max_balance(currency))
     return Money(minor, currency)
 
 
 def balance_refusal(
-    minor_after: int, currency: Currency
+    minor_after: int, currency: Currency, held: int = 0
 ) -> type[InsufficientFunds] | type[BalanceLimitExceeded] | None:
-    """Which rule a balance of ``minor_after`` would break, if any: in integers, for the
-    callers that decide many operations at once (a batch's run) and raise nothing."""
-    if minor_after < 0:
+    """Which rule a balance of ``minor_after`` would break, if any: below what holds
+    reserve, or above the maximum. In integers, for the callers that decide many
+    operations at once (a batch's run) and raise nothing."""
+    if minor_after < held:
         return InsufficientFunds
     if minor_after > currency.max_balance_minor:
         return BalanceLimitExceeded

@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 from uuid import UUID
 
 from wallet.domain.currency import USD, Currency
+from wallet.domain.holds import Hold, HoldChanged, HoldRequest, HoldStatus
 from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet
 from wallet.domain.money import Money
@@ -99,6 +100,54 @@ class History(Protocol):
 
         Raises WalletNotFound, or StorageUnavailable when the store cannot answer in time.
         """
+
+
+class Holds(Protocol):
+    """Where holds change: placed, captured or voided, each under its wallets' row locks
+    and in one transaction with its outcome recorded under the key (as ``Ledger``'s
+    methods are). Every method raises StorageUnavailable when the store cannot answer in
+    time, and IdempotencyKeyTaken (changing nothing) when the key is recorded already."""
+
+    async def place(
+        self, hold_id: UUID, request: HoldRequest, idempotency: Idempotency | None = None
+    ) -> HoldChanged:
+        """Reserve the amount on the wallet as ``hold_id``, expiring ``expires_in`` seconds
+        from now by the store's clock. Raises WalletNotFound, or InsufficientFunds when the
+        wallet's available balance is less than the amount (recorded under the key)."""
+
+    async def capture(
+        self, hold_id: UUID, amount: Money, idempotency: Idempotency | None = None
+    ) -> HoldChanged:
+        """Take ``amount`` (at most the hold's) as the hold's withdrawal or transfer, its
+        entries naming the hold, and release the whole hold. Raises HoldNotFound,
+        HoldNotActive when it is no longer held (expired by the store's clock included), or
+        BalanceLimitExceeded for the payee (recorded; the hold stays held)."""
+
+    async def void(self, hold_id: UUID, idempotency: Idempotency | None = None) -> HoldChanged:
+        """Release the whole hold. Raises HoldNotFound, or HoldNotActive."""
+
+
+class HoldBook(Protocol):
+    """Holds as they are now, for reading: a hold past its expiry reads EXPIRED."""
+
+    async def find_hold(self, hold_id: UUID) -> Hold | None:
+        """The hold, if there is one by that id."""
+
+    async def list_holds(
+        self, wallet_id: UUID, limit: int, before: Position | None, status: HoldStatus | None
+    ) -> list[Hold]:
+        """Up to ``limit`` of the wallet's holds strictly before ``before``, newest first by
+        (created_at, id); with a ``status``, only those that have it now. Raises
+        WalletNotFound, or StorageUnavailable."""
+
+
+class HoldExpiry(Protocol):
+    async def expire_due(self, wallets: int) -> tuple[int, list[Wallet]]:
+        """Mark EXPIRED the holds past their expiry on up to ``wallets`` wallets, releasing
+        what they reserved; how many holds, and those wallets as they are now."""
+
+    async def count_open(self) -> int:
+        """How many holds reserve money now (held, and not expired)."""
 
 
 class IdempotencyRecords(Protocol):

@@ -10,7 +10,8 @@ from typing import TypeVar
 from uuid import UUID, uuid4
 
 from wallet.domain.currency import USD, Currency
-from wallet.domain.errors import TransferNotFound, ValidationFailed
+from wallet.domain.errors import HoldNotFound, TransferNotFound, ValidationFailed
+from wallet.domain.holds import CaptureCommand, Captured, Hold, HoldCommand, HoldStatus
 from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.idempotent import Answer, IdempotentCommands
 from wallet.domain.model import (
@@ -27,6 +28,9 @@ from wallet.domain.ports import (
     CacheState,
     Health,
     History,
+    HoldBook,
+    HoldExpiry,
+    Holds,
     IdempotencyRecords,
     Ledger,
     Wallets,
@@ -36,7 +40,8 @@ from wallet.domain.transfers import Transfer, TransferCommand, TransferRequest
 
 WALLETS_SCOPE = "wallets"
 CURRENCIES_KEPT = 100_000  # wallets whose currency a process remembers
-T = TypeVar("T", Wallet, Operation)
+HOLDS_EXPIRED_PER_RUN = 100  # wallets whose due holds one statement of the job marks
+T = TypeVar("T", Wallet, Operation, Hold)
 
 
 def utc_now() -> datetime:
@@ -66,6 +71,9 @@ class WalletService:
         health: Health,
         cache: BalanceCache,
         cursors: CursorCodec,
+        holds: Holds,
+        hold_book: HoldBook,
+        hold_expiry: HoldExpiry,
         new_id: Callable[[], UUID] = uuid4,
         default_currency: Currency = USD,
         clock: Callable[[], datetime] = utc_now,
@@ -77,6 +85,9 @@ class WalletService:
         self._health = health
         self._cache = cache
         self._cursors = cursors
+        self._holds = holds
+        self._hold_book = hold_book
+        self._hold_expiry = hold_expiry
         self._new_id = new_id
         self._clock = clock  # the server's time now, aware, for balances at a moment
         self.default_currency = default_currency  # of a wallet created without one
@@ -181,7 +192,119 @@ class WalletService:
         return transfer
 
     async def get_wallet(self, wallet_id: UUID) -> Wallet:
-        return await self._cache.read_through(wallet_id, self._wallets.get)
+        """The wallet from the cache, unless one of its holds has expired since it was
+        cached: then from the system of record, where that hold reserves nothing now."""
+        wallet = await self._cache.read_through(wallet_id, self._wallets.get)
+        if wallet.held_at(self._clock()):
+            return wallet
+        return await self._wallets.get(wallet_id)
+
+    async def place_hold(
+        self, command: HoldCommand, idempotency: Idempotency | None = None
+    ) -> Answer[Hold]:
+        """Reserve money on a wallet, then refresh it in the cache.
+
+        The contract's order, as for transfers: either wallet unknown (the hold's first),
+        their currencies, the amount's digits, then the available balance.
+        """
+        payer = await self._currency_of(command.wallet_id)
+        payee = None
+        if command.to_wallet_id is not None:
+            payee = await self._currency_of(command.to_wallet_id)
+        request = command.in_currencies(payer, payee)
+
+        async def place(idempotency: Idempotency | None) -> Hold:
+            changed = await self._holds.place(self._new_id(), request, idempotency)
+            for wallet in changed.wallets:
+                await self._cache.put(wallet)
+            return changed.hold
+
+        async def replay(recorded: Recorded) -> Hold:
+            assert recorded.hold is not None
+            await self._cache.put(await self._wallets.get(command.wallet_id))
+            return recorded.hold.as_placed()
+
+        return await self._commands.run(idempotency, place, replay)
+
+    async def capture_hold(
+        self, command: CaptureCommand, idempotency: Idempotency | None = None
+    ) -> Answer[Captured]:
+        """Take the hold's money, once; the contract's order: an unknown hold, one no longer
+        held, then the amount (more than the hold, or digits wrong), then the payee's
+        maximum. Checked under the key, so a repeat of a capture gets its answer again."""
+
+        async def capture(idempotency: Idempotency | None) -> Captured:
+            hold = await self.get_hold(command.hold_id)
+            hold.check_active()
+            amount = hold.capture_amount(command.amount)
+            changed = await self._holds.capture(hold.id, amount, idempotency)
+            for wallet in changed.wallets:
+                await self._cache.put(wallet)
+            assert changed.captured is not None
+            return changed.captured
+
+        async def replay(recorded: Recorded) -> Captured:
+            assert recorded.captured is not None
+            await self._refresh(recorded.captured.hold)
+            return recorded.captured
+
+        return await self._commands.run(idempotency, capture, replay)
+
+    async def void_hold(
+        self, hold_id: UUID, idempotency: Idempotency | None = None
+    ) -> Answer[Hold]:
+        """Release the whole hold; HoldNotFound, or HoldNotActive once it is not held."""
+
+        async def void(idempotency: Idempotency | None) -> Hold:
+            changed = await self._holds.void(hold_id, idempotency)
+            for wallet in changed.wallets:
+                await self._cache.put(wallet)
+            return changed.hold
+
+        async def replay(recorded: Recorded) -> Hold:
+            assert recorded.hold is not None
+            await self._refresh(recorded.hold)
+            return recorded.hold
+
+        return await self._commands.run(idempotency, void, replay)
+
+    async def _refresh(self, hold: Hold) -> None:
+        """Put the hold's wallets in the cache as they are now (a repeat's first attempt may
+        have failed after its commit, before readers were sure to see it)."""
+        for wallet_id in (hold.wallet_id, hold.to_wallet_id):
+            if wallet_id is not None:
+                await self._cache.put(await self._wallets.get(wallet_id))
+
+    async def get_hold(self, hold_id: UUID) -> Hold:
+        hold = await self._hold_book.find_hold(hold_id)
+        if hold is None:
+            raise HoldNotFound(hold_id)
+        return hold
+
+    async def list_holds(
+        self, wallet_id: UUID, limit: int, cursor: str | None, status: HoldStatus | None = None
+    ) -> Page[Hold]:
+        """A page of the wallet's holds, newest first; with ``status``, only the holds that
+        have it now (a cursor of one filter is refused by another)."""
+        scope = f"holds:{wallet_id}" + ("" if status is None else f"?status={status.value}")
+        before = self._decode(scope, cursor)
+        holds = await self._hold_book.list_holds(wallet_id, limit + 1, before, status)
+        return self._page(scope, holds, limit)
+
+    async def expire_holds(self) -> int:
+        """Mark the holds past their expiry EXPIRED, a bounded number of wallets at a time
+        until none is left, and refresh those wallets in the cache; how many holds."""
+        expired = 0
+        while True:
+            count, wallets = await self._hold_expiry.expire_due(HOLDS_EXPIRED_PER_RUN)
+            for wallet in wallets:
+                await self._cache.put(wallet)
+            expired += count
+            if len(wallets) < HOLDS_EXPIRED_PER_RUN:
+                return expired
+
+    async def count_open_holds(self) -> int:
+        return await self._hold_expiry.count_open()
 
     async def balance_at(self, wallet_id: UUID, at: datetime | None = None) -> BalanceAt:
         """The wallet's balance at ``at``, from its ledger; without ``at``, its balance now.

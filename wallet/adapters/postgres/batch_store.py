@@ -21,6 +21,7 @@ from wallet.adapters.group_commit import (
 )
 from wallet.adapters.json_metadata import metadata_from_json, metadata_to_json
 from wallet.adapters.postgres.connections import bounded_connection, transaction_if
+from wallet.adapters.postgres.rows import HELD_NOW, HELD_UNTIL, held_columns
 from wallet.adapters.postgres.unnest import (
     Bigint,
     Bytea,
@@ -48,6 +49,7 @@ class _RunRow(NamedTuple):
     lowest: Bigint
     highest: Bigint
     component: Integer
+    held: Bigint  # what the plan took holds to reserve: it holds only while they still do
 
 
 class _AcceptedRow(NamedTuple):
@@ -110,6 +112,9 @@ class _BatchInputs:
     keys: list[_KeyRow]
 
 
+_HELD_COLUMNS = held_columns()
+
+
 # The wallets to lock are locked first (found through the primary key; how one another
 # transaction holds is met is the ``locked`` part, below), and each run's balance is read:
 # the locked row's, else the statement's snapshot. A component is settled when every one
@@ -143,30 +148,40 @@ WITH runs AS (
       FROM seen s
      WHERE w.id = s.wallet_id AND s.applied > 0 AND {settled}
     RETURNING w.id, s.balance AS start_balance, w.balance, w.currency, w.version,
-              w.created_at, w.updated_at, w.metadata, s.applied
+              w.created_at, w.updated_at, w.metadata, s.applied, s.held_now, s.held_until
 )"""
-_SEEN = """, seen AS (
+_SEEN = (
+    """, seen AS (
     SELECT r.*, coalesce(l.balance, w.balance) AS balance,
+           coalesce(l.held_now, """
+    + HELD_NOW.format(wallet="w")
+    + """) AS held_now,
+           CASE WHEN l.id IS NULL THEN """
+    + HELD_UNTIL.format(wallet="w")
+    + """
+                ELSE l.held_until END AS held_until,
            l.id IS NOT NULL OR r.wallet_id <> ALL({to_lock}) AS reachable
       FROM runs r
       LEFT JOIN locked l ON l.id = r.wallet_id
       LEFT JOIN wallets w ON w.id = r.wallet_id
 ), settled_components AS (
     SELECT component FROM seen GROUP BY component
-    HAVING bool_and(reachable AND coalesce(balance BETWEEN lowest AND highest, false))
+    HAVING bool_and(reachable AND coalesce(balance BETWEEN lowest AND highest
+                                           AND held_now = held, false))
 )"""
+)
 _IN_SETTLED_COMPONENT = "s.component IN (SELECT component FROM settled_components)"
 # When every run is a component of its own and accepts something, every wallet is one to
 # lock: its balance is the locked row's, and a run is settled when that lies in its range.
 _SEEN_LOCKED = """, seen AS (
-    SELECT r.*, l.balance, l.id IS NOT NULL AS reachable
+    SELECT r.*, l.balance, l.held_now, l.held_until, l.id IS NOT NULL AS reachable
       FROM runs r LEFT JOIN locked l ON l.id = r.wallet_id
 )"""
-_IN_RANGE = "s.reachable AND s.balance BETWEEN s.lowest AND s.highest"
+_IN_RANGE = "s.reachable AND s.balance BETWEEN s.lowest AND s.highest AND s.held_now = s.held"
 # A run with nothing accepted (its movements all refused) has only its range checked.
 _CHECKED = """, checked AS (
     SELECT w.id, s.balance AS start_balance, s.balance, w.version, w.created_at,
-           w.updated_at, w.metadata
+           w.updated_at, w.metadata, s.held_now, s.held_until
       FROM seen s JOIN wallets w ON w.id = s.wallet_id
      WHERE s.applied = 0 AND {settled}
 )"""
@@ -210,11 +225,12 @@ _KEYED = """, settled AS (
 ), keyed AS (
     INSERT INTO idempotency_keys
            (key, fingerprint, request_id, outcome, wallet_id, operation_id, transfer_id,
-            balance_before, amount)
+            balance_before, amount, held_before)
     SELECT keys.key, keys.fingerprint, keys.request_id, keys.outcome, keys.wallet_id,
            keys.operation_id, keys.transfer_id,
            CASE WHEN keys.operation_id IS NULL THEN s.start_balance + keys.offset_before END,
-           CASE WHEN keys.operation_id IS NULL THEN keys.amount END
+           CASE WHEN keys.operation_id IS NULL THEN keys.amount END,
+           CASE WHEN keys.operation_id IS NULL THEN s.held_now END
       FROM {keys}
       JOIN settled s ON s.id = keys.wallet_id
     ON CONFLICT (key) DO NOTHING
@@ -232,33 +248,35 @@ _ANSWERED = """, entries AS (
     {answered}
 )
 SELECT a.id AS wallet_id, a.start_balance, a.balance, a.version, a.created_at, a.updated_at,
-       a.metadata, a.busy, e.entry_ids, e.entry_times, e.entry_balances, e.entry_versions,
+       a.metadata, a.held_now, a.held_until, a.busy,
+       e.entry_ids, e.entry_times, e.entry_balances, e.entry_versions,
        {keys_recorded} AS keys
   FROM answered a LEFT JOIN entries e ON e.wallet_id = a.id
 """
 _SETTLED = {
-    "changed": "SELECT id, start_balance FROM changed",
-    "checked": "SELECT id, start_balance FROM checked",
+    "changed": "SELECT id, start_balance, held_now FROM changed",
+    "checked": "SELECT id, start_balance, held_now FROM checked",
 }
 _ANSWERS = {
     "changed": "SELECT id, start_balance, balance, version, created_at, updated_at, metadata,"
-    " false AS busy FROM changed",
+    " held_now, held_until, false AS busy FROM changed",
     "checked": "SELECT id, start_balance, balance, version, created_at, updated_at, metadata,"
-    " false AS busy FROM checked",
-    "busy": "SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, true AS busy FROM busy",
+    " held_now, held_until, false AS busy FROM checked",
+    "busy": "SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true AS busy FROM busy",
 }
 
 # Waited for briefly, in id order (so concurrent batches never deadlock): another
 # process's batch holds a hot wallet's row for a millisecond or so, and waiting is far
 # cheaper than leaving the wallet out. A lock held past the wait fails the statement
 # (LockNotAvailable); the batch is then applied again with the next form.
-_WAITING_BRIEFLY = """SELECT id, balance FROM wallets
+_WAITING_BRIEFLY = """SELECT id, balance, {held_columns} FROM wallets
      WHERE id = ANY({to_lock}) AND set_config('lock_timeout', '100ms', true) <> ''
      ORDER BY id FOR NO KEY UPDATE"""
 # Never waited for: a wallet another transaction holds is left untouched and returned
 # as busy, so one row held locked cannot stall everyone else's operations.
 _SKIPPING_LOCKED = (
-    "SELECT id, balance FROM wallets WHERE id = ANY({to_lock}) FOR NO KEY UPDATE SKIP LOCKED"
+    "SELECT id, balance, {held_columns} FROM wallets"
+    " WHERE id = ANY({to_lock}) FOR NO KEY UPDATE SKIP LOCKED"
 )
 
 
@@ -296,7 +314,7 @@ def _statement(shape: _Shape) -> _Statement:
     reads = {"runs", "accepted", "to_lock"}
     sql = _CHANGED.replace(
         "{locked}", _SKIPPING_LOCKED if shape.skipping_locked else _WAITING_BRIEFLY
-    )
+    ).replace("{held_columns}", _HELD_COLUMNS)
     lone_runs = not (shape.linked or shape.checking)
     sql = sql.replace("{seen}", _SEEN_LOCKED if lone_runs else _SEEN)
     settled = ["changed"] + (["checked"] if shape.checking else [])
@@ -339,9 +357,12 @@ _EVERY_PART = {
 APPLY_BATCH = _statement(_Shape(skipping_locked=False, **_EVERY_PART)).sql
 APPLY_BATCH_SKIPPING_LOCKED = _statement(_Shape(skipping_locked=True, **_EVERY_PART)).sql
 
-READ_BALANCES = "SELECT id, balance FROM wallets WHERE id = ANY($1::uuid[])"
-LOCK_BALANCES = """
-SELECT id, balance FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+READ_BALANCES = f"""
+SELECT id, balance, {_HELD_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[])
+"""
+LOCK_BALANCES = f"""
+SELECT id, balance, {_HELD_COLUMNS} FROM wallets
+ WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE
 """
 
 
@@ -376,7 +397,8 @@ class PostgresBatchStore:
             stale = [wallet_id for wallet_id in batch.plan.runs if wallet_id not in done]
             found = await connection.fetch(READ_BALANCES, stale) if stale else []
         balances = {row["id"]: row["balance"] for row in found}
-        return BatchOutcome(applied, balances, busy=busy)
+        held = {row["id"]: row["held_now"] for row in found if row["held_now"]}
+        return BatchOutcome(applied, balances, busy=busy, held=held)
 
     async def apply_batch_locked(self, wallet_ids: Sequence[UUID], plan: Planner) -> BatchOutcome:
         async with (
@@ -386,7 +408,10 @@ class PostgresBatchStore:
             try:
                 async with connection.transaction():
                     locked = await connection.fetch(LOCK_BALANCES, list(wallet_ids))
-                    batch = plan({row["id"]: row["balance"] for row in locked})
+                    batch = plan(
+                        {row["id"]: row["balance"] for row in locked},
+                        {row["id"]: row["held_now"] for row in locked if row["held_now"]},
+                    )
                     rows = []
                     if batch is not None:
                         inputs = _batch_inputs(batch)
@@ -452,6 +477,8 @@ def _run_applied(row: asyncpg.Record) -> RunApplied:
         updated_at=row["updated_at"],
         entries=entries,
         metadata=metadata_from_json(row["metadata"]),
+        held=row["held_now"],
+        held_until=row["held_until"],
     )
 
 
@@ -464,7 +491,15 @@ def _batch_inputs(batch: PlannedBatch) -> _BatchInputs:
     inputs = _BatchInputs(runs=[], accepted=[], labels=[], new_transfers=[], to_lock=[], keys=[])
     for run in plan.runs.values():
         inputs.runs.append(
-            _RunRow(run.wallet_id, run.net, run.accepted, run.lowest, run.highest, run.component)
+            _RunRow(
+                run.wallet_id,
+                run.net,
+                run.accepted,
+                run.lowest,
+                run.highest,
+                run.component,
+                run.held,
+            )
         )
         if run.accepted or linked[run.component] > 1:
             inputs.to_lock.append(run.wallet_id)

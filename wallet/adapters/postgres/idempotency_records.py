@@ -11,6 +11,7 @@ import asyncpg
 
 from wallet.adapters.json_metadata import metadata_from_json
 from wallet.adapters.postgres.connections import bounded_connection
+from wallet.adapters.postgres.hold_reads import find_capture, find_hold
 from wallet.adapters.postgres.rows import operation_from_row
 from wallet.adapters.postgres.transfers import find_transfer
 from wallet.deadlines import seconds_within
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 RECORD_KEY = """
 INSERT INTO idempotency_keys
        (key, fingerprint, request_id, outcome, wallet_id, operation_id, balance_before, amount,
-        transfer_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        transfer_id, held_before, hold_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (key) DO NOTHING
 RETURNING key
 """
@@ -35,13 +36,13 @@ RETURNING key
 # A recorded answer with the immutable rows it is rebuilt from.
 FIND_RECORDED = """
 SELECT k.fingerprint, k.request_id, k.outcome, k.wallet_id, k.balance_before, k.amount,
-       k.transfer_id,
+       k.transfer_id, k.held_before, k.hold_id,
        w.created_at AS wallet_created_at, w.currency AS wallet_currency,
        w.metadata AS wallet_metadata,
        o.id AS op_id, o.wallet_id AS op_wallet_id, o.operation_type AS op_operation_type,
        o.amount AS op_amount, o.balance_after AS op_balance_after, o.currency AS op_currency,
        o.created_at AS op_created_at, o.reference AS op_reference, o.metadata AS op_metadata,
-       o.transfer_id AS op_transfer_id
+       o.transfer_id AS op_transfer_id, o.hold_id AS op_hold_id
   FROM idempotency_keys k
   JOIN wallets w ON w.id = k.wallet_id
   LEFT JOIN operations o ON o.id = k.operation_id
@@ -69,10 +70,15 @@ class PostgresIdempotencyRecords:
             row = await connection.fetchrow(FIND_RECORDED, key)
             if row is None:
                 return None
-            transfer = None
-            if row["transfer_id"] is not None:
+            transfer = hold = captured = None
+            if row["hold_id"] is not None:
+                hold = await find_hold(connection, row["hold_id"])
+                assert hold is not None, "holds are kept"
+                if row["outcome"] == Outcome.CAPTURED:
+                    captured = await find_capture(connection, hold)
+            elif row["transfer_id"] is not None:
                 transfer = await find_transfer(connection, row["transfer_id"])
-        return replace(_recorded(row), transfer=transfer)
+        return replace(_recorded(row), transfer=transfer, hold=hold, captured=captured)
 
     async def forget_keys_older_than(self, age: timedelta) -> int:
         forgotten = 0
@@ -94,6 +100,8 @@ async def record_outcome(
     balance_before: int | None = None,
     amount: int | None = None,
     transfer_id: UUID | None = None,
+    held_before: int | None = None,
+    hold_id: UUID | None = None,
 ) -> None:
     """Record the outcome under the key; IdempotencyKeyTaken (undoing all) if it is taken."""
     if idempotency is None:
@@ -109,6 +117,8 @@ async def record_outcome(
         balance_before,
         amount,
         transfer_id,
+        held_before,
+        hold_id,
     )
     if recorded is None:
         raise IdempotencyKeyTaken(f"the key {idempotency.key!r} was recorded meanwhile")
@@ -122,10 +132,17 @@ def _recorded(row: asyncpg.Record) -> Recorded:
         created = row["wallet_created_at"]
         metadata = metadata_from_json(row["wallet_metadata"])
         wallet = Wallet(row["wallet_id"], Money.zero(currency), 0, created, created, metadata)
-    elif outcome is Outcome.APPLIED:
+    elif outcome in (Outcome.APPLIED, Outcome.CAPTURED):
         operation = operation_from_row(row, prefix="op_")
-    else:
+    elif outcome in (Outcome.INSUFFICIENT_FUNDS, Outcome.BALANCE_LIMIT_EXCEEDED):
         before, amount = Money(row["balance_before"], currency), Money(row["amount"], currency)
     return Recorded(
-        row["fingerprint"], row["request_id"], outcome, wallet, operation, before, amount
+        row["fingerprint"],
+        row["request_id"],
+        outcome,
+        wallet,
+        operation,
+        before,
+        amount,
+        held_before=row["held_before"] or 0,
     )

@@ -19,7 +19,13 @@ from wallet.adapters.json_metadata import metadata_to_json
 from wallet.adapters.postgres.batch_store import PostgresBatchStore
 from wallet.adapters.postgres.connections import bounded_connection, transaction_if
 from wallet.adapters.postgres.idempotency_records import record_outcome
-from wallet.adapters.postgres.rows import operation_from_row, wallet_from_row
+from wallet.adapters.postgres.rows import (
+    HELD_NOW,
+    WALLET_COLUMNS,
+    held_columns,
+    operation_from_row,
+    wallet_from_row,
+)
 from wallet.adapters.postgres.transfers import find_transfer
 from wallet.adapters.turns import Turns
 from wallet.deadlines import deadline_within, seconds_within
@@ -44,16 +50,19 @@ from wallet.domain.transfers import AppliedTransfer, Transfer, TransferRequest
 if TYPE_CHECKING:
     from wallet.adapters.postgres.pool import Connection
 
-LOCK_WALLET = "SELECT balance FROM wallets WHERE id = $1 FOR UPDATE"
+LOCK_WALLET = f"""
+SELECT balance, {held_columns()} FROM wallets WHERE id = $1 FOR NO KEY UPDATE
+"""
 
-# The guard in WHERE makes a refused operation change nothing; the ledger row is
-# written by the same statement, so both commit or neither. Each entry's time is
-# strictly after the previous one of its wallet, which keeps ledger order. A wallet
+# The guard in WHERE makes a refused operation change nothing (a debit may not take what
+# holds reserve); the ledger row is written by the same statement, so both commit or
+# neither. Each entry's time is strictly after the previous one of its wallet, which
+# keeps ledger order. A wallet
 # locked by another transaction is skipped, not waited for (as if refused; the caller
 # then waits for the lock inside a transaction): a statement that commits by itself
 # must never be left waiting, or a connection cut at the deadline would leave it to
 # apply later, unanswered.
-APPLY_OPERATION = """
+APPLY_OPERATION = f"""
 WITH locked AS (
     SELECT id FROM wallets WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED
 ), changed AS (
@@ -61,20 +70,22 @@ WITH locked AS (
        SET balance = balance + $2,
            version = version + 1,
            updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')
-     WHERE id = (SELECT id FROM locked) AND balance + $2 BETWEEN 0 AND $3
-    RETURNING id, balance, currency, version, created_at, updated_at, metadata
+     WHERE id = (SELECT id FROM locked)
+       AND balance + $2 BETWEEN (CASE WHEN $2 < 0 THEN {HELD_NOW.format(wallet="wallets")}
+                                      ELSE 0 END) AND $3
+    RETURNING {WALLET_COLUMNS}
 ), recorded AS (
     INSERT INTO operations
            (id, wallet_id, operation_type, amount, balance_after, currency, created_at,
             reference, metadata)
     SELECT $4, id, $5, $6, balance, currency, updated_at, $7, $8::text::jsonb FROM changed
 )
-SELECT id, balance, currency, version, created_at, updated_at, metadata FROM changed
+SELECT * FROM changed
 """
 
 LIST_OPERATIONS_FIRST = """
 SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
-       reference, metadata, transfer_id
+       reference, metadata, transfer_id, hold_id
   FROM operations
 WHERE wallet_id = $1
 ORDER BY created_at DESC, id DESC
@@ -83,7 +94,7 @@ LIMIT $2
 
 LIST_OPERATIONS_BEFORE = """
 SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
-       reference, metadata, transfer_id
+       reference, metadata, transfer_id, hold_id
   FROM operations
 WHERE wallet_id = $1 AND (created_at, id) < ($3, $4)
 ORDER BY created_at DESC, id DESC
@@ -93,7 +104,7 @@ LIMIT $2
 # The same pages within one reference, through the index of the entries that have one.
 LIST_REFERENCED_FIRST = """
 SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
-       reference, metadata, transfer_id
+       reference, metadata, transfer_id, hold_id
   FROM operations
 WHERE wallet_id = $1 AND reference = $3
 ORDER BY created_at DESC, id DESC
@@ -102,7 +113,7 @@ LIMIT $2
 
 LIST_REFERENCED_BEFORE = """
 SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
-       reference, metadata, transfer_id
+       reference, metadata, transfer_id, hold_id
   FROM operations
 WHERE wallet_id = $1 AND reference = $3 AND (created_at, id) < ($4, $5)
 ORDER BY created_at DESC, id DESC
@@ -185,6 +196,7 @@ class PostgresLedger:
                     wallet_id,
                     balance_before=refusal.balance_before,
                     amount=request.amount.minor,
+                    held_before=refusal.held,
                 )
         raise refusal.error  # after the transaction: the refusal itself stays recorded
 
@@ -197,11 +209,11 @@ class PostgresLedger:
         legs = request.legs(transfer_id)
         planned: list[PlannedBatch] = []
 
-        def plan(balances: Mapping[UUID, int]) -> PlannedBatch:
+        def plan(balances: Mapping[UUID, int], held: Mapping[UUID, int]) -> PlannedBatch:
             for wallet_id, _ in legs:
                 if wallet_id not in balances:
                     raise WalletNotFound(wallet_id)
-            planned.append(planned_batch([legs], balances, [idempotency]))
+            planned.append(planned_batch([legs], balances, [idempotency], held))
             return planned[0]
 
         wallet_ids = sorted({leg.wallet_id for leg in legs})
@@ -221,10 +233,11 @@ class PostgresLedger:
         row = await connection.fetchrow(LOCK_WALLET, wallet_id)
         if row is None:
             raise WalletNotFound(wallet_id)
+        held = row["held_now"]
         try:
-            next_balance(Money(row["balance"], request.amount.currency), request)
+            next_balance(Money(row["balance"], request.amount.currency), request, held)
         except (InsufficientFunds, BalanceLimitExceeded) as error:
-            return _Refusal(error, row["balance"])
+            return _Refusal(error, row["balance"], held)
         return None
 
 
@@ -277,6 +290,7 @@ def _history_query(
 class _Refusal:
     error: InsufficientFunds | BalanceLimitExceeded
     balance_before: int
+    held: int
 
 
 def _applied(

@@ -10,6 +10,31 @@ from wallet.domain.model import Operation, OperationType, Wallet
 from wallet.domain.money import Money
 from wallet.domain.transfers import Transfer
 
+# What a wallet's holds reserve now, and when the next of them expires: computed only for
+# a wallet whose holds reserve anything (most reserve nothing, and pay nothing for holds).
+HELD_NOW = (
+    "CASE WHEN {wallet}.held = 0 THEN 0::bigint"
+    " ELSE wallet_held_now({wallet}.id, {wallet}.held) END"
+)
+HELD_UNTIL = (
+    "CASE WHEN {wallet}.held = 0 THEN NULL::timestamptz"
+    " ELSE wallet_held_until({wallet}.id, {wallet}.held) END"
+)
+
+
+def held_columns(wallet: str = "wallets") -> str:
+    """The columns ``held_now`` and ``held_until`` of the wallet row named ``wallet``."""
+    return (
+        f"{HELD_NOW.format(wallet=wallet)} AS held_now, "
+        f"{HELD_UNTIL.format(wallet=wallet)} AS held_until"
+    )
+
+
+# A wallet as ``wallet_from_row`` reads it, from the table ``wallets``.
+WALLET_COLUMNS = "id, balance, currency, version, created_at, updated_at, metadata, " + (
+    held_columns()
+)
+
 
 def wallet_from_row(row: asyncpg.Record) -> Wallet:
     return Wallet(
@@ -19,6 +44,8 @@ def wallet_from_row(row: asyncpg.Record) -> Wallet:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         metadata=metadata_from_json(row["metadata"]),
+        held_minor=row.get("held_now") or 0,
+        held_until=row.get("held_until"),
     )
 
 
@@ -35,6 +62,7 @@ def operation_from_row(row: asyncpg.Record, prefix: str = "") -> Operation:
         reference=row[prefix + "reference"],
         metadata=metadata_from_json(row[prefix + "metadata"]),
         transfer_id=row[prefix + "transfer_id"],
+        hold_id=row[prefix + "hold_id"],
     )
 
 
@@ -49,4 +77,5 @@ def transfer_from_rows(head: asyncpg.Record, out: Operation, into: Operation) ->
         operations=(out, into),
         reference=head["reference"],
         metadata=metadata_from_json(head["metadata"]),
+        hold_id=head["hold_id"],
     )

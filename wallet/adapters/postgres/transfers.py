@@ -14,10 +14,11 @@ if TYPE_CHECKING:
 # A transfer and its two entries, the TRANSFER_OUT first.
 FIND_TRANSFER = """
 SELECT t.id, t.from_wallet_id, t.to_wallet_id, t.reference, t.metadata, t.created_at,
+       t.hold_id,
        o.id AS op_id, o.wallet_id AS op_wallet_id, o.operation_type AS op_operation_type,
        o.amount AS op_amount, o.balance_after AS op_balance_after, o.currency AS op_currency,
        o.created_at AS op_created_at, o.reference AS op_reference, o.metadata AS op_metadata,
-       o.transfer_id AS op_transfer_id
+       o.transfer_id AS op_transfer_id, o.hold_id AS op_hold_id
   FROM transfers t
   JOIN operations o ON o.id IN (t.out_operation_id, t.in_operation_id)
  WHERE t.id = $1

@@ -11,7 +11,7 @@ import asyncpg
 from wallet.adapters.json_metadata import metadata_to_json
 from wallet.adapters.postgres.connections import bounded_connection, transaction_if
 from wallet.adapters.postgres.idempotency_records import record_outcome
-from wallet.adapters.postgres.rows import wallet_from_row
+from wallet.adapters.postgres.rows import WALLET_COLUMNS, wallet_from_row
 from wallet.deadlines import seconds_within
 from wallet.domain.currency import USD, Currency
 from wallet.domain.errors import WalletNotFound
@@ -38,20 +38,20 @@ SELECT $1, $3, $4, at, at, $5::text::jsonb FROM stamped
 RETURNING id, balance, currency, version, created_at, updated_at, metadata
 """
 
-GET_WALLET = """
-SELECT id, balance, currency, version, created_at, updated_at, metadata FROM wallets
+GET_WALLET = f"""
+SELECT {WALLET_COLUMNS} FROM wallets
  WHERE id = $1
 """
 LOCK_WALLET_LIST = "SELECT pg_advisory_xact_lock($1)"
 
-LIST_WALLETS_FIRST = """
-SELECT id, balance, currency, version, created_at, updated_at, metadata FROM wallets
+LIST_WALLETS_FIRST = f"""
+SELECT {WALLET_COLUMNS} FROM wallets
 ORDER BY created_at, id
 LIMIT $1
 """
 
-LIST_WALLETS_AFTER = """
-SELECT id, balance, currency, version, created_at, updated_at, metadata FROM wallets
+LIST_WALLETS_AFTER = f"""
+SELECT {WALLET_COLUMNS} FROM wallets
 WHERE (created_at, id) > ($2, $3)
 ORDER BY created_at, id
 LIMIT $1

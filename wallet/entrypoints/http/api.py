@@ -8,6 +8,11 @@ from wallet.domain.errors import WalletError
 from wallet.domain.model import new_wallet_meaning
 from wallet.entrypoints.http.keys import SERVICES
 from wallet.entrypoints.http.parsing import (
+    parse_capture,
+    parse_empty,
+    parse_hold,
+    parse_hold_id,
+    parse_hold_status,
     parse_idempotency,
     parse_moment,
     parse_new_wallet,
@@ -23,13 +28,16 @@ from wallet.entrypoints.http.render import (
     json_response,
     render_applied,
     render_balance_at,
+    render_captured,
+    render_hold,
+    render_hold_page,
     render_operation_page,
     render_transfer,
     render_wallet,
     render_wallet_page,
     replay_headers,
 )
-from wallet.metrics import count_operation, count_transfer
+from wallet.metrics import count_hold, count_operation, count_transfer
 
 routes = web.RouteTableDef()
 # aiohttp tries the routes under one path prefix in this order: the busiest come first.
@@ -68,6 +76,64 @@ async def create_transfer(request: web.Request) -> web.Response:
 async def get_transfer(request: web.Request) -> web.Response:
     transfer = await request.app[SERVICES].get_transfer(parse_transfer_id(request))
     return json_response(render_transfer(transfer))
+
+
+@routes.post("/api/v1/wallets/{wallet_id:[^/]*}/holds")
+async def create_hold(request: web.Request) -> web.Response:
+    command = parse_hold(await read_json(request), parse_wallet_id(request))
+    idempotency = parse_idempotency(request, meaning=lambda: command.meaning)
+    try:
+        answer = await request.app[SERVICES].place_hold(command, idempotency)
+    except WalletError as error:
+        count_hold(error.code.lower())
+        raise
+    count_hold("replayed" if answer.replayed else "placed")
+    location = request.app.router["hold"].url_for(hold_id=str(answer.value.id))
+    headers = {"Location": str(location), **replay_headers(answer.replayed)}
+    return json_response(render_hold(answer.value), status=201, headers=headers)
+
+
+@routes.get("/api/v1/holds/{hold_id:[^/]+}", name="hold")
+async def get_hold(request: web.Request) -> web.Response:
+    hold = await request.app[SERVICES].get_hold(parse_hold_id(request))
+    return json_response(render_hold(hold))
+
+
+@routes.post("/api/v1/holds/{hold_id:[^/]*}/capture")
+async def capture_hold(request: web.Request) -> web.Response:
+    command = parse_capture(await read_json(request), parse_hold_id(request))
+    idempotency = parse_idempotency(request, meaning=lambda: command.meaning)
+    try:
+        answer = await request.app[SERVICES].capture_hold(command, idempotency)
+    except WalletError as error:
+        count_hold(error.code.lower())
+        raise
+    count_hold("replayed" if answer.replayed else "captured")
+    headers = replay_headers(answer.replayed)
+    return json_response(render_captured(answer.value), headers=headers)
+
+
+@routes.post("/api/v1/holds/{hold_id:[^/]*}/void")
+async def void_hold(request: web.Request) -> web.Response:
+    hold_id = parse_hold_id(request)
+    parse_empty(await read_json(request))
+    idempotency = parse_idempotency(request, meaning=lambda: "void")
+    try:
+        answer = await request.app[SERVICES].void_hold(hold_id, idempotency)
+    except WalletError as error:
+        count_hold(error.code.lower())
+        raise
+    count_hold("replayed" if answer.replayed else "voided")
+    return json_response(render_hold(answer.value), headers=replay_headers(answer.replayed))
+
+
+@routes.get("/api/v1/wallets/{wallet_id:[^/]*}/holds")
+async def list_holds(request: web.Request) -> web.Response:
+    wallet_id = parse_wallet_id(request)
+    limit, cursor = parse_page(request)
+    status = parse_hold_status(request)
+    page = await request.app[SERVICES].list_holds(wallet_id, limit, cursor, status)
+    return json_response(render_hold_page(page))
 
 
 @routes.get("/api/v1/wallets/{wallet_id:[^/]+}", name="wallet")

@@ -45,6 +45,8 @@ from wallet.metrics import (
     DB_POOL_CONNECTIONS,
     EXPOSITION_CONTENT_TYPE,
     IDEMPOTENT_REPLAYS,
+    OPEN_HOLDS,
+    count_hold,
     count_request,
     exposition,
     flush_tally_every,
@@ -107,6 +109,7 @@ async def _container_resources(app: web.Application) -> AsyncIterator[None]:
         app[SERVICES] = await resolved(container.wallet_service())
         housekeeping = [
             asyncio.create_task(_forget_expired_keys(app)),
+            asyncio.create_task(_expire_holds(app)),
             asyncio.create_task(flush_tally_every(METRICS_FLUSH_INTERVAL)),
         ]
         pool = await resolved(container.db_pool())
@@ -147,6 +150,24 @@ async def _forget_expired_keys(app: web.Application) -> None:
             if forgotten:
                 log.info("expired %d idempotency keys older than %s", forgotten, age)
         await asyncio.sleep(settings.idempotency_cleanup_interval)
+
+
+async def _expire_holds(app: web.Application) -> None:
+    """Mark the holds past their expiry, so that they read EXPIRED in storage too (they do
+    to every reader from the moment they expire, marked or not); and count the open ones."""
+    interval = app[SETTINGS].hold_expiry_interval
+    services = app[SERVICES]
+    while True:
+        try:
+            expired = await services.expire_holds()
+            OPEN_HOLDS.set(await services.count_open_holds())
+        except StorageUnavailable:
+            log.warning("could not mark expired holds now; trying again later")
+        else:
+            if expired:
+                count_hold("expired", expired)
+                log.info("marked %d holds expired", expired)
+        await asyncio.sleep(interval)
 
 
 @web.middleware

@@ -12,13 +12,21 @@ from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeGuard
 from uuid import UUID
 
 from aiohttp import hdrs, web
 
 from wallet.domain.currency import Currency, InvalidCurrency, parse_currency
 from wallet.domain.errors import FieldError, ValidationFailed
+from wallet.domain.holds import (
+    DEFAULT_EXPIRES_IN,
+    MAX_EXPIRES_IN,
+    MIN_EXPIRES_IN,
+    CaptureCommand,
+    HoldCommand,
+    HoldStatus,
+)
 from wallet.domain.idempotency import HEADER, Idempotency, parse_key
 from wallet.domain.model import REQUESTABLE, OperationCommand, OperationType
 from wallet.domain.money import MAX_LITERAL_LENGTH, Amount, InvalidAmount, parse_amount
@@ -57,6 +65,9 @@ _OPERATION_FIELDS = ("operationType", "amount")
 _OPTIONAL_OPERATION_FIELDS = ("reference", "metadata")
 _NEW_WALLET_FIELDS = ("currency", "metadata")
 _TRANSFER_FIELDS = ("fromWalletId", "toWalletId", "amount")
+_HOLD_FIELDS = ("amount",)
+_OPTIONAL_HOLD_FIELDS = ("toWalletId", "expiresIn")
+_HOLD_STATUSES = {status.value: status for status in HoldStatus}
 _OPERATION_TYPES = {kind.value: kind for kind in REQUESTABLE}
 # The content codings a body may come in, by the window bits zlib decodes each with;
 # identity needs no decoding. (aiohttp's own decoding is off: see create_app.)
@@ -94,6 +105,24 @@ def parse_transfer_id(request: web.Request) -> UUID:
     if not _UUID.fullmatch(raw):
         _fail("transferId", "must be a UUID like 3f1c2d4e-5b6a-4c8d-9e0f-1a2b3c4d5e6f")
     return parse_uuid(raw)
+
+
+def parse_hold_id(request: web.Request) -> UUID:
+    raw = request.match_info["hold_id"]
+    if not _UUID.fullmatch(raw):
+        _fail("holdId", "must be a UUID like 3f1c2d4e-5b6a-4c8d-9e0f-1a2b3c4d5e6f")
+    return parse_uuid(raw)
+
+
+def parse_hold_status(request: web.Request) -> HoldStatus | None:
+    """The ``status`` filter of a list of holds, given at most once; None without one."""
+    given = _query_once(request, "status")
+    if given is None:
+        return None
+    status = _HOLD_STATUSES.get(given)
+    if status is None:
+        _fail("status", f"must be one of {', '.join(_HOLD_STATUSES)}")
+    return status
 
 
 def parse_page(request: web.Request) -> tuple[int, str | None]:
@@ -208,10 +237,72 @@ def parse_transfer(body: object) -> TransferCommand:
     return TransferCommand(ids["fromWalletId"], ids["toWalletId"], amount, reference, metadata)
 
 
-def _field_errors(body: dict[str, object], required: tuple[str, ...]) -> list[FieldError]:
+def parse_hold(body: object, wallet_id: UUID) -> HoldCommand:
+    """A complete, valid request to place a hold on ``wallet_id``, or every field error at
+    once. Optional fields sent as ``null`` are absent."""
+    if not isinstance(body, dict):
+        _fail("body", "must be a JSON object with amount")
+    errors = _field_errors(body, _HOLD_FIELDS, _OPTIONAL_HOLD_FIELDS)
+    to_wallet_id = None
+    payee = body.get("toWalletId")
+    if isinstance(payee, str) and _UUID.fullmatch(payee):
+        to_wallet_id = parse_uuid(payee)
+        if to_wallet_id == wallet_id:
+            errors.append(FieldError("toWalletId", "must be another wallet than the hold's"))
+    elif payee is not None:
+        errors.append(FieldError("toWalletId", "must be a wallet id (a UUID)"))
+    expires_in = body.get("expiresIn")
+    if expires_in is None:
+        expires_in = DEFAULT_EXPIRES_IN
+    elif not _whole_number(expires_in) or not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
+        errors.append(
+            FieldError(
+                "expiresIn",
+                f"must be a whole number of seconds from {MIN_EXPIRES_IN} to {MAX_EXPIRES_IN}",
+            )
+        )
+    amount = _amount(body, errors)
+    reference, metadata = _labels(body, errors)
+    if errors or amount is None:
+        raise ValidationFailed(errors, _summary(errors))
+    return HoldCommand(wallet_id, amount, to_wallet_id, int(expires_in), reference, metadata)
+
+
+def _whole_number(value: object) -> TypeGuard[Decimal]:
+    """A JSON integer: a number written without a fraction or an exponent (the decoder
+    reads every number as a Decimal, and ``2.0`` keeps its exponent)."""
+    return isinstance(value, Decimal) and value.as_tuple().exponent == 0
+
+
+def parse_capture(body: object, hold_id: UUID) -> CaptureCommand:
+    """A capture: an empty body or ``{}`` takes the whole hold, ``{"amount"}`` part of it."""
+    if body is NO_BODY:
+        return CaptureCommand(hold_id)
+    if not isinstance(body, dict):
+        _fail("body", "must be empty, or a JSON object with at most amount")
+    errors = [
+        FieldError(name, "is not a known field; expected amount")
+        for name in body
+        if name != "amount"
+    ]
+    amount = None if body.get("amount") is None else _amount(body, errors)
+    if errors:
+        raise ValidationFailed(errors, _summary(errors))
+    return CaptureCommand(hold_id, amount)
+
+
+def parse_empty(body: object) -> None:
+    """A body that must say nothing: empty, or ``{}``."""
+    if body is not NO_BODY and body != {}:
+        _fail("body", "must be empty or {}")
+
+
+def _field_errors(
+    body: dict[str, object], required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> list[FieldError]:
     """The body's unknown fields and missing ``required`` ones (a reference and metadata
-    may come with any command)."""
-    known = (*required, *_OPTIONAL_OPERATION_FIELDS)
+    may come with any command, and the ``optional`` ones with this one)."""
+    known = (*required, *optional, *_OPTIONAL_OPERATION_FIELDS)
     errors = [
         FieldError(name, f"is not a known field; expected {', '.join(known)}")
         for name in body

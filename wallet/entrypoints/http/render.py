@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from wallet.domain.holds import Captured, Hold
 from wallet.domain.model import BalanceAt, Operation, Page, Wallet
 from wallet.domain.transfers import Transfer
 from wallet.entrypoints.http.headers import JSON_ANSWER_HEADERS
@@ -86,7 +87,7 @@ def render_operation(operation: Operation) -> JsonObject:
         "reference": operation.reference,
         "metadata": dict(operation.metadata),
         "transferId": None if operation.transfer_id is None else str(operation.transfer_id),
-        "holdId": None,  # no holds yet either
+        "holdId": None if operation.hold_id is None else str(operation.hold_id),
         "createdAt": timestamp(operation.created_at),
     }
 
@@ -114,6 +115,36 @@ def render_transfer(transfer: Transfer) -> JsonObject:
         "createdAt": timestamp(transfer.created_at),
         "operations": [render_operation(operation) for operation in transfer.operations],
     }
+
+
+def render_hold(hold: Hold) -> JsonObject:
+    captured = hold.captured_amount
+    return {
+        "id": str(hold.id),
+        "walletId": str(hold.wallet_id),
+        "toWalletId": None if hold.to_wallet_id is None else str(hold.to_wallet_id),
+        "currency": hold.currency.code,
+        "amount": str(hold.amount),
+        "capturedAmount": None if captured is None else str(captured),
+        "status": hold.status.value,
+        "expiresAt": timestamp(hold.expires_at),
+        "reference": hold.reference,
+        "metadata": dict(hold.metadata),
+        "createdAt": timestamp(hold.created_at),
+        "updatedAt": timestamp(hold.updated_at),
+    }
+
+
+def render_captured(captured: Captured) -> JsonObject:
+    """A capture's answer: the hold as captured, and the entries the capture wrote."""
+    return {
+        "hold": render_hold(captured.hold),
+        "operations": [render_operation(operation) for operation in captured.operations],
+    }
+
+
+def render_hold_page(page: Page[Hold]) -> JsonObject:
+    return {"items": [render_hold(h) for h in page.items], "nextCursor": page.next_cursor}
 
 
 def render_wallet_page(page: Page[Wallet]) -> JsonObject:
