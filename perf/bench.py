@@ -89,16 +89,21 @@ DATABASE_PREFIX = "wallet_bench"
 LOAD_DRIVER = PERF / "wallet_load.py"
 PGBENCH_CLIENTS = 8
 TRANSFER_PAYERS = 256  # transfer-hot's payers: wallet_load.py's --transfer-wallets default
-LOAD_SCENARIOS = ("hot", "mixed", "spread", "read", "transfer-hot", "transfer-spread")
+LOAD_SCENARIOS = ("hot", "mixed", "spread", "read", "transfer-hot", "transfer-spread", "hold-hot")
 OURS_SCENARIOS = ",".join(LOAD_SCENARIOS)
 DEPOSIT_SCENARIOS = "hot,mixed,spread,read"  # the seed's: it has no transfers
 HOST = "127.0.0.1"
 NO_WALLET = "00000000-0000-4000-8000-000000000000"
-CROSSCHECKED = ("hot", "transfer-hot")  # scenarios walletbench repeats right after ours
+CROSSCHECKED = ("hot", "transfer-hot")
+CEILING_OF = {"hold-hot": "hot"}  # pgbench's ceiling a scenario of ours is held to, if not its own
+MEASURED_IN = {
+    "hold-hot": "pairs_per_s"
+}  # a hold placed and captured: two requests  # scenarios walletbench repeats right after ours
 
 RATIOS = (
     ("ours-hot / pgbench tps", ("ours", "hot"), ("pgbench", "hot")),
     ("ours-transfer-hot / pgbench tps", ("ours", "transfer-hot"), ("pgbench", "transfer-hot")),
+    ("ours-hold-hot pairs / pgbench tps", ("ours", "hold-hot"), ("pgbench", "hot")),
     ("ours-hot / seed-hot", ("ours", "hot"), ("seed", "hot")),
     ("ours-hot / bare-hot", ("ours", "hot"), ("bare", "hot")),
     ("ours-mixed / seed-mixed", ("ours", "mixed"), ("seed", "mixed")),
@@ -536,7 +541,9 @@ def pgbench_plan(args: argparse.Namespace) -> list[str]:
     """The scenarios whose pgbench ceiling the run measures: those ours runs, or would."""
     if "pgbench" not in args.only:
         return []
-    ours = {spec.partition(":")[0] for spec in args.scenarios["ours"]}
+    ours = {
+        CEILING_OF.get(name, name) for name in (s.partition(":")[0] for s in args.scenarios["ours"])
+    }
     return [scenario for scenario in PGBENCH if scenario in ours]
 
 
@@ -854,7 +861,8 @@ def render_ratios(results: list[Result], parts: Sequence[str]) -> str:
     for title, (a_label, a_scen), (b_label, b_scen) in RATIOS:
         if a_label not in parts or b_label not in parts:
             continue
-        a, b = throughput(results, a_label, a_scen), throughput(results, b_label, b_scen)
+        key = MEASURED_IN.get(a_scen, "rps")
+        a, b = throughput(results, a_label, a_scen, key), throughput(results, b_label, b_scen)
         if a is None and b is None and not any(r["scenario"] == a_scen for r in results):
             continue  # neither side ran it: not in this run's plan
         value = f"{a / b:6.2f}x  ({a:.0f} / {b:.0f})" if a is not None and b else "   n/a"

@@ -8,6 +8,9 @@
 --   WL_OUT     where done() writes one JSON object: status counts, socket errors, latency
 --              (and "tracked": the counts by WL_TRACK's value)
 --   WL_SEED    random seed (distinct per wrk process; wrk threads add their own number)
+--   WL_FOLLOW  a path (may be empty) where {id} is the "id" of a 201 answer: each 201's
+--              id is queued, and the thread's next request POSTs to its path (empty body)
+--              instead of the usual one, e.g. the capture of each hold placed
 -- Status classes are counted per thread and summed in done(): wrk's own summary knows only
 -- "non-2xx or 3xx", and the balance checks need the 2xx count exactly.
 local ids_file = os.getenv("WL_IDS")
@@ -17,6 +20,8 @@ local body = os.getenv("WL_BODY") or ""
 local out_file = os.getenv("WL_OUT")
 local track = os.getenv("WL_TRACK") or ""
 local track_pattern = '"' .. track .. '"%s*:%s*"([^"]*)"'
+local follow = os.getenv("WL_FOLLOW") or ""
+local created_pattern = '^{"id"%s*:%s*"([^"]*)"'
 
 local threads = {}
 local ids, paths, headers
@@ -68,12 +73,19 @@ function init(args)
     body = nil
   end
   math.randomseed((tonumber(os.getenv("WL_SEED")) or os.time()) + number * 7919)
-  sent, s2xx, s4xx, s5xx, sother = 0, 0, 0, 0, 0
+  sent, s2xx, s4xx, s5xx, sother, s201, followed = 0, 0, 0, 0, 0, 0, 0
   tracked = {}
+  queued, first, last = {}, 1, 0  -- ids of 201 answers still to follow, oldest first
 end
 
 function request()
   sent = sent + 1
+  if first <= last then
+    local id = queued[first]
+    queued[first], first = nil, first + 1
+    followed = followed + 1
+    return wrk.format("POST", (follow:gsub("{id}", id)))
+  end
   local count = #ids
   local i = count == 1 and 1 or math.random(count)
   if not pieces then
@@ -95,6 +107,14 @@ end
 function response(status, response_headers, response_body)
   if status >= 200 and status < 300 then
     s2xx = s2xx + 1
+    if status == 201 then
+      s201 = s201 + 1
+      local id = follow ~= "" and response_body:match(created_pattern)
+      if id then
+        last = last + 1
+        queued[last] = id
+      end
+    end
     if track ~= "" then
       local value = response_body:match(track_pattern)
       if value then
@@ -111,7 +131,7 @@ function response(status, response_headers, response_body)
 end
 
 function done(summary, latency, requests)
-  local total = { sent = 0, s2xx = 0, s4xx = 0, s5xx = 0, sother = 0 }
+  local total = { sent = 0, s2xx = 0, s4xx = 0, s5xx = 0, sother = 0, s201 = 0, followed = 0 }
   local counted, entries = {}, {}
   for _, thread in ipairs(threads) do
     for key in pairs(total) do
@@ -128,10 +148,10 @@ function done(summary, latency, requests)
   out:write(string.format(
     '{"duration_us":%d,"requests":%d,"sent":%d,"s2xx":%d,"s4xx":%d,"s5xx":%d,"sother":%d,' ..
     '"connect":%d,"read":%d,"write":%d,"timeout":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"tracked":{%s}}\n',
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"s201":%d,"followed":%d,"tracked":{%s}}\n',
     summary.duration, summary.requests, total.sent, total.s2xx, total.s4xx, total.s5xx,
     total.sother, errors.connect, errors.read, errors.write, errors.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    table.concat(entries, ",")))
+    total.s201, total.followed, table.concat(entries, ",")))
   out:close()
 end

@@ -17,7 +17,10 @@ Scenarios (``name:C`` runs one with C connections instead of ``--connections``):
           ``--transfer-amount`` (1.00) from a random payer to the payee;
 * transfer-spread  ``--transfer-wallets`` funded wallets: every request transfers from a
           random one of them to a random other one.
-(The transfer scenarios are not in the default list: contract v2, ``POST /api/v1/transfers``.
+* hold-hot  one wallet funded with ``--fund``: every connection places holds of
+          ``--transfer-amount`` on it and captures each hold it placed (wrk's thread queues
+          the ids of the holds answered and captures them next): pairs of two requests.
+(The transfer and hold scenarios are not in the default list: contract v2.
 wrk's script puts a random payer, and a random other payee, into each request's body.)
 
 After each run the balance must show exactly what was acknowledged: for deposits, a delta
@@ -60,11 +63,13 @@ from urllib import error, request
 
 SCRIPT = Path(__file__).resolve().with_suffix(".lua")
 SCENARIOS = ("hot", "mixed", "spread", "read")  # the default list
-TRANSFER_SCENARIOS = ("transfer-hot", "transfer-spread")  # contract v2, run when named
+TRANSFER_SCENARIOS = ("transfer-hot", "transfer-spread", "hold-hot")  # v2, run when named
 CREATE_PATH = "/api/v1/wallets"
 WALLET_PATH = "/api/v1/wallets/{id}"
 OPERATION_PATH = "/api/v1/wallets/{id}/operation"
 TRANSFER_PATH = "/api/v1/transfers"
+HOLDS_PATH = "/api/v1/wallets/{id}/holds"
+CAPTURE_PATH = "/api/v1/holds/{id}/capture"
 PAYER, PAYEE = "{from}", "{to}"  # filled per request by wallet_load.lua
 PAYER_KEY = "fromWalletId"  # where a 2xx transfer names its payer, counted by the Lua script
 UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
@@ -125,11 +130,11 @@ class Api:
         if status // 100 != 2:
             raise LoadError(f"{operation_type} {amount} on {wallet} answered {status}: {doc!r}")
 
-    def balance(self, wallet: str) -> Decimal:
+    def balance(self, wallet: str, field: str = "balance") -> Decimal:
         status, doc = self.call("GET", WALLET_PATH.format(id=wallet))
-        if status != 200 or not isinstance(doc, dict) or "balance" not in doc:
+        if status != 200 or not isinstance(doc, dict) or field not in doc:
             raise LoadError(f"reading wallet {wallet} answered {status}: {doc!r}")
-        return Decimal(str(doc["balance"]))
+        return Decimal(str(doc[field]))
 
     def wallets(self, count: int) -> list[str]:
         with ThreadPoolExecutor(SETUP_THREADS) as pool:
@@ -183,9 +188,11 @@ class Load:
         path: str,
         body: str = "",
         track: str = "",
+        follow: str = "",
     ) -> tuple[subprocess.Popen[bytes], Path]:
         """One wrk process; its JSON summary lands in the returned file when it exits. With
-        `track`, the summary counts 2xx answers by the string under that key of their body."""
+        `track`, the summary counts 2xx answers by the string under that key of their body;
+        with `follow`, each 201's id is POSTed to that path next (``{id}`` in it)."""
         ids = Path(tempfile.mkstemp(dir=self.workdir, suffix=".ids")[1])
         ids.write_text("\n".join(wallets) + "\n")
         out = ids.with_suffix(".json")
@@ -197,6 +204,7 @@ class Load:
             "WL_BODY": body,
             "WL_OUT": str(out),
             "WL_TRACK": track,
+            "WL_FOLLOW": follow,
             "WL_SEED": str(random.SystemRandom().randrange(1, 2**31)),
         }
         cmd = ["wrk", f"-t{min(self.threads, connections)}", f"-c{connections}"]
@@ -228,8 +236,10 @@ class Load:
         path: str,
         body: str = "",
         track: str = "",
+        follow: str = "",
     ) -> Result:
-        return self.finish([self.start(connections, wallets, method, path, body, track)])[0]
+        started = self.start(connections, wallets, method, path, body, track, follow)
+        return self.finish([started])[0]
 
 
 def summarise(
@@ -422,6 +432,35 @@ def transfer_spread(api: Api, load: Load, connections: int, args: argparse.Names
     return transfers("transfer-spread", api, load, connections, args)
 
 
+def hold_hot(api: Api, load: Load, connections: int, args: argparse.Namespace) -> Result:
+    """Holds placed and captured on one wallet. Every hold placed is captured whole or still
+    held at the end: what the balance lost plus what is still held is the amount of the
+    holds placed, the acknowledged ones and at most those in flight."""
+    wallet = api.create()
+    api.operate(wallet, "DEPOSIT", args.fund)
+    start = api.balance(wallet)
+    body = json.dumps({"amount": args.transfer_amount})
+    run = load.run(connections, [wallet], "POST", HOLDS_PATH, body, follow=CAPTURE_PATH)
+    result = summarise("hold-hot", connections, load, [run], run)
+    final = settle(lambda: (api.balance(wallet), api.balance(wallet, "heldBalance")))
+    balance, held = final
+    amount = Decimal(args.transfer_amount)
+    placed, captured = run["s201"], run["s2xx"] - run["s201"]
+    reserved = (start - balance + held) / amount  # holds placed, by the money they moved
+    result.update(
+        holds_placed=placed,
+        holds_captured=captured,
+        pairs_per_s=round(captured / result["duration_s"], 1) if result["duration_s"] else 0.0,
+        balance_taken=str(start - balance),
+        held_final=str(held),
+        balance_ok=placed <= reserved <= placed + run["inflight"]
+        and start - balance >= captured * amount
+        and held >= 0
+        and balance >= held,
+    )
+    return result
+
+
 RUNNERS = {
     "hot": hot,
     "mixed": mixed,
@@ -429,6 +468,7 @@ RUNNERS = {
     "read": read,
     "transfer-hot": transfer_hot,
     "transfer-spread": transfer_spread,
+    "hold-hot": hold_hot,
 }
 
 

@@ -116,3 +116,29 @@ def test_transfer_scenarios_move_money_and_make_none(migrated_url: str, tmp_path
     assert spread["status"]["s2xx"] > 0, output
     for result in (hot, spread):
         assert (result["non_2xx"], result["sum_diff"], result["balance_ok"]) == (0, "0.00", True)
+
+
+def test_hold_scenario_captures_what_it_places(migrated_url: str, tmp_path: Path) -> None:
+    """hold-hot against the real service for a second: every request answered 2xx, holds
+    placed (201) and captured (200) in pairs, and the money taken plus the money still held
+    is exactly the holds placed."""
+    env = {"WALLET_DATABASE_URL": migrated_url, "WALLET_REDIS_URL": "", "WALLET_WORKERS": "1"}
+    service = ServiceProcess(env, tmp_path / "service.log")
+    service.start()
+    try:
+        command = [sys.executable, str(ROOT / "perf" / "wallet_load.py"), service.url]
+        command += ["hold-hot", "-d", "1", "-c", "8"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        service.stop()
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    (result,) = [json.loads(line) for line in done.stdout.splitlines() if line[:1] == "{"]
+    assert (result["scenario"], result["non_2xx"], result["balance_ok"]) == ("hold-hot", 0, True)
+    placed, captured = result["holds_placed"], result["holds_captured"]
+    assert placed > 0, output
+    assert placed - 2 * 8 <= captured <= placed, "holds left at the stop: in flight or queued"
+    assert result["pairs_per_s"] > 0
+    taken, held = Decimal(result["balance_taken"]), Decimal(result["held_final"])
+    assert taken >= captured
+    assert taken + held >= placed

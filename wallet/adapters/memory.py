@@ -178,10 +178,11 @@ class InMemoryDatabase:
         return HoldChanged(hold, (self.wallet_now(request.wallet_id),))
 
     async def capture(
-        self, hold_id: UUID, amount: Money, idempotency: Idempotency | None = None
+        self, hold: Hold, amount: Money, idempotency: Idempotency | None = None
     ) -> HoldChanged:
         self._check_available()
         self._check_key_free(idempotency)
+        hold_id = hold.id
         hold = self._hold_now(hold_id)
         hold.check_active()
         transfer_id = uuid4() if hold.to_wallet_id is not None else None
@@ -211,9 +212,10 @@ class InMemoryDatabase:
         wallets = tuple(self.wallet_now(wallet_id) for wallet_id, _ in legs)
         return HoldChanged(captured_hold, wallets, captured)
 
-    async def void(self, hold_id: UUID, idempotency: Idempotency | None = None) -> HoldChanged:
+    async def void(self, hold: Hold, idempotency: Idempotency | None = None) -> HoldChanged:
         self._check_available()
         self._check_key_free(idempotency)
+        hold_id = hold.id
         hold = self._hold_now(hold_id)
         hold.check_active()
         now = self._now()

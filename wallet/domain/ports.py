@@ -116,15 +116,17 @@ class Holds(Protocol):
         wallet's available balance is less than the amount (recorded under the key)."""
 
     async def capture(
-        self, hold_id: UUID, amount: Money, idempotency: Idempotency | None = None
+        self, hold: Hold, amount: Money, idempotency: Idempotency | None = None
     ) -> HoldChanged:
         """Take ``amount`` (at most the hold's) as the hold's withdrawal or transfer, its
-        entries naming the hold, and release the whole hold. Raises HoldNotFound,
-        HoldNotActive when it is no longer held (expired by the store's clock included), or
-        BalanceLimitExceeded for the payee (recorded; the hold stays held)."""
+        entries naming the hold, and release the whole hold. ``hold`` is as read before:
+        whether it is still held is decided under its lock. Raises HoldNotActive when it is
+        no longer held (expired by the store's clock included), or BalanceLimitExceeded
+        for the payee (recorded; the hold stays held)."""
 
-    async def void(self, hold_id: UUID, idempotency: Idempotency | None = None) -> HoldChanged:
-        """Release the whole hold. Raises HoldNotFound, or HoldNotActive."""
+    async def void(self, hold: Hold, idempotency: Idempotency | None = None) -> HoldChanged:
+        """Release the whole hold (as read before). Raises HoldNotActive once it is not
+        held."""
 
 
 class HoldBook(Protocol):

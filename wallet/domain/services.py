@@ -50,6 +50,14 @@ def utc_now() -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpiryRun:
+    """What a run of the hold expiry job did: the holds it marked, and those still open."""
+
+    expired: int
+    still_open: int
+
+
+@dataclass(frozen=True, slots=True)
 class Readiness:
     database_ok: bool
     cache: CacheState
@@ -237,7 +245,7 @@ class WalletService:
             hold = await self.get_hold(command.hold_id)
             hold.check_active()
             amount = hold.capture_amount(command.amount)
-            changed = await self._holds.capture(hold.id, amount, idempotency)
+            changed = await self._holds.capture(hold, amount, idempotency)
             for wallet in changed.wallets:
                 await self._cache.put(wallet)
             assert changed.captured is not None
@@ -256,7 +264,9 @@ class WalletService:
         """Release the whole hold; HoldNotFound, or HoldNotActive once it is not held."""
 
         async def void(idempotency: Idempotency | None) -> Hold:
-            changed = await self._holds.void(hold_id, idempotency)
+            hold = await self.get_hold(hold_id)
+            hold.check_active()
+            changed = await self._holds.void(hold, idempotency)
             for wallet in changed.wallets:
                 await self._cache.put(wallet)
             return changed.hold
@@ -291,9 +301,10 @@ class WalletService:
         holds = await self._hold_book.list_holds(wallet_id, limit + 1, before, status)
         return self._page(scope, holds, limit)
 
-    async def expire_holds(self) -> int:
+    async def expire_holds(self) -> ExpiryRun:
         """Mark the holds past their expiry EXPIRED, a bounded number of wallets at a time
-        until none is left, and refresh those wallets in the cache; how many holds."""
+        until none is left, and refresh those wallets in the cache; then count the holds
+        still open."""
         expired = 0
         while True:
             count, wallets = await self._hold_expiry.expire_due(HOLDS_EXPIRED_PER_RUN)
@@ -301,10 +312,7 @@ class WalletService:
                 await self._cache.put(wallet)
             expired += count
             if len(wallets) < HOLDS_EXPIRED_PER_RUN:
-                return expired
-
-    async def count_open_holds(self) -> int:
-        return await self._hold_expiry.count_open()
+                return ExpiryRun(expired, await self._hold_expiry.count_open())
 
     async def balance_at(self, wallet_id: UUID, at: datetime | None = None) -> BalanceAt:
         """The wallet's balance at ``at``, from its ledger; without ``at``, its balance now.

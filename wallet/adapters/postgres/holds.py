@@ -1,16 +1,20 @@
-"""Holds on PostgreSQL: placed, captured and voided under their wallets' row locks, read
-with the status they have now, and marked expired by the background job.
+"""Holds on PostgreSQL: placed, captured and voided each by one statement under its
+wallets' row locks, read with the status they have now, and marked expired by the job.
 
-Every change to a hold takes its wallet's row lock first (with a payee's, in id order,
-as transfers and batches do), then the hold's: so no two of them ever wait for each other
-in a cycle, and what a wallet reserves (``wallets.held``) changes only beside its holds.
-The database's clock decides expiry: a hold past its ``expires_at`` is EXPIRED to every
-statement, whether or not the job has marked it yet.
+Every change to a hold locks its wallets first (the payer's, and a payee's, in id order, as
+transfers and batches do), then the hold: so no two of them ever wait for each other in a
+cycle, and what a wallet reserves (``wallets.held``) changes only beside its holds. One
+statement each, so a hot wallet's row is held for a statement and its commit, never across
+a round trip. The database's clock decides expiry: a hold past its ``expires_at`` is EXPIRED
+to every statement, whether or not the job has marked it yet.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -18,8 +22,8 @@ from uuid import UUID
 import asyncpg
 
 from wallet.adapters.ids import time_ordered_uuids
-from wallet.adapters.json_metadata import metadata_to_json
-from wallet.adapters.postgres.connections import bounded_connection
+from wallet.adapters.json_metadata import metadata_from_json, metadata_to_json
+from wallet.adapters.postgres.connections import bounded_connection, transaction_if
 from wallet.adapters.postgres.hold_reads import (
     HOLD_COLUMNS,
     HOLD_STATUS_NOW,
@@ -28,40 +32,26 @@ from wallet.adapters.postgres.hold_reads import (
     hold_from_row,
 )
 from wallet.adapters.postgres.idempotency_records import record_outcome
-from wallet.adapters.postgres.rows import (
-    WALLET_COLUMNS,
-    held_columns,
-    wallet_from_row,
-)
-from wallet.deadlines import seconds_within
+from wallet.adapters.postgres.rows import WALLET_COLUMNS, held_columns, wallet_from_row
+from wallet.adapters.turns import Turns
+from wallet.deadlines import deadline_within, seconds_within
 from wallet.domain.currency import CURRENCIES
 from wallet.domain.errors import (
     BalanceLimitExceeded,
+    HoldNotActive,
     HoldNotFound,
     InsufficientFunds,
     WalletNotFound,
 )
 from wallet.domain.holds import Captured, Hold, HoldChanged, HoldRequest, HoldStatus
 from wallet.domain.idempotency import Idempotency, Outcome, refusal_outcome
-from wallet.domain.model import (
-    Leg,
-    OperationRequest,
-    OperationType,
-    Wallet,
-    next_balance,
-)
+from wallet.domain.model import Leg, Operation, Wallet, max_balance
 from wallet.domain.money import Money
 from wallet.domain.pagination import Position
 
 if TYPE_CHECKING:
     from wallet.adapters.postgres.pool import Connection
 
-LOCK_HOLD = f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1 FOR UPDATE"
-HOLD_WALLETS = "SELECT wallet_id, to_wallet_id FROM holds WHERE id = $1"
-LOCK_WALLETS = f"""
-SELECT id, balance, currency, {held_columns()} FROM wallets
- WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE
-"""
 READ_WALLETS = f"SELECT {WALLET_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[])"
 WALLET_EXISTS = "SELECT EXISTS (SELECT 1 FROM wallets WHERE id = $1)"
 
@@ -76,61 +66,118 @@ SELECT {HOLD_COLUMNS} FROM holds
  LIMIT $2
 """
 
-# The hold, stamped now, and its amount reserved on the wallet (a change: its version).
-PLACE_HOLD = """
-WITH placed AS (
+# The wallet locked, and when its available balance covers the amount, the hold stamped
+# now and its amount reserved on the wallet (a change: its version). Answered with the
+# wallet as it was (for a refusal's detail) and, when placed, the hold and the wallet after.
+PLACE_HOLD = f"""
+WITH wallet AS (
+    SELECT id, balance, currency, {held_columns()} FROM wallets WHERE id = $2
+       FOR NO KEY UPDATE
+), placed AS (
     INSERT INTO holds
            (id, wallet_id, to_wallet_id, currency, amount, expires_at, reference, metadata,
             created_at, updated_at)
-    SELECT $1, $2, $3, $4, $5, at + make_interval(secs => $6), $7, $8::text::jsonb, at, at
-      FROM (SELECT clock_timestamp() AS at) now
-    RETURNING amount, created_at
+    SELECT $1, w.id, $3, w.currency, $4, now.at + make_interval(secs => $5), $6,
+           $7::text::jsonb, now.at, now.at
+      FROM wallet w, (SELECT clock_timestamp() AS at) now
+     WHERE w.balance - w.held_now >= $4
+    RETURNING wallet_id, amount, expires_at, created_at
+), changed AS (
+    UPDATE wallets w
+       SET held = w.held + p.amount,
+           version = w.version + 1,
+           updated_at = greatest(p.created_at, w.updated_at + interval '1 microsecond')
+      FROM placed p
+     WHERE w.id = p.wallet_id
+    RETURNING w.version, w.created_at, w.updated_at, w.metadata, p.expires_at,
+              p.created_at AS placed_at
 )
-UPDATE wallets w
-   SET held = w.held + p.amount,
-       version = w.version + 1,
-       updated_at = greatest(p.created_at, w.updated_at + interval '1 microsecond')
-  FROM placed p
- WHERE w.id = $2
+SELECT w.id, w.balance, w.currency, w.held_now, w.held_until, c.* FROM wallet w
+  LEFT JOIN changed c ON true
 """
 
-# One leg of a capture: the wallet's balance moved (and, for the payer, the whole hold
-# released), and its entry written beside it, one microsecond after the wallet's last.
-CAPTURE_LEG = """
-WITH changed AS (
-    UPDATE wallets
-       SET balance = balance + $2,
-           held = held - $3,
-           version = version + 1,
-           updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')
-     WHERE id = $1
-    RETURNING id, balance, currency, updated_at
-), recorded AS (
+# The hold's wallets locked in id order, then the hold (the subquery on ``locked`` in its
+# WHERE runs first); it is captured when it is HELD now and a payee stays within its
+# maximum ($13): each leg's wallet moved (the payer's releasing the whole hold) with its
+# entry one microsecond after the wallet's last, the transfer when it pays a wallet, and
+# the hold marked captured as of the payer's entry. Answered with the hold's status as
+# found, the payee's balance then, and each wallet changed as it is now.
+CAPTURE = f"""
+WITH locked AS (
+    SELECT id, balance FROM wallets WHERE id IN ($11, $12) ORDER BY id FOR NO KEY UPDATE
+), hold AS (
+    SELECT {HOLD_STATUS_NOW} AS status FROM holds
+     WHERE id = $10 AND (SELECT count(*) FROM locked) >= 0
+       FOR UPDATE
+), legs AS (
+    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::uuid[], $5::text[])
+           AS l(wallet_id, delta, released, entry_id, operation_type)
+     WHERE (SELECT status FROM hold) = 'HELD'
+       AND ($12::uuid IS NULL OR (SELECT balance FROM locked WHERE id = $12) + $6 <= $13)
+), changed AS (
+    UPDATE wallets w
+       SET balance = w.balance + l.delta,
+           held = w.held - l.released,
+           version = w.version + 1,
+           updated_at = greatest(clock_timestamp(), w.updated_at + interval '1 microsecond')
+      FROM legs l
+     WHERE w.id = l.wallet_id
+    RETURNING w.id, w.balance, w.currency, w.version, w.created_at, w.updated_at, w.metadata,
+              w.held, l.entry_id, l.operation_type
+), entries AS (
     INSERT INTO operations
            (id, wallet_id, operation_type, amount, balance_after, currency, created_at,
             reference, metadata, transfer_id, hold_id)
-    SELECT $4, id, $5, $6, balance, currency, updated_at, $7, $8::text::jsonb, $9, $10
+    SELECT entry_id, id, operation_type, $6, balance, currency, updated_at, $7,
+           $8::text::jsonb, $9, $10
       FROM changed
+), payer AS (
+    SELECT entry_id, updated_at FROM changed WHERE id = $11
+), moved AS (
+    INSERT INTO transfers
+           (id, from_wallet_id, to_wallet_id, currency, amount, reference, metadata, created_at,
+            out_operation_id, in_operation_id, hold_id)
+    SELECT $9, $11, $12, c.currency, $6, $7, $8::text::jsonb, p.updated_at, p.entry_id,
+           c.entry_id, $10
+      FROM payer p JOIN changed c ON c.id = $12
+), settled AS (
+    UPDATE holds h SET status = 'CAPTURED', captured_amount = $6, updated_at = p.updated_at
+      FROM payer p
+     WHERE h.id = $10
 )
-SELECT balance, updated_at FROM changed
+SELECT (SELECT status FROM hold) AS hold_status,
+       (SELECT balance FROM locked WHERE id = $12) AS payee_balance,
+       c.id, c.balance, c.currency, c.version, c.created_at, c.updated_at, c.metadata,
+       {held_columns("c")}
+  FROM (SELECT 1) AS answer LEFT JOIN changed c ON true
 """
-RECORD_TRANSFER = """
-INSERT INTO transfers
-       (id, from_wallet_id, to_wallet_id, currency, amount, reference, metadata, created_at,
-        out_operation_id, in_operation_id, hold_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9, $10, $11)
-"""
-SETTLE_HOLD = f"""
-UPDATE holds SET status = $2, captured_amount = $3, updated_at = $4 WHERE id = $1
-RETURNING {HOLD_COLUMNS}
-"""
-RELEASE_HOLD = """
-UPDATE wallets
-   SET held = held - $2,
-       version = version + 1,
-       updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')
- WHERE id = $1
-RETURNING updated_at
+
+# The wallet locked, then the hold; when it is HELD now, its amount released (a change of
+# the wallet's version) and the hold marked voided then. Answered as CAPTURE is.
+VOID = f"""
+WITH locked AS (
+    SELECT id FROM wallets WHERE id = $2 FOR NO KEY UPDATE
+), hold AS (
+    SELECT {HOLD_STATUS_NOW} AS status, amount FROM holds
+     WHERE id = $1 AND (SELECT count(*) FROM locked) >= 0
+       FOR UPDATE
+), changed AS (
+    UPDATE wallets w
+       SET held = w.held - h.amount,
+           version = w.version + 1,
+           updated_at = greatest(clock_timestamp(), w.updated_at + interval '1 microsecond')
+      FROM hold h
+     WHERE w.id = $2 AND h.status = 'HELD'
+    RETURNING w.id, w.balance, w.currency, w.version, w.created_at, w.updated_at, w.metadata,
+              w.held
+), settled AS (
+    UPDATE holds h SET status = 'VOIDED', updated_at = c.updated_at
+      FROM changed c
+     WHERE h.id = $1
+)
+SELECT (SELECT status FROM hold) AS hold_status, c.id, c.balance, c.currency, c.version,
+       c.created_at, c.updated_at, c.metadata, {held_columns("c")}
+  FROM (SELECT 1) AS answer LEFT JOIN changed c ON true
 """
 
 # The job: the holds past their expiry of up to $1 wallets marked EXPIRED (as of the moment
@@ -166,85 +213,113 @@ COUNT_OPEN = "SELECT count(*) FROM holds WHERE status = 'HELD' AND expires_at > 
 
 class PostgresHolds:
     """Holds, their reading and their expiry on an asyncpg pool; waits at most ``timeout``
-    seconds per call."""
+    seconds per call. A change under a key records its outcome in the same transaction."""
 
     def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
         self._pool = pool
         self._timeout = timeout
+        # This process's changes to one wallet's holds take turns (they would wait for its
+        # row lock one after another anyway): a hot wallet has one waiter per process.
+        self._turns: Turns[UUID] = Turns()
 
     async def place(
         self, hold_id: UUID, request: HoldRequest, idempotency: Idempotency | None = None
     ) -> HoldChanged:
-        async with self._connection() as connection, connection.transaction():
-            (wallet,) = await _lock_wallets(connection, [request.wallet_id])
-            try:  # a hold needs what a withdrawal of its amount needs: that much available
-                withdrawal = OperationRequest(OperationType.WITHDRAW, request.amount)
-                next_balance(wallet.balance, withdrawal, wallet.held_minor)
-            except InsufficientFunds as refusal:
-                await _record_refusal(connection, idempotency, refusal, wallet, request.amount)
-                refused = refusal
+        async with (
+            self._changing(request.wallet_id) as connection,
+            transaction_if(connection, idempotency is not None),
+        ):
+            row = await connection.fetchrow(
+                PLACE_HOLD,
+                hold_id,
+                request.wallet_id,
+                request.to_wallet_id,
+                request.amount.minor,
+                request.expires_in,
+                request.reference,
+                metadata_to_json(request.metadata),
+            )
+            if row is None:
+                raise WalletNotFound(request.wallet_id)
+            if row["placed_at"] is None:  # its available balance is less than the amount
+                before = _wallet_before(row)
+                refused = InsufficientFunds(before.available, request.amount, before.held_minor)
+                await _record_refusal(connection, idempotency, refused, before, request.amount)
             else:
-                await connection.execute(
-                    PLACE_HOLD,
-                    hold_id,
-                    request.wallet_id,
-                    request.to_wallet_id,
-                    request.amount.currency.code,
-                    request.amount.minor,
-                    request.expires_in,
-                    request.reference,
-                    metadata_to_json(request.metadata),
-                )
                 await record_outcome(
                     connection, idempotency, Outcome.HELD, request.wallet_id, hold_id=hold_id
                 )
-                hold = await find_hold(connection, hold_id)
-                assert hold is not None
-                return HoldChanged(hold, tuple(await _read_wallets(connection, [wallet.id])))
+                return _placed(hold_id, request, row)
         raise refused  # after the transaction: the refusal stays recorded
 
     async def capture(
-        self, hold_id: UUID, amount: Money, idempotency: Idempotency | None = None
+        self, hold: Hold, amount: Money, idempotency: Idempotency | None = None
     ) -> HoldChanged:
-        async with self._connection() as connection, connection.transaction():
-            hold, wallets = await _lock_hold(connection, hold_id)
-            hold.check_active()
-            transfer_id = None if hold.to_wallet_id is None else time_ordered_uuids(1)[0]
-            legs = hold.capture_legs(amount, transfer_id)
-            refused = None
-            if hold.to_wallet_id is not None:  # never refused for funds (they were held)
-                payee = wallets[hold.to_wallet_id]
-                try:
-                    next_balance(payee.balance, legs[1].request, payee.held_minor)
-                except BalanceLimitExceeded as refusal:
-                    await _record_refusal(connection, idempotency, refusal, payee, amount)
-                    refused = refusal
-            if refused is None:
-                captured = await _write_capture(connection, hold, legs, amount)
+        transfer_id = None if hold.to_wallet_id is None else time_ordered_uuids(1)[0]
+        legs = hold.capture_legs(amount, transfer_id)
+        entry_ids = time_ordered_uuids(len(legs))
+        payee_max = max_balance(hold.currency).minor if hold.to_wallet_id else None
+        async with (
+            self._changing(hold.wallet_id) as connection,
+            transaction_if(connection, idempotency is not None),
+        ):
+            rows = await connection.fetch(
+                CAPTURE,
+                [wallet_id for wallet_id, _ in legs],
+                [request.delta_minor for _, request in legs],
+                [hold.amount.minor if wallet_id == hold.wallet_id else 0 for wallet_id, _ in legs],
+                entry_ids,
+                [request.type.value for _, request in legs],
+                amount.minor,
+                hold.reference,
+                metadata_to_json(hold.metadata),
+                transfer_id,
+                hold.id,
+                hold.wallet_id,
+                hold.to_wallet_id,
+                payee_max,
+            )
+            _check_settled(hold, rows[0]["hold_status"])
+            if rows[0]["id"] is None:  # the payee would pass its maximum
+                payee = Money(rows[0]["payee_balance"], hold.currency)
+                refused = BalanceLimitExceeded(payee, amount, max_balance(hold.currency))
+                await record_outcome(
+                    connection,
+                    idempotency,
+                    refusal_outcome(refused),
+                    hold.to_wallet_id or hold.wallet_id,
+                    balance_before=payee.minor,
+                    amount=amount.minor,
+                )
+            else:
+                wallets = {row["id"]: wallet_from_row(row) for row in rows}
+                captured = _captured(hold, amount, legs, entry_ids, wallets)
                 await record_outcome(
                     connection,
                     idempotency,
                     Outcome.CAPTURED,
                     hold.wallet_id,
-                    operation_id=captured.operations[0].id,
+                    operation_id=entry_ids[0],
                     transfer_id=transfer_id,
                     hold_id=hold.id,
                 )
-                changed = await _read_wallets(connection, list(wallets))
-                return HoldChanged(captured.hold, tuple(changed), captured)
+                return HoldChanged(captured.hold, tuple(wallets.values()), captured)
         raise refused  # after the transaction: the refusal stays recorded
 
-    async def void(self, hold_id: UUID, idempotency: Idempotency | None = None) -> HoldChanged:
-        async with self._connection() as connection, connection.transaction():
-            hold, _ = await _lock_hold(connection, hold_id)
-            hold.check_active()
-            at = await connection.fetchval(RELEASE_HOLD, hold.wallet_id, hold.amount.minor)
-            row = await connection.fetchrow(SETTLE_HOLD, hold.id, HoldStatus.VOIDED.value, None, at)
+    async def void(self, hold: Hold, idempotency: Idempotency | None = None) -> HoldChanged:
+        async with (
+            self._changing(hold.wallet_id) as connection,
+            transaction_if(connection, idempotency is not None),
+        ):
+            row = await connection.fetchrow(VOID, hold.id, hold.wallet_id)
+            assert row is not None, "the statement answers one row"
+            _check_settled(hold, row["hold_status"])
+            wallet = wallet_from_row(row)
+            voided = replace(hold, status=HoldStatus.VOIDED, updated_at=wallet.updated_at)
             await record_outcome(
                 connection, idempotency, Outcome.VOIDED, hold.wallet_id, hold_id=hold.id
             )
-            wallets = await _read_wallets(connection, [hold.wallet_id])
-            return HoldChanged(hold_from_row(row), tuple(wallets))
+        return HoldChanged(voided, (wallet,))
 
     async def find_hold(self, hold_id: UUID) -> Hold | None:
         async with self._connection() as connection:
@@ -275,76 +350,79 @@ class PostgresHolds:
     def _connection(self) -> AbstractAsyncContextManager[Connection]:
         return bounded_connection(self._pool, seconds_within(self._timeout))
 
+    @asynccontextmanager
+    async def _changing(self, wallet_id: UUID) -> AsyncIterator[Connection]:
+        """A connection for a change to the wallet's holds, once this process's turn on the
+        wallet has come; both within the timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = deadline_within(self._timeout)
+        async with (
+            self._turns.turn(wallet_id, deadline),
+            bounded_connection(self._pool, deadline - loop.time()) as connection,
+        ):
+            yield connection
 
-async def _write_capture(
-    connection: Connection, hold: Hold, legs: tuple[Leg, ...], amount: Money
+
+def _check_settled(hold: Hold, status: str | None) -> None:
+    """HoldNotFound or HoldNotActive, as the statement found the hold, unless still held."""
+    if status is None:
+        raise HoldNotFound(hold.id)
+    if status != HoldStatus.HELD:
+        raise HoldNotActive(hold.id, status)
+
+
+def _captured(
+    hold: Hold,
+    amount: Money,
+    legs: tuple[Leg, ...],
+    entry_ids: list[UUID],
+    wallets: dict[UUID, Wallet],
 ) -> Captured:
-    """Write the capture's entries (the payer's releasing the whole hold), its transfer
-    when it pays a wallet, and the hold as captured."""
-    entries = []
-    for (wallet_id, request), entry_id in zip(legs, time_ordered_uuids(len(legs)), strict=True):
-        release = hold.amount.minor if wallet_id == hold.wallet_id else 0
-        row = await connection.fetchrow(
-            CAPTURE_LEG,
-            wallet_id,
-            request.delta_minor,
-            release,
-            entry_id,
-            request.type.value,
-            request.amount.minor,
-            request.reference,
-            metadata_to_json(request.metadata),
-            request.transfer_id,
-            hold.id,
-        )
-        assert row is not None, "the wallet is locked"
-        balance = Money(row["balance"], amount.currency)
-        entries.append(request.entry(entry_id, wallet_id, balance, row["updated_at"]))
+    """The capture as ``CAPTURE`` wrote it: the hold as captured, with its entries (each
+    leaves its wallet as it is now: one change per wallet)."""
+    entries: list[Operation] = []
+    for (wallet_id, request), entry_id in zip(legs, entry_ids, strict=True):
+        wallet = wallets[wallet_id]
+        entries.append(request.entry(entry_id, wallet_id, wallet.balance, wallet.updated_at))
+    at = entries[0].created_at
+    captured = replace(hold, status=HoldStatus.CAPTURED, captured_amount=amount, updated_at=at)
     transfer = None
     if len(entries) == 2:
         out, into = entries
         assert out.transfer_id is not None
         transfer = captured_transfer(out.transfer_id, hold, amount, (out, into))
-        await connection.execute(
-            RECORD_TRANSFER,
-            transfer.id,
-            transfer.from_wallet_id,
-            transfer.to_wallet_id,
-            amount.currency.code,
-            amount.minor,
-            hold.reference,
-            metadata_to_json(hold.metadata),
-            out.created_at,
-            out.id,
-            into.id,
-            hold.id,
-        )
-    row = await connection.fetchrow(
-        SETTLE_HOLD, hold.id, HoldStatus.CAPTURED.value, amount.minor, entries[0].created_at
+    return Captured(captured, tuple(entries), transfer)
+
+
+def _placed(hold_id: UUID, request: HoldRequest, row: asyncpg.Record) -> HoldChanged:
+    """The hold placed by ``PLACE_HOLD``, and its wallet after it: reserving the amount
+    more, until whichever expires first of its holds and this one."""
+    placed_at, expires_at = row["placed_at"], row["expires_at"]
+    hold = Hold(
+        hold_id,
+        request.wallet_id,
+        request.amount,
+        HoldStatus.HELD,
+        expires_at,
+        placed_at,
+        placed_at,
+        request.to_wallet_id,
+        None,
+        request.reference,
+        request.metadata,
     )
-    return Captured(hold_from_row(row), tuple(entries), transfer)
-
-
-async def _lock_wallets(connection: Connection, wallet_ids: list[UUID]) -> list[Wallet]:
-    """The wallets locked in id order, as they are now. Raises WalletNotFound."""
-    rows = await connection.fetch(LOCK_WALLETS, wallet_ids)
-    found = {row["id"]: row for row in rows}
-    for wallet_id in wallet_ids:
-        if wallet_id not in found:
-            raise WalletNotFound(wallet_id)
-    return [_locked_wallet(found[wallet_id]) for wallet_id in wallet_ids]
-
-
-async def _lock_hold(connection: Connection, hold_id: UUID) -> tuple[Hold, dict[UUID, Wallet]]:
-    """The hold locked after its wallets (the payer's, and the payee's if it has one), as
-    they all are now. Raises HoldNotFound."""
-    row = await connection.fetchrow(HOLD_WALLETS, hold_id)
-    if row is None:
-        raise HoldNotFound(hold_id)
-    wallet_ids = [row["wallet_id"]] + ([row["to_wallet_id"]] if row["to_wallet_id"] else [])
-    wallets = await _lock_wallets(connection, wallet_ids)
-    held = await connection.fetchrow(LOCK_HOLD, hold_id)
-    return hold_from_row(held), {wallet.id: wallet for wallet in wallets}
+    until = row["held_until"]
+    wallet = Wallet(
+        request.wallet_id,
+        Money(row["balance"], request.amount.currency),
+        row["version"],
+        row["created_at"],
+        row["updated_at"],
+        metadata_from_json(row["metadata"]),
+        row["held_now"] + request.amount.minor,
+        expires_at if until is None else min(until, expires_at),
+    )
+    return HoldChanged(hold, (wallet,))
 
 
 async def _read_wallets(connection: Connection, wallet_ids: list[UUID]) -> list[Wallet]:
@@ -370,8 +448,8 @@ async def _record_refusal(
     )
 
 
-def _locked_wallet(row: asyncpg.Record) -> Wallet:
-    """A locked wallet's balance and what its holds reserve now (all a decision needs)."""
+def _wallet_before(row: asyncpg.Record) -> Wallet:
+    """The locked wallet's balance and what its holds reserved (all a refusal tells)."""
     epoch = datetime.min
     return Wallet(
         row["id"],

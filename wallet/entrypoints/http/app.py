@@ -159,14 +159,14 @@ async def _expire_holds(app: web.Application) -> None:
     services = app[SERVICES]
     while True:
         try:
-            expired = await services.expire_holds()
-            OPEN_HOLDS.set(await services.count_open_holds())
+            run = await services.expire_holds()
         except StorageUnavailable:
             log.warning("could not mark expired holds now; trying again later")
         else:
-            if expired:
-                count_hold("expired", expired)
-                log.info("marked %d holds expired", expired)
+            OPEN_HOLDS.set(run.still_open)
+            if run.expired:
+                count_hold("expired", run.expired)
+                log.info("marked %d holds expired", run.expired)
         await asyncio.sleep(interval)
 
 

@@ -61,25 +61,35 @@ CREATE TRIGGER holds_settle_once
     BEFORE UPDATE OR DELETE ON holds
     FOR EACH ROW EXECUTE FUNCTION holds_change_only_once();
 
--- What the wallet reserves now: its holds marked HELD, less those past their expiry.
+-- What the wallet reserves now: its holds marked HELD, less those past their expiry. In
+-- PL/pgSQL, so its query's plan is kept for the session (a SQL function's is made again
+-- for every statement calling it, which costs more than the query), and VOLATILE, so its
+-- query takes a snapshot of its own: a statement that waited for the wallet's row lock
+-- sees the holds as they are now, as the locked row is.
 CREATE FUNCTION wallet_held_now(wallet uuid, held bigint) RETURNS bigint
-LANGUAGE sql VOLATILE AS $$
-    SELECT CASE WHEN held = 0 THEN 0::bigint
-                ELSE held - coalesce((SELECT sum(h.amount) FROM holds h
-                                       WHERE h.wallet_id = wallet AND h.status = 'HELD'
-                                         AND h.expires_at <= clock_timestamp()), 0)::bigint
-           END
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF held = 0 THEN
+        RETURN 0;
+    END IF;
+    RETURN held - coalesce((SELECT sum(h.amount) FROM holds h
+                             WHERE h.wallet_id = wallet AND h.status = 'HELD'
+                               AND h.expires_at <= clock_timestamp()), 0);
+END;
 $$;
 
 -- When the next of the wallet's holds expires (NULL when none reserves anything now):
 -- until then, what it reserves stays as read.
 CREATE FUNCTION wallet_held_until(wallet uuid, held bigint) RETURNS timestamptz
-LANGUAGE sql VOLATILE AS $$
-    SELECT CASE WHEN held = 0 THEN NULL
-                ELSE (SELECT min(h.expires_at) FROM holds h
-                       WHERE h.wallet_id = wallet AND h.status = 'HELD'
-                         AND h.expires_at > clock_timestamp())
-           END
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF held = 0 THEN
+        RETURN NULL;
+    END IF;
+    RETURN (SELECT min(h.expires_at) FROM holds h
+             WHERE h.wallet_id = wallet AND h.status = 'HELD'
+               AND h.expires_at > clock_timestamp());
+END;
 $$;
 
 -- Captures: entries of a capture name their hold; a capture to another wallet is a
