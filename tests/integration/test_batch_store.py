@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -46,8 +47,9 @@ async def apply(store: PostgresBatchStore, batch: PlannedBatch, under_lock: bool
     if not under_lock:
         return await store.apply_batch(batch)
 
-    def plan(balances: Mapping[uuid.UUID, int]) -> PlannedBatch:
+    def plan(balances: Mapping[uuid.UUID, int], held: Mapping[uuid.UUID, int]) -> PlannedBatch:
         assert set(balances) == set(batch.plan.runs)
+        assert held == {run.wallet_id: run.held for run in batch.plan.runs.values() if run.held}
         return batch
 
     return await store.apply_batch_locked(sorted(batch.plan.runs), plan)
@@ -94,6 +96,66 @@ async def test_each_wallet_comes_back_as_its_entries_and_its_row_were_stored(
         (payee, "TRANSFER_IN"),
     }
     assert {stored["out_operation_id"], stored["in_operation_id"]} == {e["id"] for e in entries}
+
+
+async def hold_on(
+    pool: asyncpg.Pool, wallet_id: uuid.UUID, amount: int, expires_in: timedelta
+) -> None:
+    """A hold of ``amount`` on the wallet, reserved as the hold statements reserve it (one
+    expired already was placed a minute before its expiry)."""
+    await pool.execute(
+        "INSERT INTO holds (id, wallet_id, currency, amount, expires_at, created_at, updated_at)"
+        " SELECT $1, $2, 'USD', $3, at, placed, placed FROM (SELECT clock_timestamp() + $4 AS at)"
+        " e, LATERAL (SELECT least(clock_timestamp(), at - interval '1 minute') AS placed) p",
+        uuid.uuid4(),
+        wallet_id,
+        amount,
+        expires_in,
+    )
+    await pool.execute("UPDATE wallets SET held = held + $2 WHERE id = $1", wallet_id, amount)
+
+
+@pytest.mark.parametrize("under_lock", [False, True])
+async def test_a_withdrawal_may_not_take_what_holds_reserve(
+    pool: asyncpg.Pool, under_lock: bool
+) -> None:
+    """Planned knowing the hold, a withdrawal into held money is refused, one of what is
+    available applied; each wallet comes back with what its holds reserve."""
+    store = PostgresBatchStore(pool, 10.0)
+    wallet_id = await wallet_at(pool, 100, 0)
+    await hold_on(pool, wallet_id, 30, timedelta(hours=1))
+    requests = [OperationRequest(WITHDRAW, Money(80)), OperationRequest(WITHDRAW, Money(70))]
+    batch = planned_batch(
+        movements(wallet_id, requests), {wallet_id: 100}, [None, None], {wallet_id: 30}
+    )
+
+    outcome = await apply(store, batch, under_lock)
+
+    (run,) = outcome.applied
+    assert [d.accepted for d in batch.plan.decisions] == [False, True]
+    assert (run.balance, run.held, run.held_until is not None) == (30, 30, True)
+    assert await pool.fetchval("SELECT balance FROM wallets WHERE id = $1", wallet_id) == 30
+
+
+async def test_a_run_planned_with_other_holds_is_left_and_the_holds_told(
+    pool: asyncpg.Pool,
+) -> None:
+    """Planned as if nothing were held, the run is not applied: the wallet's holds reserve
+    money now. An expired hold reserves nothing, marked or not."""
+    store = PostgresBatchStore(pool, 10.0)
+    held, expired = await wallet_at(pool, 100, 0), await wallet_at(pool, 100, 0)
+    await hold_on(pool, held, 30, timedelta(hours=1))
+    await hold_on(pool, expired, 30, timedelta(seconds=-1))  # past its expiry, not yet marked
+    withdrawals = [*movements(held, [OperationRequest(WITHDRAW, Money(80))])]
+    withdrawals += movements(expired, [OperationRequest(WITHDRAW, Money(100))])
+    batch = planned_batch(withdrawals, {held: 100, expired: 100}, [None, None])
+
+    outcome = await store.apply_batch(batch)
+
+    assert [run.wallet_id for run in outcome.applied] == [expired]
+    assert (outcome.applied[0].balance, outcome.applied[0].held) == (0, 0)
+    assert (outcome.balances, outcome.held) == ({held: 100}, {held: 30})
+    assert await pool.fetchval("SELECT balance FROM wallets WHERE id = $1", held) == 100
 
 
 async def test_a_transfer_whose_payer_moved_elsewhere_lands_on_neither_side(

@@ -362,7 +362,7 @@ SELECT id, balance, {_HELD_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[])
 """
 LOCK_BALANCES = f"""
 SELECT id, balance, {_HELD_COLUMNS} FROM wallets
- WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE
+ WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
 """
 
 
