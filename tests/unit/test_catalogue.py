@@ -54,6 +54,8 @@ SAMPLES: dict[type[errors.WalletError], errors.WalletError] = {
     errors.ValidationFailed: errors.ValidationFailed.single("amount", "must be greater than 0"),
     errors.WalletNotFound: errors.WalletNotFound(uuid4()),
     errors.TransferNotFound: errors.TransferNotFound(uuid4()),
+    errors.HoldNotFound: errors.HoldNotFound(uuid4()),
+    errors.HoldNotActive: errors.HoldNotActive(uuid4(), "CAPTURED"),
     errors.CurrencyMismatch: errors.CurrencyMismatch("wallets of USD and EUR"),
     errors.InsufficientFunds: errors.InsufficientFunds(TEN, Money(2500)),
     errors.BalanceLimitExceeded: errors.BalanceLimitExceeded(TEN, TEN, Money(1500)),
@@ -192,6 +194,13 @@ def test_a_replayed_refusal_is_answered_as_its_original_was_and_says_so() -> Non
 def test_a_taken_key_is_answered_as_a_key_in_use() -> None:
     response = from_domain(SAMPLES[errors.IdempotencyKeyTaken], retry_after=3).response("r")
     assert (response.status, body_of(response)["code"]) == (409, "IDEMPOTENCY_KEY_IN_USE")
+
+
+def test_a_hold_no_longer_held_is_a_conflict_whose_detail_names_its_status() -> None:
+    response = from_domain(SAMPLES[errors.HoldNotActive], retry_after=3).response("r")
+    body = body_of(response)
+    assert (response.status, body["code"]) == (409, "HOLD_NOT_ACTIVE")
+    assert "CAPTURED" in body["detail"]
 
 
 def test_a_refinement_of_a_domain_error_is_answered_as_that_error() -> None:
@@ -341,12 +350,13 @@ async def test_the_page_preselects_the_default_currency_of_its_own_service(
 
 
 def test_a_bare_status_stands_for_the_problem_the_service_answers_it_with() -> None:
+    """A status two problems share and aiohttp never answers by itself (409: a key in use,
+    a hold no longer held) stands for neither."""
     assert page_catalogue()["codeForStatus"] == {
         "400": "VALIDATION_ERROR",
         "401": "UNAUTHORIZED",
         "404": "NOT_FOUND",
         "405": "METHOD_NOT_ALLOWED",
-        "409": "IDEMPOTENCY_KEY_IN_USE",
         "413": "PAYLOAD_TOO_LARGE",
         "415": "UNSUPPORTED_MEDIA_TYPE",
         "422": "IDEMPOTENCY_KEY_REUSED",
@@ -386,3 +396,22 @@ def test_no_script_of_the_page_names_an_entry_type(script: Path) -> None:
     for entry in OperationType:
         assert f'"{entry.value}"' not in source
         assert f"'{entry.value}'" not in source
+
+
+# A problem code a script of the page words on its own: `problem.code === "X"`, `titleOf("X"`.
+CODE_WORDED = re.compile(r'(?:\.code === |titleOf\()"([A-Z]+(?:_[A-Z]+)*)"')
+
+
+def test_the_problems_the_pages_forms_word_are_problems_of_the_catalogue() -> None:
+    """The transfer and hold forms word some refusals themselves; a code that is not in the
+    catalogue (a typo, a code renamed) would never match, and its words never be said."""
+    worded = {
+        script.name: set(CODE_WORDED.findall(script.read_text(encoding="utf-8")))
+        for script in (ROOT / "static").glob("*.js")
+    }
+    codes = {kind.code for kind in ANSWERED}
+
+    assert {name: found - codes for name, found in worded.items() if found - codes} == {}
+    assert {"HOLD_NOT_FOUND", "HOLD_NOT_ACTIVE", "CURRENCY_MISMATCH"} <= set().union(
+        *worded.values()
+    )

@@ -11,7 +11,7 @@ from wallet.domain.errors import ValidationFailed
 from wallet.domain.model import OperationRequest, OperationType
 from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, InvalidAmount, Money
 from wallet.domain.services import WalletService
-from wallet.entrypoints.http.parsing import decode_json, parse_operation
+from wallet.entrypoints.http.parsing import JsonInteger, decode_json, parse_operation
 
 LITERAL_100 = "1." + "0" * 98  # exactly 100 characters, worth 1.00
 LITERAL_101 = "1." + "0" * 99  # the same value written with 101 characters
@@ -235,7 +235,8 @@ def test_the_json_decoder_yields_no_floats() -> None:
     decoded = decode_json(b"[1, 1.5, 1e2, -0.0, 0.1]")
     assert decoded == [Decimal("1"), Decimal("1.5"), Decimal("100"), Decimal("0"), Decimal("0.1")]
     assert isinstance(decoded, list)
-    assert all(type(number) is Decimal for number in decoded)
+    assert all(isinstance(number, Decimal) for number in decoded)
+    assert [isinstance(number, JsonInteger) for number in decoded] == [True] + [False] * 4
 
 
 # --- Formatting -----------------------------------------------------------------------

@@ -7,6 +7,7 @@ match what the document says for that exact status and content type.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -30,6 +31,7 @@ from tests.unit.fakes import serve_from
 from wallet.adapters.memory import InMemoryBalanceCache, InMemoryDatabase
 from wallet.config import Settings
 from wallet.container import Container
+from wallet.domain.holds import DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN
 from wallet.domain.model import OperationRequest, OperationType
 from wallet.domain.money import (
     MAX_AMOUNT_MINOR,
@@ -74,6 +76,10 @@ READY = "/health/ready"
 OPENAPI = "/api/v1/openapi.json"
 TRANSFERS = "/api/v1/transfers"
 TRANSFER = "/api/v1/transfers/{transferId}"
+HOLDS = "/api/v1/wallets/{walletId}/holds"
+HOLD = "/api/v1/holds/{holdId}"
+CAPTURE = "/api/v1/holds/{holdId}/capture"
+VOID = "/api/v1/holds/{holdId}/void"
 
 # What {walletId} and the cursors in a case become; see arrange().
 EXISTING = "{wallet}"
@@ -81,9 +87,15 @@ UNKNOWN = "{unknown}"
 FULL = "{full}"
 WALLETS_CURSOR = "{walletsCursor}"
 OPERATIONS_CURSOR = "{operationsCursor}"
+HOLDS_CURSOR = "{holdsCursor}"
+# What {holdId} becomes, for the holds arrange() places on the wallet; see place_holds().
+PAYING = "{paying}"
+CAPTURED = "{captured}"
+PAYING_FULL = "{payingFull}"
 
 DATABASE_DOWN = "database down"
 CACHE_DOWN = "cache down"
+EXPIRED = "holds expired"
 
 # Documented statuses no request can provoke in this app, and why.
 UNREACHABLE = {
@@ -94,6 +106,8 @@ UNREACHABLE = {
     ("post", OPERATION, 409): "needs two requests at once; tests/unit/test_idempotency.py and "
     "tests/integration/test_idempotency.py race them",
     ("post", TRANSFERS, 409): "needs two requests at once; tests/unit/test_transfers.py races them",
+    ("post", HOLDS, 409): "needs two requests at once; every POST claims its key through the "
+    "one IdempotentCommands that tests/unit/test_transfers.py races",
 }
 KEY_USED = "a key used before"
 
@@ -111,6 +125,11 @@ def transfer_body(payer: str, payee: str, amount: object, **more: object) -> byt
     return as_json(
         {"fromWalletId": f"<{payer}>", "toWalletId": f"<{payee}>", "amount": amount, **more}
     )
+
+
+def hold_body(amount: object, **more: object) -> bytes:
+    """A hold's body; a ``<name>`` of one of arrange()'s wallets stands for its id."""
+    return as_json({"amount": amount, **more})
 
 
 def with_ids(body: bytes, ids: dict[str, str]) -> bytes:
@@ -131,6 +150,7 @@ class Case:
     code: str | None = None  # the problem's code, for error answers
     wallet: str = EXISTING  # what {walletId} becomes
     transfer: str = "{transfer}"  # what {transferId} becomes
+    hold: str = "{hold}"  # what {holdId} becomes
     params: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
     content_type: str = JSON
@@ -144,6 +164,7 @@ DEPOSIT = operation_body("DEPOSIT", "50.00")
 
 USED = frozenset({KEY_USED})
 TRANSFER_25 = transfer_body("wallet", "other", "25.00")
+HOLD_20 = hold_body("20.00")
 CASES = [
     # POST /api/v1/transfers
     Case("transfer", "POST", TRANSFERS, 201, body=TRANSFER_25),
@@ -263,6 +284,371 @@ CASES = [
         given=frozenset({DATABASE_DOWN}),
     ),
     Case("delete a transfer", "DELETE", TRANSFER, 405, "METHOD_NOT_ALLOWED"),
+    # POST /api/v1/wallets/{walletId}/holds
+    Case("place a hold", "POST", HOLDS, 201, body=HOLD_20),
+    Case(
+        "place a hold that pays another wallet, with every field",
+        "POST",
+        HOLDS,
+        201,
+        body=hold_body(1, toWalletId="<other>", expiresIn=60, reference="r", metadata={"a": "b"}),
+    ),
+    Case(
+        "place a hold with its optional fields null",
+        "POST",
+        HOLDS,
+        201,
+        body=hold_body(1, toWalletId=None, expiresIn=None, reference=None, metadata=None),
+    ),
+    Case("place a hold with a key", "POST", HOLDS, 201, body=HOLD_20, key="fresh-hold"),
+    Case(
+        "place a hold again with the same key",
+        "POST",
+        HOLDS,
+        201,
+        body=hold_body(1),
+        key="used-hold",
+        given=USED,
+    ),
+    Case(
+        "place another hold with a used key",
+        "POST",
+        HOLDS,
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+        body=hold_body(2),
+        key="used-hold",
+        given=USED,
+    ),
+    Case(
+        "place a hold again after a recorded refusal",
+        "POST",
+        HOLDS,
+        400,
+        "INSUFFICIENT_FUNDS",
+        body=hold_body(10**9),
+        key="used-refused-hold",
+        given=USED,
+    ),
+    Case(
+        "place a hold that pays its own wallet",
+        "POST",
+        HOLDS,
+        400,
+        "VALIDATION_ERROR",
+        body=hold_body(1, toWalletId="<wallet>"),
+    ),
+    Case(
+        "place a hold expiring in a fraction of seconds",
+        "POST",
+        HOLDS,
+        400,
+        "VALIDATION_ERROR",
+        body=b'{"amount": 1, "expiresIn": 60.0}',
+    ),
+    Case(
+        "place a hold expiring after 30 days",
+        "POST",
+        HOLDS,
+        400,
+        "VALIDATION_ERROR",
+        body=hold_body(1, expiresIn=MAX_EXPIRES_IN + 1),
+    ),
+    Case("place a hold without an amount", "POST", HOLDS, 400, "VALIDATION_ERROR", body=b"{}"),
+    Case("place a hold without a body", "POST", HOLDS, 400, "VALIDATION_ERROR"),
+    Case(
+        "place a hold on a malformed wallet id",
+        "POST",
+        HOLDS,
+        400,
+        "VALIDATION_ERROR",
+        wallet="wallet-1",
+        body=HOLD_20,
+    ),
+    Case(
+        "place a hold that pays a wallet of another currency",
+        "POST",
+        HOLDS,
+        400,
+        "CURRENCY_MISMATCH",
+        body=hold_body(1, toWalletId="<euro>"),
+    ),
+    Case(
+        "place a hold for more than is available, though not more than the balance",
+        "POST",
+        HOLDS,
+        400,
+        "INSUFFICIENT_FUNDS",
+        body=hold_body("90.00"),
+    ),
+    Case(
+        "place a hold on an unknown wallet",
+        "POST",
+        HOLDS,
+        404,
+        "WALLET_NOT_FOUND",
+        wallet=UNKNOWN,
+        body=HOLD_20,
+    ),
+    Case(
+        "place a hold that pays an unknown wallet",
+        "POST",
+        HOLDS,
+        404,
+        "WALLET_NOT_FOUND",
+        body=hold_body(1, toWalletId="<unknown>"),
+    ),
+    Case(
+        "place a hold with a body too large",
+        "POST",
+        HOLDS,
+        413,
+        "PAYLOAD_TOO_LARGE",
+        body=TOO_LARGE,
+    ),
+    Case(
+        "place a hold from a form post",
+        "POST",
+        HOLDS,
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        body=b"amount=1",
+        content_type="application/x-www-form-urlencoded",
+    ),
+    Case(
+        "place a hold while the database is down",
+        "POST",
+        HOLDS,
+        503,
+        "SERVICE_UNAVAILABLE",
+        body=HOLD_20,
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    Case("delete the holds", "DELETE", HOLDS, 405, "METHOD_NOT_ALLOWED"),
+    # GET /api/v1/wallets/{walletId}/holds
+    Case("list holds", "GET", HOLDS, 200),
+    Case("list held holds", "GET", HOLDS, 200, params=(("status", "HELD"),)),
+    Case(
+        "list expired holds",
+        "GET",
+        HOLDS,
+        200,
+        params=(("status", "EXPIRED"),),
+        given=frozenset({EXPIRED}),
+    ),
+    Case("list one hold", "GET", HOLDS, 200, params=(("limit", "1"),)),
+    Case("list the next holds", "GET", HOLDS, 200, params=(("cursor", HOLDS_CURSOR),)),
+    Case(
+        "list holds of a status in lower case",
+        "GET",
+        HOLDS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("status", "held"),),
+    ),
+    Case(
+        "list holds with two statuses",
+        "GET",
+        HOLDS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("status", "HELD"), ("status", "VOIDED")),
+    ),
+    Case(
+        "list held holds after a cursor of all holds",
+        "GET",
+        HOLDS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("status", "HELD"), ("cursor", HOLDS_CURSOR)),
+    ),
+    Case(
+        "list holds with an operations cursor",
+        "GET",
+        HOLDS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("cursor", OPERATIONS_CURSOR),),
+    ),
+    Case("list holds of a malformed id", "GET", HOLDS, 400, "VALIDATION_ERROR", wallet="wallet-1"),
+    Case("list holds of an unknown wallet", "GET", HOLDS, 404, "WALLET_NOT_FOUND", wallet=UNKNOWN),
+    Case(
+        "list holds while the database is down",
+        "GET",
+        HOLDS,
+        503,
+        "SERVICE_UNAVAILABLE",
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    # GET /api/v1/holds/{holdId}
+    Case("get a hold", "GET", HOLD, 200),
+    Case("get a captured hold", "GET", HOLD, 200, hold=CAPTURED),
+    Case("get an expired hold", "GET", HOLD, 200, given=frozenset({EXPIRED})),
+    Case("get a malformed hold id", "GET", HOLD, 400, "VALIDATION_ERROR", hold="hold-1"),
+    Case("get an unknown hold", "GET", HOLD, 404, "HOLD_NOT_FOUND", hold=UNKNOWN),
+    Case(
+        "get a hold while the database is down",
+        "GET",
+        HOLD,
+        503,
+        "SERVICE_UNAVAILABLE",
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    Case("delete a hold", "DELETE", HOLD, 405, "METHOD_NOT_ALLOWED"),
+    # POST /api/v1/holds/{holdId}/capture
+    Case("capture a hold without a body", "POST", CAPTURE, 200),
+    Case("capture a hold with {}", "POST", CAPTURE, 200, body=b"{}"),
+    Case("capture a hold with a null amount", "POST", CAPTURE, 200, body=b'{"amount": null}'),
+    Case("capture part of a hold", "POST", CAPTURE, 200, body=as_json({"amount": "2.50"})),
+    Case("capture a hold that pays another wallet", "POST", CAPTURE, 200, hold=PAYING),
+    Case("capture a hold with a key", "POST", CAPTURE, 200, key="fresh-capture"),
+    Case(
+        "capture a hold again with the same key",
+        "POST",
+        CAPTURE,
+        200,
+        hold="{keyedHold}",
+        key="used-capture",
+        given=USED,
+    ),
+    Case(
+        "capture another hold with a used key",
+        "POST",
+        CAPTURE,
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+        key="used-capture",
+        given=USED,
+    ),
+    Case(
+        "capture again after a recorded refusal",
+        "POST",
+        CAPTURE,
+        400,
+        "BALANCE_LIMIT_EXCEEDED",
+        wallet=FULL,
+        hold=PAYING_FULL,
+        key="used-refused-capture",
+        given=USED,
+    ),
+    Case(
+        "capture more than the hold",
+        "POST",
+        CAPTURE,
+        400,
+        "VALIDATION_ERROR",
+        body=as_json({"amount": "10.01"}),
+    ),
+    Case(
+        "capture a tenth of a cent",
+        "POST",
+        CAPTURE,
+        400,
+        "VALIDATION_ERROR",
+        body=as_json({"amount": "0.001"}),
+    ),
+    Case(
+        "capture with a field too many",
+        "POST",
+        CAPTURE,
+        400,
+        "VALIDATION_ERROR",
+        body=as_json({"amount": 1, "toWalletId": None}),
+    ),
+    Case("capture a malformed hold id", "POST", CAPTURE, 400, "VALIDATION_ERROR", hold="hold-1"),
+    Case(
+        "capture a hold that pays a full wallet",
+        "POST",
+        CAPTURE,
+        400,
+        "BALANCE_LIMIT_EXCEEDED",
+        wallet=FULL,
+        hold=PAYING_FULL,
+    ),
+    Case("capture an unknown hold", "POST", CAPTURE, 404, "HOLD_NOT_FOUND", hold=UNKNOWN),
+    Case("capture a captured hold", "POST", CAPTURE, 409, "HOLD_NOT_ACTIVE", hold=CAPTURED),
+    Case(
+        "capture an expired hold",
+        "POST",
+        CAPTURE,
+        409,
+        "HOLD_NOT_ACTIVE",
+        given=frozenset({EXPIRED}),
+    ),
+    Case(
+        "capture with a body too large", "POST", CAPTURE, 413, "PAYLOAD_TOO_LARGE", body=TOO_LARGE
+    ),
+    Case(
+        "capture with a text body",
+        "POST",
+        CAPTURE,
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        body=b"{}",
+        content_type="text/plain",
+    ),
+    Case(
+        "capture while the database is down",
+        "POST",
+        CAPTURE,
+        503,
+        "SERVICE_UNAVAILABLE",
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    Case("get the capture endpoint", "GET", CAPTURE, 405, "METHOD_NOT_ALLOWED"),
+    # POST /api/v1/holds/{holdId}/void
+    Case("void a hold without a body", "POST", VOID, 200),
+    Case("void a hold with {}", "POST", VOID, 200, body=b"{}"),
+    Case("void a hold with a key", "POST", VOID, 200, key="fresh-void"),
+    Case(
+        "void a hold again with the same key",
+        "POST",
+        VOID,
+        200,
+        hold="{keyedVoid}",
+        key="used-void",
+        given=USED,
+    ),
+    Case(
+        "void another hold with a used key",
+        "POST",
+        VOID,
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+        key="used-void",
+        given=USED,
+    ),
+    Case(
+        "void with a body that says something",
+        "POST",
+        VOID,
+        400,
+        "VALIDATION_ERROR",
+        body=as_json({"amount": 1}),
+    ),
+    Case("void a malformed hold id", "POST", VOID, 400, "VALIDATION_ERROR", hold="hold-1"),
+    Case("void an unknown hold", "POST", VOID, 404, "HOLD_NOT_FOUND", hold=UNKNOWN),
+    Case("void a captured hold", "POST", VOID, 409, "HOLD_NOT_ACTIVE", hold=CAPTURED),
+    Case("void an expired hold", "POST", VOID, 409, "HOLD_NOT_ACTIVE", given=frozenset({EXPIRED})),
+    Case("void with a body too large", "POST", VOID, 413, "PAYLOAD_TOO_LARGE", body=TOO_LARGE),
+    Case(
+        "void from a form post",
+        "POST",
+        VOID,
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        body=b"a=1",
+        content_type="application/x-www-form-urlencoded",
+    ),
+    Case(
+        "void while the database is down",
+        "POST",
+        VOID,
+        503,
+        "SERVICE_UNAVAILABLE",
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    Case("get the void endpoint", "GET", VOID, 405, "METHOD_NOT_ALLOWED"),
     # Idempotency-Key on both POSTs
     Case("create with a key", "POST", WALLETS, 201, key="fresh-create"),
     Case("create again with the same key", "POST", WALLETS, 201, key="used-create", given=USED),
@@ -664,6 +1050,7 @@ CASES = [
     Case("an unknown path", "GET", "/api/v1/nothing", 404, "NOT_FOUND"),
     Case("below a wallet", "GET", "/api/v1/wallets/{walletId}/x", 404, "NOT_FOUND"),
     Case("a trailing slash on an unknown path", "POST", "/api/v1/nothing/", 404, "NOT_FOUND"),
+    Case("the holds of no wallet", "GET", "/api/v1/holds", 404, "NOT_FOUND"),
 ]
 
 # With a repository that has a bug, every route that reaches it answers 500.
@@ -679,6 +1066,11 @@ KEYED_CASES = [
         ("GET", BALANCE, None),
         ("POST", TRANSFERS, TRANSFER_25),
         ("GET", TRANSFER, None),
+        ("POST", HOLDS, HOLD_20),
+        ("GET", HOLDS, None),
+        ("GET", HOLD, None),
+        ("POST", CAPTURE, None),
+        ("POST", VOID, None),
     ]
 ]
 
@@ -706,6 +1098,11 @@ BROKEN_CASES = [
         body=transfer_body("unknown", "other", 1).replace(b"<other>", str(uuid4()).encode()),
     ),
     Case("get a transfer", "GET", TRANSFER, 500, "INTERNAL_ERROR", transfer=UNKNOWN),
+    Case("place a hold", "POST", HOLDS, 500, "INTERNAL_ERROR", wallet=UNKNOWN, body=HOLD_20),
+    Case("list holds", "GET", HOLDS, 500, "INTERNAL_ERROR", wallet=UNKNOWN),
+    Case("get a hold", "GET", HOLD, 500, "INTERNAL_ERROR", hold=UNKNOWN),
+    Case("capture a hold", "POST", CAPTURE, 500, "INTERNAL_ERROR", hold=UNKNOWN),
+    Case("void a hold", "POST", VOID, 500, "INTERNAL_ERROR", hold=UNKNOWN),
     Case("ready", "GET", READY, 500, "INTERNAL_ERROR"),
 ]
 
@@ -868,7 +1265,11 @@ def check_request_is_documented(case: Case, ids: dict[str, str]) -> None:
     operation_at = f"/paths/{escape(case.template)}/{case.method.lower()}"
     operation = at(operation_at)
     sent: dict[str, dict[str, str | None]] = {
-        "path": {"walletId": wallet_id(case, ids), "transferId": transfer_id(case, ids)},
+        "path": {
+            "walletId": wallet_id(case, ids),
+            "transferId": transfer_id(case, ids),
+            "holdId": hold_id(case, ids),
+        },
         "query": dict(query(case, ids)),
         "header": {"X-Request-ID": REQUEST_ID},
     }
@@ -898,7 +1299,7 @@ def check_request_is_documented(case: Case, ids: dict[str, str]) -> None:
 async def arrange(
     case: Case, client: Client, repository: InMemoryDatabase, cache: InMemoryBalanceCache
 ) -> dict[str, str]:
-    """Real state for the case to act on: wallets, a ledger, cursors, outages."""
+    """Real state for the case to act on: wallets, a ledger, holds, cursors, outages."""
     wallet = await create_wallet(client)
     other = await create_wallet(client)
     for amount in ("60.00", "40.00"):
@@ -920,8 +1321,13 @@ async def arrange(
     ids["transfer"] = await a_transfer(client, ids)
     if case.wallet == FULL:
         ids["full"] = await full_wallet(client, repository)
+    if is_about_holds(case):
+        await place_holds(client, ids)
     if KEY_USED in case.given:
         await use_keys(client, wallet, ids)
+        await use_hold_keys(client, ids)
+    if EXPIRED in case.given:
+        repository.clock = functools.partial(later, timedelta(seconds=DEFAULT_EXPIRES_IN + 1))
     repository.available = DATABASE_DOWN not in case.given
     cache.available = CACHE_DOWN not in case.given
     return ids
@@ -938,6 +1344,67 @@ async def use_keys(client: Client, wallet: str, ids: dict[str, str]) -> None:
     ]:
         response = await client.post(path, data=body, headers={**headers, "Idempotency-Key": key})
         assert response.status == status
+
+
+async def use_hold_keys(client: Client, ids: dict[str, str]) -> None:
+    """Holds placed, captured and voided under keys, with the request id the cases send: the
+    captured one is ``keyedHold``, the voided one ``keyedVoid``; with a full wallet, a
+    capture that would pay it is refused under a key too."""
+    headers = {"Content-Type": JSON, "X-Request-ID": REQUEST_ID}
+    holds = f"{WALLETS}/{ids['wallet']}/holds"
+    ids["keyedHold"] = await place_hold(client, ids, hold_body(1), key="used-hold")
+    refused = await client.post(
+        holds, data=hold_body(10**9), headers={**headers, "Idempotency-Key": "used-refused-hold"}
+    )
+    assert refused.status == 400
+    ids["keyedVoid"] = await place_hold(client, ids, hold_body(1))
+    for key, hold, action, status in [
+        ("used-capture", ids["keyedHold"], "capture", 200),
+        ("used-void", ids["keyedVoid"], "void", 200),
+        ("used-refused-capture", ids.get("payingFull"), "capture", 400),
+    ]:
+        if hold is not None:
+            path = f"/api/v1/holds/{hold}/{action}"
+            response = await client.post(path, headers={**headers, "Idempotency-Key": key})
+            assert response.status == status
+
+
+def is_about_holds(case: Case) -> bool:
+    return "{holdId}" in case.template or case.template == HOLDS
+
+
+async def place_holds(client: Client, ids: dict[str, str]) -> None:
+    """Holds on the wallet: ``hold`` and ``paying`` (which pays the other wallet) of 10.00
+    each still held, ``captured`` of 1.00 captured; with a full wallet, ``payingFull`` pays
+    it. Of its 99.00, the wallet has 79.00 available (78.00 with ``payingFull``)."""
+    ids["hold"] = await place_hold(client, ids, hold_body("10.00"))
+    ids["paying"] = await place_hold(client, ids, hold_body("10.00", toWalletId="<other>"))
+    ids["captured"] = await place_hold(client, ids, hold_body("1.00"))
+    captured = await client.post(f"/api/v1/holds/{ids['captured']}/capture")
+    assert captured.status == 200
+    if "full" in ids:
+        ids["payingFull"] = await place_hold(client, ids, hold_body("1.00", toWalletId="<full>"))
+    ids["holdsCursor"] = await next_cursor(client, f"{WALLETS}/{ids['wallet']}/holds")
+
+
+async def place_hold(
+    client: Client, ids: dict[str, str], body: bytes, key: str | None = None
+) -> str:
+    """A hold on arrange()'s wallet; its id."""
+    headers = {"Content-Type": JSON, "X-Request-ID": REQUEST_ID}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    response = await client.post(
+        f"{WALLETS}/{ids['wallet']}/holds", data=with_ids(body, ids), headers=headers
+    )
+    assert response.status == 201, await response.text()
+    hold_id: str = (await response.json())["id"]
+    return hold_id
+
+
+def later(by: timedelta) -> datetime:
+    """The time now, ``by`` later: the store's clock once the holds have expired."""
+    return datetime.now(UTC) + by
 
 
 async def a_transfer(client: Client, ids: dict[str, str]) -> str:
@@ -990,9 +1457,19 @@ def transfer_id(case: Case, ids: dict[str, str]) -> str | None:
     return case.transfer.format(**ids) if "{transferId}" in case.template else None
 
 
-async def send(client: Client, case: Case, ids: dict[str, str]) -> ClientResponse:
+def hold_id(case: Case, ids: dict[str, str]) -> str | None:
+    return case.hold.format(**ids) if "{holdId}" in case.template else None
+
+
+def path_of(case: Case, ids: dict[str, str]) -> str:
+    """The case's path, its template's ids filled in."""
     path = case.template.replace("{walletId}", wallet_id(case, ids) or "")
     path = path.replace("{transferId}", transfer_id(case, ids) or "")
+    return path.replace("{holdId}", hold_id(case, ids) or "")
+
+
+async def send(client: Client, case: Case, ids: dict[str, str]) -> ClientResponse:
+    path = path_of(case, ids)
     headers = {"X-Request-ID": REQUEST_ID}
     if case.key is not None:
         headers["Idempotency-Key"] = case.key
@@ -1045,6 +1522,14 @@ def is_page(path: str) -> bool:
     )
 
 
+# The path parameters as the routes name them, and as the document does.
+PATH_PARAMETERS = {
+    "{wallet_id}": "{walletId}",
+    "{transfer_id}": "{transferId}",
+    "{hold_id}": "{holdId}",
+}
+
+
 def camel_case(name: str) -> str:
     return re.sub(r"_([a-z])", lambda match: match.group(1).upper(), name)
 
@@ -1059,9 +1544,8 @@ async def test_the_document_describes_exactly_the_routes_the_app_serves(client: 
         assert path.startswith(DOCUMENTED_PREFIXES), f"{path} is neither API nor page"
         if route.method != "HEAD":
             handler = getattr(route.handler, "__name__", "")
-            path = path.replace("{wallet_id}", "{walletId}").replace(
-                "{transfer_id}", "{transferId}"
-            )
+            for name, parameter in PATH_PARAMETERS.items():
+                path = path.replace(name, parameter)
             served.add((route.method.lower(), path, handler))
     documented = {
         (method, path, op["operationId"]) for (method, path), op in documented_operations().items()
@@ -1119,9 +1603,11 @@ async def test_with_api_keys_a_request_without_one_is_the_documented_401(
     assert deposit.status == 200
     made = await keyed_client.post(TRANSFERS, data=with_ids(TRANSFER_25, ids), headers=headers)
     ids["transfer"] = (await made.json())["id"]
-    path = case.template.replace("{walletId}", ids["wallet"]).replace(
-        "{transferId}", ids["transfer"]
+    held = await keyed_client.post(  # on the payee: the wallet's 25.00 stay available
+        f"{WALLETS}/{ids['other']}/holds", data=hold_body(1), headers=headers
     )
+    ids["hold"] = (await held.json())["id"]
+    path = path_of(case, ids)
     body = None if case.body is None else with_ids(case.body, ids)
 
     await check_against_document(case, await send(keyed_client, case, ids))
@@ -1163,6 +1649,31 @@ async def test_the_links_of_a_new_wallet_lead_to_it(client: Client) -> None:
         assert followed.status == 200, f"{link['operationId']}: {await followed.text()}"
 
 
+async def test_the_links_of_a_new_hold_lead_to_it(client: Client) -> None:
+    wallet = await create_wallet(client)
+    funded = await client.post(
+        f"{WALLETS}/{wallet}/operation", data=DEPOSIT, headers={"Content-Type": JSON}
+    )
+    assert funded.status == 200
+    links = documented_operations()[("post", HOLDS)]["responses"]["201"]["links"]
+    by_id = {op["operationId"]: key for key, op in documented_operations().items()}
+    assert {link["operationId"] for link in links.values()} == {
+        "getHold",
+        "captureHold",
+        "voidHold",
+    }
+    for link in links.values():
+        response = await client.post(
+            f"{WALLETS}/{wallet}/holds", data=hold_body(1), headers={"Content-Type": JSON}
+        )
+        hold = await response.json()
+        assert response.headers["Location"] == f"/api/v1/holds/{hold['id']}"
+        assert link["parameters"] == {"holdId": "$response.body#/id"}
+        method, template = by_id[link["operationId"]]
+        followed = await client.request(method, template.replace("{holdId}", hold["id"]))
+        assert followed.status == 200, f"{link['operationId']}: {await followed.text()}"
+
+
 async def test_with_api_keys_the_document_stays_open(keyed_client: Client) -> None:
     response = await keyed_client.get(OPENAPI)
     assert response.status == 200
@@ -1186,7 +1697,7 @@ async def test_with_api_keys_two_authorization_headers_are_a_documented_400(
 ) -> None:
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": JSON}
     wallet = await (await keyed_client.post(WALLETS, headers=headers)).json()
-    path = case.template.replace("{walletId}", wallet["id"])
+    path = path_of(case, {"wallet": wallet["id"], "transfer": str(uuid4()), "hold": str(uuid4())})
     twice = [("Authorization", f"Bearer {API_KEY}")] * 2 + [
         ("Content-Type", JSON),
         ("X-Request-ID", REQUEST_ID),

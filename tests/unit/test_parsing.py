@@ -5,19 +5,32 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
+from uuid import UUID
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from wallet.domain.currency import CURRENCIES, USD
 from wallet.domain.errors import ValidationFailed
+from wallet.domain.holds import (
+    DEFAULT_EXPIRES_IN,
+    MAX_EXPIRES_IN,
+    CaptureCommand,
+    HoldCommand,
+    HoldStatus,
+)
 from wallet.domain.model import OperationRequest, OperationType
-from wallet.domain.money import Money
+from wallet.domain.money import Money, parse_amount
 from wallet.entrypoints.http.parsing import (
     DEFAULT_PAGE_SIZE,
     MAX_JSON_DEPTH,
     NO_BODY,
     decode_json,
+    parse_capture,
+    parse_empty,
+    parse_hold,
+    parse_hold_id,
+    parse_hold_status,
     parse_new_wallet,
     parse_operation,
     parse_page,
@@ -309,3 +322,251 @@ def test_limit_must_be_an_integer_from_1_to_1000(limit: str) -> None:
 )
 def test_repeated_parameters_and_empty_cursors_are_refused(query: str, fields: list[str]) -> None:
     assert fields_of(refusal(lambda: page_of(query))) == fields
+
+
+# --- parse_hold -----------------------------------------------------------------------
+
+WALLET_ID = UUID("3f1c2d4e-5b6a-4c8d-9e0f-1a2b3c4d5e6f")
+PAYEE_ID = UUID("00000000-0000-4000-8000-000000000002")
+
+
+def hold_of(raw: str) -> HoldCommand:
+    """The hold a raw JSON body asks for, decoded as the app decodes it."""
+    return parse_hold(decode_json(raw.encode()), WALLET_ID)
+
+
+def with_field(name: str, literal: str) -> str:
+    """A hold body of 1.00 with ``name`` written as the JSON ``literal``."""
+    return '{"amount": "1", "' + name + '": ' + literal + "}"
+
+
+def hold_refusal(raw: str) -> list[str]:
+    return fields_of(refusal(lambda: hold_of(raw)))
+
+
+def test_a_hold_body_is_parsed_with_everything_it_says() -> None:
+    said = {
+        "amount": "20.00",
+        "toWalletId": str(PAYEE_ID),
+        "expiresIn": 3600,
+        "reference": "order-1",
+        "metadata": {"k": "v"},
+    }
+    assert hold_of(json.dumps(said)) == HoldCommand(
+        WALLET_ID, parse_amount("20.00"), PAYEE_ID, 3600, "order-1", {"k": "v"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [
+        ('{"amount": "1"}', DEFAULT_EXPIRES_IN),
+        ('{"amount": "1", "expiresIn": null}', DEFAULT_EXPIRES_IN),
+        ('{"amount": "1", "expiresIn": 1}', 1),
+        ('{"amount": "1", "expiresIn": 2592000}', MAX_EXPIRES_IN),
+        ('{"amount": "1", "expiresIn": 604800}', 604800),
+    ],
+)
+def test_expires_in_is_a_whole_number_of_seconds_defaulting_to_a_week(
+    raw: str, seconds: int
+) -> None:
+    assert (DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN) == (604800, 2592000)
+    parsed = hold_of(raw)
+    assert parsed.expires_in == seconds
+    assert type(parsed.expires_in) is int
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "0",
+        "-1",
+        "2592001",
+        "99999999999",
+        '"60"',
+        '""',
+        "60.0",
+        "6e1",
+        "1.5",
+        "60.000",
+        "true",
+        "false",
+        "[]",
+        "{}",
+        "600e-1",
+    ],
+)
+def test_expires_in_out_of_range_or_not_a_json_integer_is_refused(literal: str) -> None:
+    error = refusal(lambda: hold_of(with_field("expiresIn", literal)))
+    assert fields_of(error) == ["expiresIn"]
+    assert "1 to 2592000" in error.errors[0].message
+
+
+@pytest.mark.parametrize("literal", ["1e0", "60E0", "1.0e1", "6.0E1"])
+def test_expires_in_written_with_an_exponent_is_refused_like_6e1(literal: str) -> None:
+    error = refusal(lambda: hold_of(with_field("expiresIn", literal)))
+    assert fields_of(error) == ["expiresIn"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "payee"),
+    [
+        ('{"amount": "1", "toWalletId": null}', None),
+        (with_field("toWalletId", f'"{PAYEE_ID}"'), PAYEE_ID),
+        (with_field("toWalletId", f'"{str(PAYEE_ID).upper()}"'), PAYEE_ID),
+    ],
+)
+def test_the_payee_is_optional(raw: str, payee: UUID | None) -> None:
+    assert hold_of(raw).to_wallet_id == payee
+
+
+@pytest.mark.parametrize(
+    "payee", [f'"{WALLET_ID}"', f'"{str(WALLET_ID).upper()}"', '"nope"', "1", "true", '""']
+)
+def test_the_payee_must_be_another_wallets_id(payee: str) -> None:
+    assert hold_refusal(with_field("toWalletId", payee)) == ["toWalletId"]
+
+
+def test_null_reference_and_metadata_are_absent() -> None:
+    parsed = hold_of('{"amount": "1", "reference": null, "metadata": null}')
+    assert (parsed.reference, parsed.metadata) == (None, {})
+
+
+@pytest.mark.parametrize(
+    ("raw", "fields"),
+    [
+        ("{}", ["amount"]),
+        ('{"amount": null}', ["amount"]),
+        ('{"amount": "0"}', ["amount"]),
+        ('{"amount": "1", "expires": 60}', ["expires"]),
+        ('{"amount": "1", "status": "HELD"}', ["status"]),
+        (with_field("walletId", f'"{WALLET_ID}"'), ["walletId"]),
+        (
+            '{"amounts": "1", "toWalletId": "x", "expiresIn": 0, "reference": 5}',
+            ["amounts", "amount", "toWalletId", "expiresIn", "reference"],
+        ),
+    ],
+)
+def test_a_hold_body_reports_every_unknown_missing_and_wrong_field(
+    raw: str, fields: list[str]
+) -> None:
+    assert sorted(hold_refusal(raw)) == sorted(fields)
+
+
+@pytest.mark.parametrize("body", [NO_BODY, None, [], "1", Decimal(1)])
+def test_a_hold_body_must_be_an_object(body: object) -> None:
+    assert fields_of(refusal(lambda: parse_hold(body, WALLET_ID))) == ["body"]
+
+
+# --- parse_capture and parse_empty ----------------------------------------------------
+
+HOLD_ID = UUID(int=7)
+
+
+@pytest.mark.parametrize("body", [NO_BODY, {}, {"amount": None}])
+def test_a_capture_without_an_amount_takes_the_whole_hold(body: object) -> None:
+    assert parse_capture(body, HOLD_ID) == CaptureCommand(HOLD_ID)
+
+
+@pytest.mark.parametrize("amount", ["1.00", Decimal("1.00"), "1", Decimal(1)])
+def test_a_capture_of_an_amount_takes_that_amount(amount: object) -> None:
+    command = parse_capture({"amount": amount}, HOLD_ID)
+    assert command.amount is not None
+    assert command.amount.of(USD) == Money(100)
+    assert command.meaning == CaptureCommand(HOLD_ID, parse_amount("1")).meaning
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"amount": Decimal(0)}, ["amount"]),
+        ({"amount": "0"}, ["amount"]),
+        ({"amount": "-1"}, ["amount"]),
+        ({"amount": "0.0001"}, ["amount"]),
+        ({"amount": True}, ["amount"]),
+        ({"other": Decimal(1)}, ["other"]),
+        ({"amount": "1", "toWalletId": None}, ["toWalletId"]),
+        ({"other": Decimal(1), "amount": "x"}, ["other", "amount"]),
+    ],
+)
+def test_a_capture_body_with_a_wrong_amount_or_other_fields_is_refused(
+    body: object, fields: list[str]
+) -> None:
+    assert sorted(fields_of(refusal(lambda: parse_capture(body, HOLD_ID)))) == sorted(fields)
+
+
+@pytest.mark.parametrize("body", [None, [], "1", Decimal(1), [{}]])
+def test_a_capture_body_must_be_empty_or_an_object(body: object) -> None:
+    assert fields_of(refusal(lambda: parse_capture(body, HOLD_ID))) == ["body"]
+
+
+@pytest.mark.parametrize("body", [NO_BODY, {}])
+def test_a_void_body_is_empty_or_an_empty_object(body: object) -> None:
+    assert parse_empty(body) is None
+
+
+@pytest.mark.parametrize(
+    "body", [None, [], [{}], "", Decimal(0), False, {"amount": "1"}, {"reason": None}]
+)
+def test_a_void_body_that_says_anything_is_refused(body: object) -> None:
+    assert fields_of(refusal(lambda: parse_empty(body))) == ["body"]
+
+
+# --- parse_hold_status and parse_hold_id ----------------------------------------------
+
+
+def status_of(query: str) -> HoldStatus | None:
+    return parse_hold_status(
+        make_mocked_request("GET", f"/api/v1/wallets/{WALLET_ID}/holds{query}")
+    )
+
+
+@pytest.mark.parametrize("status", list(HoldStatus))
+def test_each_status_filters(status: HoldStatus) -> None:
+    assert status_of(f"?status={status.value}") is status
+
+
+def test_no_status_filters_nothing() -> None:
+    assert status_of("") is None
+    assert status_of("?limit=5") is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?status=held",
+        "?status=Held",
+        "?status=OPEN",
+        "?status=",
+        "?status=HELD%20",
+        "?status=HELD,VOIDED",
+        "?status=HELD&status=HELD",
+        "?status=HELD&status=VOIDED",
+    ],
+)
+def test_a_wrong_or_repeated_status_is_refused(query: str) -> None:
+    assert fields_of(refusal(lambda: status_of(query))) == ["status"]
+
+
+def test_a_repeated_status_is_refused_as_repeated() -> None:
+    error = refusal(lambda: status_of("?status=HELD&status=HELD"))
+    assert "at most once" in error.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("raw", "ok"),
+    [
+        (str(WALLET_ID), True),
+        (str(WALLET_ID).upper(), True),
+        ("", False),
+        ("nope", False),
+        (str(WALLET_ID)[:-1], False),
+        (str(WALLET_ID).replace("-", ""), False),
+    ],
+)
+def test_a_hold_id_in_the_path_must_be_a_uuid(raw: str, ok: bool) -> None:
+    request = make_mocked_request("GET", f"/api/v1/holds/{raw}", match_info={"hold_id": raw})
+    if ok:
+        assert parse_hold_id(request) == WALLET_ID
+    else:
+        assert fields_of(refusal(lambda: parse_hold_id(request))) == ["holdId"]

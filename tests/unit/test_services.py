@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from uuid import UUID, uuid4
 
 import pytest
 
-from tests.unit.fakes import TEST_SECRET, in_memory_service
+from tests.unit.fakes import TEST_SECRET, batched_ledger, in_memory_service
 from wallet.adapters.memory import InMemoryBalanceCache, InMemoryDatabase
+from wallet.domain import services
+from wallet.domain.currency import CURRENCIES
 from wallet.domain.errors import (
     BalanceLimitExceeded,
+    CurrencyMismatch,
+    HoldNotActive,
+    HoldNotFound,
     InsufficientFunds,
     StorageUnavailable,
     ValidationFailed,
     WalletNotFound,
 )
+from wallet.domain.holds import CaptureCommand, HoldCommand, HoldStatus
+from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.model import Operation, OperationCommand, OperationType, Page, Wallet
 from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, Money, parse_amount
 from wallet.domain.pagination import CursorCodec
@@ -455,3 +463,214 @@ async def test_readiness_reports_the_database_and_the_cache(
     cache.available = cache_up
     readiness = await service.readiness()
     assert (readiness.database_ok, readiness.cache) == expected
+
+
+# --- holds ----------------------------------------------------------------------------
+
+
+class Clock:
+    """The time now, ``offset`` later: the store's and the service's clock alike."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture
+def clock(repository: InMemoryDatabase) -> Clock:
+    moved = Clock()
+    repository.clock = moved
+    return moved
+
+
+@pytest.fixture
+def timed(repository: InMemoryDatabase, cache: InMemoryBalanceCache, clock: Clock) -> WalletService:
+    """The service over memory, its clock the store's."""
+    return WalletService(
+        wallets=repository,
+        ledger=batched_ledger(repository),
+        history=repository,
+        records=repository,
+        health=repository,
+        cache=cache,
+        cursors=CursorCodec(TEST_SECRET),
+        holds=repository,
+        hold_book=repository,
+        hold_expiry=repository,
+        clock=clock,
+    )
+
+
+def hold_command(wallet: Wallet, amount: str, expires_in: int = 60) -> HoldCommand:
+    return HoldCommand(wallet.id, parse_amount(amount), expires_in=expires_in)
+
+
+async def test_a_placed_hold_is_cached_with_the_wallet_and_served_until_it_expires(
+    timed: WalletService, cache: InMemoryBalanceCache, clock: Clock
+) -> None:
+    wallet = await new_wallet_with(timed, "100")
+    hold = (await timed.place_hold(hold_command(wallet, "30"))).value
+
+    cached = cache.entries[wallet.id]
+    assert (cached.held, cached.available, cached.held_until) == (
+        Money(3000),
+        Money(7000),
+        hold.expires_at,
+    )
+    hits = cache.hits
+    assert await timed.get_wallet(wallet.id) == cached  # from the cache
+    assert cache.hits == hits + 1
+
+    clock.offset = timedelta(seconds=60)
+
+    read = await timed.get_wallet(wallet.id)
+    assert (read.held, read.available, read.held_until) == (Money(0), Money(10000), None)
+    assert read.balance == Money(10000)
+    assert cache.entries[wallet.id] == cached  # not from it: it still says what was held
+
+
+async def test_a_cached_wallet_is_read_again_only_once_its_next_hold_has_expired(
+    timed: WalletService, cache: InMemoryBalanceCache, clock: Clock
+) -> None:
+    wallet = await new_wallet_with(timed, "100")
+    await timed.place_hold(hold_command(wallet, "10", expires_in=60))
+    await timed.place_hold(hold_command(wallet, "20", expires_in=120))
+    assert (await timed.get_wallet(wallet.id)).held == Money(3000)
+
+    clock.offset = timedelta(seconds=90)
+    assert (await timed.get_wallet(wallet.id)).held == Money(2000)
+    clock.offset = timedelta(seconds=120)
+    assert (await timed.get_wallet(wallet.id)).held == Money(0)
+
+
+async def test_capture_and_void_refresh_the_cached_wallets(
+    timed: WalletService, cache: InMemoryBalanceCache
+) -> None:
+    payer = await new_wallet_with(timed, "100")
+    payee = await new_wallet_with(timed, "0.00")
+    paying = HoldCommand(payer.id, parse_amount("40"), payee.id)
+    hold = (await timed.place_hold(paying)).value
+    voided = (await timed.place_hold(hold_command(payer, "10"))).value
+    assert cache.entries[payer.id].held == Money(5000)
+
+    captured = (await timed.capture_hold(CaptureCommand(hold.id, parse_amount("25")))).value
+    assert captured.transfer is not None
+    assert captured.transfer.hold_id == hold.id
+    assert (cache.entries[payer.id].balance, cache.entries[payer.id].held) == (
+        Money(7500),
+        Money(1000),
+    )
+    assert cache.entries[payee.id].balance == Money(2500)
+
+    assert (await timed.void_hold(voided.id)).value.status is HoldStatus.VOIDED
+    assert cache.entries[payer.id].held == Money(0)
+    assert cache.entries[payer.id] == await timed.get_wallet(payer.id)
+
+
+async def test_the_expiry_job_marks_every_due_hold_a_few_wallets_at_a_time(
+    timed: WalletService,
+    repository: InMemoryDatabase,
+    cache: InMemoryBalanceCache,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(services, "HOLDS_EXPIRED_PER_RUN", 2)
+    wallets = [await new_wallet_with(timed, "10") for _ in range(5)]
+    for wallet in wallets:
+        await timed.place_hold(hold_command(wallet, "1", expires_in=60))
+        await timed.place_hold(hold_command(wallet, "2", expires_in=60))
+    await timed.place_hold(hold_command(wallets[0], "3", expires_in=600))
+    versions = {w.id: (await repository.get(w.id)).version for w in wallets}
+    clock.offset = timedelta(seconds=60)
+
+    run = await timed.expire_holds()
+
+    assert (run.expired, run.still_open) == (10, 1)
+    for wallet in wallets:
+        stored = await repository.get(wallet.id)
+        assert stored.version > versions[wallet.id]
+        assert cache.entries[wallet.id] == stored
+    assert cache.entries[wallets[0].id].held == Money(300)
+    clock.offset = timedelta()  # marked in storage: expired whatever the clock says now
+    statuses = [h.status for h in (await timed.list_holds(wallets[1].id, 10, None)).items]
+    assert statuses == [HoldStatus.EXPIRED, HoldStatus.EXPIRED]
+    again = await timed.expire_holds()
+    assert (again.expired, again.still_open) == (0, 1)
+
+
+async def test_an_expired_hold_is_refused_for_capture_and_void(
+    timed: WalletService, clock: Clock
+) -> None:
+    wallet = await new_wallet_with(timed, "100")
+    hold = (await timed.place_hold(hold_command(wallet, "30"))).value
+    clock.offset = timedelta(seconds=60)
+
+    read = await timed.get_hold(hold.id)
+    assert (read.status, read.updated_at) == (HoldStatus.EXPIRED, hold.expires_at)
+    with pytest.raises(HoldNotActive, match="EXPIRED"):
+        await timed.capture_hold(CaptureCommand(hold.id))
+    with pytest.raises(HoldNotActive, match="EXPIRED"):
+        await timed.void_hold(hold.id)
+    with pytest.raises(HoldNotFound):
+        await timed.get_hold(uuid4())
+    assert (await timed.get_wallet(wallet.id)).balance == Money(10000)
+
+
+async def test_a_holds_payee_is_checked_as_a_transfers(timed: WalletService) -> None:
+    wallet = await new_wallet_with(timed, "100")
+    euro = (await timed.create_wallet(currency=CURRENCIES["EUR"])).value
+    with pytest.raises(WalletNotFound):
+        await timed.place_hold(HoldCommand(wallet.id, parse_amount("1"), uuid4()))
+    with pytest.raises(CurrencyMismatch):
+        await timed.place_hold(HoldCommand(wallet.id, parse_amount("1"), euro.id))
+    with pytest.raises(InsufficientFunds, match=r"Balance 100\.00 is less than 100\.01"):
+        await timed.place_hold(hold_command(wallet, "100.01"))
+    assert (await timed.list_holds(wallet.id, 10, None)).items == []
+
+
+class RecordsOfHoldsAsTheyAreNow:
+    """IdempotencyRecords that answer a recorded hold as it is now, not as it was when
+    recorded: as a store that records the hold's id and reads the hold back does."""
+
+    def __init__(self, database: InMemoryDatabase) -> None:
+        self._database = database
+
+    async def find_recorded(self, key: str) -> Recorded | None:
+        recorded = await self._database.find_recorded(key)
+        if recorded is None or recorded.hold is None:
+            return recorded
+        return replace(recorded, hold=await self._database.find_hold(recorded.hold.id))
+
+    async def forget_keys_older_than(self, age: timedelta) -> int:
+        return await self._database.forget_keys_older_than(age)
+
+
+async def test_a_replayed_placement_answers_the_hold_as_placed_whatever_became_of_it(
+    repository: InMemoryDatabase,
+) -> None:
+    service = WalletService(
+        wallets=repository,
+        ledger=batched_ledger(repository),
+        history=repository,
+        records=RecordsOfHoldsAsTheyAreNow(repository),
+        health=repository,
+        cache=InMemoryBalanceCache(),
+        cursors=CursorCodec(TEST_SECRET),
+        holds=repository,
+        hold_book=repository,
+        hold_expiry=repository,
+    )
+    wallet = await new_wallet_with(service, "100")
+    command = hold_command(wallet, "30")
+    key = Idempotency.of("h-1", "POST", f"/api/v1/wallets/{wallet.id}/holds", command.meaning, "r")
+    placed = (await service.place_hold(command, key)).value
+    await service.capture_hold(CaptureCommand(placed.id, parse_amount("10")))
+
+    replayed = await service.place_hold(command, key)
+
+    assert replayed.replayed
+    assert replayed.value == placed
+    assert (replayed.value.status, replayed.value.captured_amount) == (HoldStatus.HELD, None)
+    assert (await service.get_hold(placed.id)).status is HoldStatus.CAPTURED

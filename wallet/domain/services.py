@@ -296,7 +296,7 @@ class WalletService:
     ) -> Page[Hold]:
         """A page of the wallet's holds, newest first; with ``status``, only the holds that
         have it now (a cursor of one filter is refused by another)."""
-        scope = f"holds:{wallet_id}" + ("" if status is None else f"?status={status.value}")
+        scope = holds_scope(wallet_id, status)
         before = self._decode(scope, cursor)
         holds = await self._hold_book.list_holds(wallet_id, limit + 1, before, status)
         return self._page(scope, holds, limit)
@@ -391,3 +391,10 @@ def operations_scope(wallet_id: UUID, reference: str | None = None) -> str:
     if reference is None:
         return f"operations:{wallet_id}"
     return f"operations:{wallet_id}?reference={reference}"
+
+
+def holds_scope(wallet_id: UUID, status: HoldStatus | None = None) -> str:
+    """The list a holds cursor belongs to: the wallet's, filtered by ``status`` or not."""
+    if status is None:
+        return f"holds:{wallet_id}"
+    return f"holds:{wallet_id}?status={status.value}"

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from wallet.domain import errors
 from wallet.domain.currency import CURRENCIES, MAX_AMOUNT_MAJOR, MAX_BALANCE_MAJOR
+from wallet.domain.holds import DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, MIN_EXPIRES_IN, HoldStatus
 from wallet.domain.model import MAX_BALANCE, REQUESTABLE, OperationType
 from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_DECIMALS, MAX_LITERAL_LENGTH, Money
 from wallet.domain.pagination import CURSOR_BYTES
@@ -76,6 +77,8 @@ INSUFFICIENT_FUNDS = kind_of(errors.InsufficientFunds)
 BALANCE_LIMIT = kind_of(errors.BalanceLimitExceeded)
 WALLET_NOT_FOUND = kind_of(errors.WalletNotFound)
 TRANSFER_NOT_FOUND = kind_of(errors.TransferNotFound)
+HOLD_NOT_FOUND = kind_of(errors.HoldNotFound)
+HOLD_NOT_ACTIVE = kind_of(errors.HoldNotActive)
 CURRENCY_MISMATCH = kind_of(errors.CurrencyMismatch)
 IDEMPOTENCY_KEY_IN_USE = kind_of(errors.IdempotencyKeyInUse)
 IDEMPOTENCY_KEY_REUSED = kind_of(errors.IdempotencyKeyReused)
@@ -83,8 +86,8 @@ IDEMPOTENCY_KEY_REUSED = kind_of(errors.IdempotencyKeyReused)
 (REFUSED_OPERATION_STATUS,) = {INSUFFICIENT_FUNDS.status, BALANCE_LIMIT.status}
 
 DESCRIPTION = f"""\
-A wallet service: create wallets, deposit and withdraw exact amounts, read balances and
-each wallet's ledger.
+A wallet service: create wallets, deposit and withdraw exact amounts, move money between
+wallets, reserve it with holds, read balances and each wallet's ledger.
 
 **Money.** Every wallet holds one `currency`, fixed at creation: an active ISO 4217 code
 whose minor unit has 0, 2 or 3 digits (`JPY`, `USD`, `BHD`); money never changes currency.
@@ -99,20 +102,29 @@ between 0 and {MAX_BALANCE_MAJOR} in major units (for USD, 0.00 and {MAX_BALANCE
 operation that would cross either bound is refused with {REFUSED_OPERATION_STATUS} and
 changes nothing.
 
-**References and metadata.** An operation may carry a `reference` (1 to \
-{MAX_REFERENCE_LENGTH} characters, counted as Unicode code points, without control characters;
-not unique) and an operation or a new wallet `metadata` (an object of at most \
+**References and metadata.** An operation, a transfer or a hold may carry a `reference` \
+(1 to {MAX_REFERENCE_LENGTH} characters, counted as Unicode code points, without control \
+characters; not unique) and those or a new wallet `metadata` (an object of at most \
 {MAX_METADATA_ENTRIES} entries, keys
 1 to 40 of `A-Z a-z 0-9 _ . -`, values strings of at most {MAX_METADATA_VALUE_LENGTH} \
 characters). Both are
 returned as given (`null` and `{{}}` when absent) and are part of what a request means under
 an `Idempotency-Key`. `?reference=` lists only a wallet's operations of that reference.
 
+**Holds.** A hold reserves part of a wallet's available balance now, to be captured or
+voided later. `heldBalance` is the sum of the wallet's holds still `HELD`; `availableBalance`
+(`balance` less `heldBalance`) is what a withdrawal, a transfer out or a new hold may take.
+A capture takes the whole hold or less, once, and releases the rest: as a `WITHDRAW`, or as a
+transfer to the hold's `toWalletId`; its entries carry the `holdId`. A void releases it all.
+From `expiresAt` on, a hold still held reads `EXPIRED` and reserves nothing. Placing or
+voiding a hold writes no ledger entry; a capture or void of a hold no longer held is \
+{HOLD_NOT_ACTIVE.status}.
+
 **Paging.** Lists take `limit` (1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}) and
 `cursor`, the opaque `nextCursor` of the previous page (`null` on the last page). Lists are
-ordered by (`createdAt`, `id`): wallets oldest first, operations newest first. Pages never
-skip or repeat an item while items are being added. A cursor belongs to one list; one the
-service did not make, or an altered one, is {VALIDATION.status}.
+ordered by (`createdAt`, `id`): wallets oldest first, operations and holds newest first.
+Pages never skip or repeat an item while items are being added. A cursor belongs to one
+list; one the service did not make, or an altered one, is {VALIDATION.status}.
 
 **Consistency.** Each operation is atomic and appended to the wallet's ledger, which is
 never changed. No lost updates, no double application, no negative balance under any
@@ -295,12 +307,12 @@ SCHEMAS: dict[str, Json] = {
             "balance": _schema("Money"),
             "heldBalance": {
                 "allOf": [_schema("Money")],
-                "description": "The part of the balance that holds reserve.",
+                "description": "The part of the balance that holds still `HELD` reserve.",
             },
             "availableBalance": {
                 "allOf": [_schema("Money")],
-                "description": "`balance` less `heldBalance`: what a withdrawal or a "
-                "transfer may take.",
+                "description": "`balance` less `heldBalance`: what a withdrawal, a "
+                "transfer out or a new hold may take.",
             },
             "metadata": _schema("Metadata"),
             "createdAt": _schema("Timestamp"),
@@ -415,6 +427,105 @@ SCHEMAS: dict[str, Json] = {
         },
         "Money moved between two wallets.",
     ),
+    "HoldStatus": {
+        "type": "string",
+        "enum": [status.value for status in HoldStatus],
+        "description": (
+            "`HELD` until captured, voided or expired; from `expiresAt` on a hold still held "
+            "reads `EXPIRED`, whatever a background job has marked yet."
+        ),
+    },
+    "Hold": _object(
+        {
+            "id": _schema("Id"),
+            "walletId": {"allOf": [_schema("Id")], "description": "The wallet it reserves on."},
+            "toWalletId": {
+                "oneOf": [_schema("Id"), {"type": "null"}],
+                "description": "The wallet a capture pays; `null`: a capture is a withdrawal.",
+            },
+            "currency": _schema("Currency"),
+            "amount": {"allOf": [_schema("Money")], "description": "The amount reserved."},
+            "capturedAmount": {
+                "oneOf": [_schema("Money"), {"type": "null"}],
+                "description": "What the capture took; `null` until it is `CAPTURED`.",
+            },
+            "status": _schema("HoldStatus"),
+            "expiresAt": _schema("Timestamp"),
+            "reference": {"oneOf": [_schema("Reference"), {"type": "null"}]},
+            "metadata": _schema("Metadata"),
+            "createdAt": _schema("Timestamp"),
+            "updatedAt": _schema("Timestamp"),
+        },
+        "Money reserved on a wallet, to be captured or voided later.",
+    ),
+    "HoldRequest": _object(
+        {"amount": _schema("Amount")},
+        "A hold on the wallet of the path. Unknown fields are refused; optional fields sent "
+        "as `null` are absent.",
+        optional={
+            "toWalletId": {
+                "oneOf": [_schema("Id"), {"type": "null"}],
+                "description": "The wallet a capture pays: another wallet of the same "
+                "currency. Without it a capture is a withdrawal.",
+            },
+            "expiresIn": {
+                "oneOf": [
+                    {
+                        "type": "integer",
+                        "minimum": MIN_EXPIRES_IN,
+                        "maximum": MAX_EXPIRES_IN,
+                        "default": DEFAULT_EXPIRES_IN,
+                    },
+                    {"type": "null"},
+                ],
+                "description": (
+                    f"Whole seconds until it expires, {MIN_EXPIRES_IN} to {MAX_EXPIRES_IN} "
+                    f"(30 days), a JSON integer without a fraction or an exponent; absent or "
+                    f"`null`: {DEFAULT_EXPIRES_IN} (7 days)."
+                ),
+            },
+            "reference": {"oneOf": [_schema("Reference"), {"type": "null"}]},
+            "metadata": {"oneOf": [_schema("Metadata"), {"type": "null"}]},
+        },
+        examples=[
+            {"amount": "20.00"},
+            {
+                "amount": "20.00",
+                "toWalletId": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                "expiresIn": 3600,
+                "reference": "order-1234",
+            },
+        ],
+    ),
+    "CaptureRequest": {
+        "type": "object",
+        "properties": {"amount": {"oneOf": [_schema("Amount"), {"type": "null"}]}},
+        "additionalProperties": False,
+        "description": "How much to capture: at most the hold's amount, with at most its "
+        "currency's decimals; absent or `null` (or no body at all): the whole hold. Unknown "
+        "fields are refused.",
+        "examples": [{}, {"amount": "12.50"}],
+    },
+    "VoidRequest": {
+        "type": "object",
+        "maxProperties": 0,
+        "description": "Nothing to say: `{}`, or no body at all.",
+    },
+    "HoldCaptured": _object(
+        {
+            "hold": {"allOf": [_schema("Hold")], "description": "The hold, `CAPTURED`."},
+            "operations": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 2,
+                "items": _schema("Operation"),
+                "description": "The entries the capture wrote, each with the `holdId`: the "
+                "payer's `WITHDRAW`, or for a hold with `toWalletId` the payer's "
+                "`TRANSFER_OUT` and the payee's `TRANSFER_IN` (a transfer with the `holdId`).",
+            },
+        },
+        "A capture's answer: the hold as captured and the entries it wrote.",
+    ),
     "NewWallet": {
         "type": "object",
         "properties": {
@@ -438,6 +549,7 @@ SCHEMAS: dict[str, Json] = {
     ),
     "WalletPage": _page("Wallet", "oldest first"),
     "OperationPage": _page("Operation", "newest first"),
+    "HoldPage": _page("Hold", "newest first"),
     "FieldError": _object(
         {
             "field": {"type": "string", "description": "The field, parameter or `body`."},
@@ -523,6 +635,15 @@ HEADERS: dict[str, Json] = {
             "pattern": r"^/api/v1/transfers/" + UUID_PATTERN[1:],
         },
     },
+    "HoldLocation": {
+        "description": "The URL of the new hold.",
+        "required": True,
+        "schema": {
+            "type": "string",
+            "format": "uri-reference",
+            "pattern": r"^/api/v1/holds/" + UUID_PATTERN[1:],
+        },
+    },
     "Location": {
         "description": "The URL of the new wallet.",
         "required": True,
@@ -592,6 +713,25 @@ PARAMETERS: dict[str, Json] = {
             f"A transfer id, 8-4-4-4-12 hex digits in either case; else {VALIDATION.status}."
         ),
         "schema": {"type": "string", "format": "uuid", "pattern": UUID_ANY_CASE_PATTERN},
+    },
+    "HoldId": {
+        "name": "holdId",
+        "in": "path",
+        "required": True,
+        "description": (
+            f"A hold id, 8-4-4-4-12 hex digits in either case; else {VALIDATION.status}."
+        ),
+        "schema": {"type": "string", "format": "uuid", "pattern": UUID_ANY_CASE_PATTERN},
+    },
+    "HoldStatus": {
+        "name": "status",
+        "in": "query",
+        "required": False,
+        "description": (
+            "Only the holds with this status now (a hold past its `expiresAt` is `EXPIRED`); "
+            "give it at most once. A cursor belongs to the list of its status."
+        ),
+        "schema": _schema("HoldStatus"),
     },
     "Limit": {
         "name": "limit",
@@ -709,16 +849,17 @@ def _problem(
 
 PROBLEM_RESPONSES = {
     "ValidationError": _problem(
-        "The request is malformed: body, id, `limit`, `cursor` or `reference`, or (with API keys "
-        "configured) more than one `Authorization` header. `errors` lists each field.",
+        "The request is malformed: body, id, `limit`, `cursor`, `reference` or `status`, or "
+        "(with API keys configured) more than one `Authorization` header. `errors` lists each "
+        "field.",
         VALIDATION,
     ),
     "OperationRefused": _problem(
         f"`{VALIDATION.code}`: the request is malformed. `{INSUFFICIENT_FUNDS.code}`: a "
-        f"withdrawal larger than the balance. `{BALANCE_LIMIT.code}`: a deposit past the "
-        "maximum balance. Nothing changed. A refusal recorded under an `Idempotency-Key` is "
-        "answered again as it was, `requestId` included; so is `X-Request-ID`, unless the "
-        "retry names its own.",
+        "withdrawal larger than the available balance (`balance` less what holds reserve). "
+        f"`{BALANCE_LIMIT.code}`: a deposit past the maximum balance. Nothing changed. A "
+        "refusal recorded under an `Idempotency-Key` is answered again as it was, `requestId` "
+        "included; so is `X-Request-ID`, unless the retry names its own.",
         VALIDATION,
         INSUFFICIENT_FUNDS,
         BALANCE_LIMIT,
@@ -745,6 +886,41 @@ PROBLEM_RESPONSES = {
         WALLET_NOT_FOUND,
     ),
     "TransferNotFound": _problem("No transfer has this id.", TRANSFER_NOT_FOUND),
+    "HoldRefused": _problem(
+        f"`{VALIDATION.code}`: the request is malformed (`toWalletId` naming the hold's own "
+        f"wallet included), or the amount has more decimals than the currency. "
+        f"`{CURRENCY_MISMATCH.code}`: `toWalletId` holds another currency. "
+        f"`{INSUFFICIENT_FUNDS.code}`: the wallet's available balance is below the amount. "
+        "Checked in that order, after both wallets are found; nothing was reserved. A "
+        "refusal recorded under an `Idempotency-Key` is answered again as it was.",
+        VALIDATION,
+        CURRENCY_MISMATCH,
+        INSUFFICIENT_FUNDS,
+        headers=("Idempotent-Replayed",),
+    ),
+    "HoldWalletNotFound": _problem(
+        "The hold's wallet or its `toWalletId` does not exist; the detail names which (the "
+        "hold's wallet is looked up first). Nothing was reserved.",
+        WALLET_NOT_FOUND,
+    ),
+    "HoldNotFound": _problem("No hold has this id.", HOLD_NOT_FOUND),
+    "CaptureRefused": _problem(
+        f"`{VALIDATION.code}`: the request is malformed, or (once the hold is found and "
+        "`HELD`) its amount is more than the hold's or has more decimals than its currency. "
+        f"`{BALANCE_LIMIT.code}`: the payee would pass the maximum balance; the hold stays "
+        "`HELD`. A capture never fails for funds: they were held. A refusal recorded "
+        "under an `Idempotency-Key` is answered again as it was.",
+        VALIDATION,
+        BALANCE_LIMIT,
+        headers=("Idempotent-Replayed",),
+    ),
+    "HoldConflict": _problem(
+        f"`{HOLD_NOT_ACTIVE.code}`: the hold is no longer `HELD` (captured, voided or expired; "
+        f"the detail names its status), so nothing changed. `{IDEMPOTENCY_KEY_IN_USE.code}`: "
+        "another request with this `Idempotency-Key` is still running; retry later.",
+        HOLD_NOT_ACTIVE,
+        IDEMPOTENCY_KEY_IN_USE,
+    ),
     "MethodNotAllowed": _problem(
         "The path exists but not with this method; `Allow` lists the methods it accepts.",
         METHOD_NOT_ALLOWED,
@@ -838,12 +1014,39 @@ def _wallet_link(operation_id: str, description: str) -> Json:
     }
 
 
+def _hold_link(operation_id: str, description: str) -> Json:
+    return {
+        "operationId": operation_id,
+        "parameters": {"holdId": "$response.body#/id"},
+        "description": description,
+    }
+
+
 NOT_READY = _problem(
     "The database does not answer; try again after `Retry-After` seconds.",
     SERVICE_UNAVAILABLE,
     headers=("Retry-After",),
     schema="ReadinessProblem",
 )
+
+
+CREATED_HOLD = _json(
+    "The new hold, `HELD`; the wallet's `heldBalance` grew by its amount.",
+    "Hold",
+    "Location:HoldLocation",
+    "Idempotent-Replayed",
+    links={
+        "GetHold": _hold_link("getHold", "Read the hold."),
+        "CaptureHold": _hold_link("captureHold", "Capture it, whole or in part."),
+        "VoidHold": _hold_link("voidHold", "Release it."),
+    },
+)
+# Capture and void change a hold: one no longer held is a conflict, as a key in use is.
+CHANGES_HOLD = {
+    **_answers("HoldNotFound", "HoldConflict", "IdempotencyKeyReused"),
+    **WITH_BODY,
+    **WITH_DATABASE,
+}
 
 CREATED_WALLET = _json(
     "The new wallet, with a balance of 0.",
@@ -1021,6 +1224,103 @@ PATHS: dict[str, Json] = {
             parameters=("TransferId",),
         ),
     },
+    "/api/v1/wallets/{walletId}/holds": {
+        "post": _operation(
+            "createHold",
+            "holds",
+            "Place a hold",
+            "Reserves `amount` of the wallet's available balance until it is captured, voided "
+            "or expires (`expiresIn` seconds from now); no ledger entry is written. With "
+            "`toWalletId`, a wallet of the same currency, a capture pays that wallet; without "
+            "it, a capture is a withdrawal.",
+            {
+                "201": CREATED_HOLD,
+                **_answers("HoldRefused", "HoldWalletNotFound"),
+                **KEYED,
+                **WITH_BODY,
+                **WITH_DATABASE,
+            },
+            parameters=("WalletId", "IdempotencyKey"),
+            request_body={
+                "required": True,
+                "content": {JSON: {"schema": _schema("HoldRequest")}},
+            },
+        ),
+        "get": _operation(
+            "listHolds",
+            "holds",
+            "List a wallet's holds",
+            "The wallet's holds, newest first, a page at a time; with `status`, only those "
+            "with that status now.",
+            {
+                "200": _json("A page of holds.", "HoldPage"),
+                **VALIDATED,
+                **FINDS_WALLET,
+                **WITH_DATABASE,
+            },
+            parameters=("WalletId", "HoldStatus", "Limit", "Cursor"),
+        ),
+    },
+    "/api/v1/holds/{holdId}": {
+        "get": _operation(
+            "getHold",
+            "holds",
+            "Get a hold",
+            "The hold with its status now: from `expiresAt` on, a hold still held reads `EXPIRED`.",
+            {
+                "200": _json("The hold.", "Hold"),
+                **VALIDATED,
+                **_answers("HoldNotFound"),
+                **WITH_DATABASE,
+            },
+            parameters=("HoldId",),
+        ),
+    },
+    "/api/v1/holds/{holdId}/capture": {
+        "post": _operation(
+            "captureHold",
+            "holds",
+            "Capture a hold",
+            "Takes `amount` of a `HELD` hold (the whole hold without one), once, and releases "
+            "the rest: a `WITHDRAW` from its wallet, or for a hold with `toWalletId` a "
+            "transfer to that wallet (readable at `/api/v1/transfers/{id}`), its entries "
+            "naming the hold. Checked in this order: an unknown hold, one no longer held, "
+            "the amount, the payee's maximum balance. A capture racing the expiry is decided "
+            "by the database's clock, never both.",
+            {
+                "200": _json(
+                    "The hold as captured and the entries the capture wrote.",
+                    "HoldCaptured",
+                    "Idempotent-Replayed",
+                ),
+                **_answers("CaptureRefused"),
+                **CHANGES_HOLD,
+            },
+            parameters=("HoldId", "IdempotencyKey"),
+            request_body={
+                "required": False,
+                "content": {JSON: {"schema": _schema("CaptureRequest")}},
+            },
+        ),
+    },
+    "/api/v1/holds/{holdId}/void": {
+        "post": _operation(
+            "voidHold",
+            "holds",
+            "Void a hold",
+            "Releases the whole of a `HELD` hold; no ledger entry is written.",
+            {
+                "200": _json("The hold, `VOIDED`.", "Hold", "Idempotent-Replayed"),
+                **VALIDATED,
+                **CHANGES_HOLD,
+            },
+            parameters=("HoldId", "IdempotencyKey"),
+            request_body={
+                "required": False,
+                "content": {JSON: {"schema": _schema("VoidRequest")}},
+            },
+        ),
+    },
     "/health/live": {
         "get": _operation(
             "live",
@@ -1071,6 +1371,7 @@ TAGS = [
     {"name": "wallets", "description": "Create, list and read wallets."},
     {"name": "operations", "description": "Move money and read the ledger."},
     {"name": "transfers", "description": "Move money between wallets."},
+    {"name": "holds", "description": "Reserve money now, capture or void it later."},
     {"name": "health", "description": "Probes for orchestrators and load balancers."},
     {"name": "meta", "description": "The API's own description."},
 ]

@@ -269,9 +269,9 @@ def parse_hold(body: object, wallet_id: UUID) -> HoldCommand:
 
 
 def _whole_number(value: object) -> TypeGuard[Decimal]:
-    """A JSON integer: a number written without a fraction or an exponent (the decoder
-    reads every number as a Decimal, and ``2.0`` keeps its exponent)."""
-    return isinstance(value, Decimal) and value.as_tuple().exponent == 0
+    """A JSON integer: a number written without a fraction or an exponent (``1.0e1`` is
+    ten, but not written as an integer)."""
+    return isinstance(value, JsonInteger)
 
 
 def parse_capture(body: object, hold_id: UUID) -> CaptureCommand:
@@ -482,6 +482,18 @@ def _check_depth(text: str) -> None:
             depth -= 1
 
 
+class JsonInteger(Decimal):
+    """A number the JSON text wrote as an integer literal: digits only."""
+
+    __slots__ = ()
+
+
+def _integer(literal: str) -> Decimal:
+    if len(literal) > MAX_LITERAL_LENGTH:
+        raise _InvalidJson(f"holds a number literal longer than {MAX_LITERAL_LENGTH} characters")
+    return JsonInteger(literal)
+
+
 def _number(literal: str) -> Decimal:
     if len(literal) > MAX_LITERAL_LENGTH:
         raise _InvalidJson(f"holds a number literal longer than {MAX_LITERAL_LENGTH} characters")
@@ -507,7 +519,7 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
 # One decoder for every request: numbers stay exact Decimals, duplicate keys are refused.
 _DECODER = json.JSONDecoder(
     parse_float=_number,
-    parse_int=_number,
+    parse_int=_integer,
     parse_constant=_reject_constant,
     object_pairs_hook=_unique_keys,
 )
