@@ -17,6 +17,14 @@ User classes (pick one or more by name, or let locust mix them by ``weight``):
                           users of a process and, less often, the other users' wallets
                           (``POST /api/v1/transfers``, contract v2), tops up now and then;
                           400 INSUFFICIENT_FUNDS is an expected answer.
+* ``HoldUser``         -- each user funds its own wallet (LOCUST_HOLD_FUNDING, default
+                          "1000.00"), places holds on it (half of them paying ONE merchant
+                          wallet shared by the users of a process, the others captured
+                          as withdrawals) and captures (whole or part) or voids each one
+                          once, reads them and its wallet's held and available balances,
+                          tops up now and then; at most MAX_OPEN_HOLDS of its holds are
+                          held at once. 400 INSUFFICIENT_FUNDS on a new hold is an
+                          expected answer.
 
 Run headless against a local service::
 
@@ -24,6 +32,8 @@ Run headless against a local service::
         --host http://127.0.0.1:5000 HotWalletUser
     locust -f perf/locustfile.py --headless -u 64 -r 64 -t 30s \\
         --host http://127.0.0.1:5000 TransferUser
+    locust -f perf/locustfile.py --headless -u 64 -r 64 -t 30s \\
+        --host http://127.0.0.1:5000 HoldUser
     locust -f perf/locustfile.py --headless -u 100 -r 20 -t 1m \\
         --host http://127.0.0.1:5000                      # weighted mix of all
     LOCUST_RATE_PER_USER=5 locust -f perf/locustfile.py --headless -u 50 -r 50 \\
@@ -34,6 +44,7 @@ http://localhost:8089 (``--class-picker`` lets the web UI choose classes).
 
 Environment: LOCUST_RATE_PER_USER (FixedRateUser, requests/s, default 10),
 LOCUST_TRANSFER_FUNDING (TransferUser's first deposit, default "10000.00"),
+LOCUST_HOLD_FUNDING (HoldUser's first deposit, default "1000.00"),
 LOCUST_MAX_WAIT (seconds between tasks of the other classes, default 0.1) and
 LOCUST_API_KEY (sent as ``Authorization: Bearer <key>`` on every request, for a
 service with WALLET_API_KEYS; unset or empty, no header).
@@ -43,6 +54,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections import deque
 from typing import Any
 
 from gevent.lock import BoundedSemaphore
@@ -55,10 +67,17 @@ WALLET_NAME = "/api/v1/wallets/[id]"
 OPERATION_NAME = "/api/v1/wallets/[id]/operation"
 OPERATIONS_NAME = "/api/v1/wallets/[id]/operations"
 TRANSFERS = "/api/v1/transfers"
+HOLDS_NAME = "/api/v1/wallets/[id]/holds"
+HOLD_NAME = "/api/v1/holds/[id]"
+CAPTURE_NAME = "/api/v1/holds/[id]/capture"
+VOID_NAME = "/api/v1/holds/[id]/void"
+MAX_OPEN_HOLDS = 20  # a HoldUser's holds still held at once; past it, it settles one first
+KNOWN_HOLDS = 50  # how many of its latest holds, settled or not, a HoldUser reads from
 
 RATE_PER_USER = float(os.environ.get("LOCUST_RATE_PER_USER", "10"))
 MAX_WAIT = float(os.environ.get("LOCUST_MAX_WAIT", "0.1"))
 TRANSFER_FUNDING = os.environ.get("LOCUST_TRANSFER_FUNDING", "10000.00")
+HOLD_FUNDING = os.environ.get("LOCUST_HOLD_FUNDING", "1000.00")
 API_KEY = os.environ.get("LOCUST_API_KEY", "").strip()
 
 
@@ -122,6 +141,49 @@ def transfer(client: HttpSession, payer: str, payee: str, amount: str) -> None:
             response.success()
         else:
             response.failure(f"transfer: {_describe(response)}")
+
+
+def place_hold(
+    client: HttpSession, wallet_id: str, amount: str, payee: str | None = None
+) -> str | None:
+    """POST a hold (a capture pays ``payee``, or is a withdrawal without one); its id on 201.
+    INSUFFICIENT_FUNDS (a wallet held or spent out) succeeds too, with no hold; anything else
+    is a failure."""
+    body = {"amount": amount} if payee is None else {"amount": amount, "toWalletId": payee}
+    with client.post(
+        f"{WALLETS}/{wallet_id}/holds",
+        json=body,
+        name=HOLDS_NAME,
+        catch_response=True,
+    ) as response:
+        hold_id = _json(response).get("id")
+        if response.status_code == 201 and isinstance(hold_id, str):
+            response.success()
+            return hold_id
+        if _insufficient_funds(response):
+            response.success()
+        else:
+            response.failure(f"place hold: {_describe(response)}")
+        return None
+
+
+def settle_hold(client: HttpSession, hold_id: str, action: str, body: dict[str, str]) -> None:
+    """POST a capture or a void of a hold still held; anything but 200 is a failure (a hold
+    settled twice, 409 HOLD_NOT_ACTIVE, included: each is settled once)."""
+    name = CAPTURE_NAME if action == "capture" else VOID_NAME
+    with client.post(
+        f"/api/v1/holds/{hold_id}/{action}", json=body, name=name, catch_response=True
+    ) as response:
+        if response.status_code == 200:
+            response.success()
+        else:
+            response.failure(f"{action} hold: {_describe(response)}")
+
+
+def part_of(amount: str) -> str:
+    """A random amount from 0.01 to ``amount`` (a two-decimal string), for a partial capture."""
+    cents = random.randint(1, int(amount.replace(".", "")))
+    return f"{cents // 100}.{cents % 100:02d}"
 
 
 def get_ok(client: HttpSession, path: str, name: str) -> None:
@@ -300,6 +362,85 @@ class TransferUser(WalletUser):
     @task(3)
     def pay_peer(self) -> None:
         transfer(self.client, self.wallet_id, self.peer(), small_amount())
+
+    @task(1)
+    def top_up(self) -> None:
+        self.deposit("20.00")
+
+    @task(1)
+    def read(self) -> None:
+        self.get_wallet()
+
+
+class HoldUser(WalletUser):
+    """A funded wallet that places holds, captures (whole or part) or voids each once, and
+    reads them: the reserve, capture and release path and its held and available balances."""
+
+    weight = 2
+    _merchant_id: str | None = None
+    _merchant_lock = BoundedSemaphore()
+    merchant_id: str = ""
+    open_holds: list[tuple[str, str]]  # (id, amount) of its holds still held, oldest first
+    known_holds: deque[str]  # its latest holds, settled or not
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.open_holds = []
+        self.known_holds = deque(maxlen=KNOWN_HOLDS)
+        self.deposit(HOLD_FUNDING)
+        self.merchant_id = self._merchant()
+
+    def _merchant(self) -> str:
+        """The process-wide wallet half the holds pay, created by the first user that needs it."""
+        cls = HoldUser
+        with cls._merchant_lock:
+            if cls._merchant_id is None:
+                cls._merchant_id = create_wallet(self.client)
+            if cls._merchant_id is None:
+                raise StopUser()
+            return cls._merchant_id
+
+    @task(4)
+    def place(self) -> None:
+        if len(self.open_holds) >= MAX_OPEN_HOLDS:
+            self.capture()
+            return
+        amount = small_amount()
+        payee = self.merchant_id if random.random() < 0.5 else None
+        hold_id = place_hold(self.client, self.wallet_id, amount, payee)
+        if hold_id is not None:
+            self.open_holds.append((hold_id, amount))
+            self.known_holds.append(hold_id)
+
+    def _take_open_hold(self) -> tuple[str, str] | None:
+        """One of its held holds, at random, no longer counted as open: it is settled now."""
+        if not self.open_holds:
+            return None
+        return self.open_holds.pop(random.randrange(len(self.open_holds)))
+
+    @task(2)
+    def capture(self) -> None:
+        taken = self._take_open_hold()
+        if taken is not None:
+            hold_id, amount = taken
+            body = {"amount": part_of(amount)} if random.random() < 0.5 else {}
+            settle_hold(self.client, hold_id, "capture", body)
+
+    @task(1)
+    def void(self) -> None:
+        taken = self._take_open_hold()
+        if taken is not None:
+            settle_hold(self.client, taken[0], "void", {})
+
+    @task(2)
+    def read_hold(self) -> None:
+        if self.known_holds:
+            hold_id = random.choice(self.known_holds)
+            get_ok(self.client, f"/api/v1/holds/{hold_id}", HOLD_NAME)
+
+    @task(1)
+    def list_holds(self) -> None:
+        get_ok(self.client, f"{WALLETS}/{self.wallet_id}/holds?limit=10", HOLDS_NAME)
 
     @task(1)
     def top_up(self) -> None:

@@ -2,6 +2,9 @@
 
 import { onApiKeySubmit } from "./api-key-form.js";
 import { collectElements, els } from "./elements.js";
+import { onHoldsClick, onHoldsInput, onHoldsKeydown } from "./hold-actions.js";
+import { onHoldFieldInput, onHoldSubmit } from "./hold-form.js";
+import { loadMoreHolds } from "./holds.js";
 import { loadMoreOperations } from "./operations.js";
 import {
   markAmountInvalid,
@@ -42,6 +45,15 @@ function init() {
   els.transferPayeeId.addEventListener("input", onPayeeIdInput);
   els.transferAmount.addEventListener("input", onTransferFieldInput);
   els.transferReference.addEventListener("input", onTransferFieldInput);
+  els.holdForm.addEventListener("submit", onHoldSubmit);
+  [els.holdAmount, els.holdPayeeId, els.holdExpiresIn, els.holdReference].forEach(function (field) {
+    field.addEventListener("input", onHoldFieldInput);
+  });
+  els.holds.addEventListener("click", onHoldsClick);
+  els.holds.addEventListener("click", onHistoryClick);
+  els.holds.addEventListener("keydown", onHoldsKeydown);
+  els.holds.addEventListener("input", onHoldsInput);
+  els.holdsMore.addEventListener("click", loadMoreHolds);
   els.operationsBody.addEventListener("click", onHistoryClick);
   els.copyWalletId.addEventListener("click", copyWalletId);
   els.operationsMore.addEventListener("click", loadMoreOperations);

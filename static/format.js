@@ -24,11 +24,19 @@ export function formatMoney(amount, currency) {
   return typeof currency === "string" && currency ? grouped + " " + currency : grouped;
 }
 
+/** The server's timestamp in milliseconds since the epoch, or NaN for anything else. */
+export function timeOf(iso) {
+  if (typeof iso !== "string" || !iso) {
+    return NaN;
+  }
+  return new Date(iso.replace(/(\.\d{3})\d+/, "$1")).getTime(); // some engines reject microseconds
+}
+
 function formatTime(iso) {
   if (typeof iso !== "string" || !iso) {
     return "";
   }
-  const date = new Date(iso.replace(/(\.\d{3})\d+/, "$1")); // some engines reject microseconds
+  const date = new Date(timeOf(iso));
   if (Number.isNaN(date.getTime())) {
     return iso;
   }

@@ -4,7 +4,7 @@ import { api, walletPath, withQuery } from "./api.js";
 import { renderBalanceChart } from "./balance-chart.js";
 import { entrySign } from "./catalogue.js";
 import { els, isBusy, setBusy } from "./elements.js";
-import { entryLabel, formatMoney, setTime } from "./format.js";
+import { entryLabel, formatMoney, setTime, shortId } from "./format.js";
 import { state } from "./state.js";
 import { reportFailure, setStatus } from "./status.js";
 import { counterpartyNote } from "./transfers.js";
@@ -13,11 +13,24 @@ const OPERATIONS_PAGE_SIZE = 10;
 
 const BADGE_BY_SIGN = { 1: "badge-deposit", "-1": "badge-withdraw" };
 
-/** The lines under an entry's type: the other wallet of a transfer, and the reference if any. */
+/** The hold a capture's entry belongs to, by the short id its item in the holds list shows. */
+function holdNote(holdId) {
+  const note = document.createElement("span");
+  note.className = "entry-note";
+  note.dataset.testid = "hold-note";
+  note.title = holdId;
+  note.textContent = "Hold " + shortId(holdId);
+  return note;
+}
+
+/** The lines under an entry's type: the other wallet of a transfer, its hold and reference if any. */
 function entryNotes(operation, sign) {
   const notes = [];
   if (typeof operation.transferId === "string" && operation.transferId) {
     notes.push(counterpartyNote(operation, sign));
+  }
+  if (typeof operation.holdId === "string" && operation.holdId) {
+    notes.push(holdNote(operation.holdId));
   }
   if (typeof operation.reference === "string" && operation.reference) {
     const reference = document.createElement("span");

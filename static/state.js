@@ -13,4 +13,7 @@ export const state = {
   operationIds: new Set(),
   ledger: [], // the operations in the table, newest first; the chart draws them
   clickedOperation: null,
+  holdsNextCursor: null,
+  holdExpiryTimer: null, // re-reads the holds when the next one listed as held expires
+  holdExpiryWait: 0, // ms added when the service did not yet call an expired hold so
 };

@@ -3,29 +3,17 @@
 
 import { amountProblem } from "./amount.js";
 import { idempotentPost } from "./api.js";
-import { currencyDigits, problemKind } from "./catalogue.js";
+import { currencyDigits } from "./catalogue.js";
 import { els, isBusy, setBusy } from "./elements.js";
+import { markInvalid, payeeRefusal, problemOf, referenceProblem, walletIdProblem } from "./fields.js";
 import { formatMoney } from "./format.js";
 import { problemMessage } from "./messages.js";
 import { showNewOperations } from "./operations.js";
-import { listedCurrency } from "./payees.js";
 import { state } from "./state.js";
 import { reportFailure, setStatus } from "./status.js";
 import { rememberTransfer } from "./transfers.js";
 import { openWallet, refreshWallet } from "./wallet-details.js";
 import { updateListedBalance } from "./wallet-list.js";
-
-const WALLET_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const MAX_REFERENCE_LENGTH = 128; // code points, as the service counts them
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
-
-function markInvalid(field, invalid) {
-  if (invalid) {
-    field.setAttribute("aria-invalid", "true");
-  } else {
-    field.removeAttribute("aria-invalid");
-  }
-}
 
 function clearInvalidMarks() {
   [els.transferPayee, els.transferPayeeId, els.transferAmount, els.transferReference].forEach(
@@ -47,11 +35,9 @@ function readTransfer(fromWalletId, currency) {
   if (!toWalletId) {
     return { problem: "Choose the payee wallet from the list, or paste its id.", field };
   }
-  if (!WALLET_ID.test(toWalletId)) {
-    return {
-      problem: "Paste the payee's whole wallet id: 36 characters, like 3f1c9a2b-0d4e-4b7a-9c1e-2a5b7c9d0e1f.",
-      field,
-    };
+  const idInvalid = walletIdProblem(toWalletId);
+  if (idInvalid) {
+    return { problem: idInvalid, field };
   }
   if (toWalletId === fromWalletId.toLowerCase()) {
     return { problem: "Choose another wallet: a wallet cannot send money to itself.", field };
@@ -62,11 +48,9 @@ function readTransfer(fromWalletId, currency) {
     return { problem: amountInvalid, field: els.transferAmount };
   }
   const reference = els.transferReference.value.trim();
-  if (Array.from(reference).length > MAX_REFERENCE_LENGTH) {
-    return { problem: "A reference is at most 128 characters.", field: els.transferReference };
-  }
-  if (CONTROL_CHARACTER.test(reference)) {
-    return { problem: "A reference cannot hold control characters.", field: els.transferReference };
+  const referenceInvalid = referenceProblem(reference);
+  if (referenceInvalid) {
+    return { problem: referenceInvalid, field: els.transferReference };
   }
   const body = { fromWalletId, toWalletId, amount };
   if (reference) {
@@ -75,37 +59,17 @@ function readTransfer(fromWalletId, currency) {
   return { body };
 }
 
-function titleOf(code, fallback) {
-  const kind = problemKind(code);
-  return kind ? kind.title : fallback;
-}
-
 /** A refusal worded for a transfer: which wallet was not found, which currencies differ. */
 function refusalSentence(result, body, currency) {
-  const problem = result.data && typeof result.data === "object" ? result.data : {};
-  const detail = typeof problem.detail === "string" ? problem.detail.toLowerCase() : "";
-  if (problem.code === "WALLET_NOT_FOUND" && detail.includes(body.toWalletId)) {
-    return titleOf("WALLET_NOT_FOUND", "Wallet not found") +
-      ": no wallet has the payee's id " + body.toWalletId + ".";
-  }
-  if (problem.code === "WALLET_NOT_FOUND" && detail.includes(body.fromWalletId.toLowerCase())) {
-    return titleOf("WALLET_NOT_FOUND", "Wallet not found") +
-      ": this wallet (" + body.fromWalletId + ") no longer exists.";
-  }
-  if (problem.code === "CURRENCY_MISMATCH") {
-    const payeeCurrency = listedCurrency(body.toWalletId);
-    const holds = payeeCurrency && payeeCurrency !== currency
-      ? " holds " + payeeCurrency + ", not " + currency
-      : " does not hold " + currency;
-    return titleOf("CURRENCY_MISMATCH", "Currency mismatch") + ": wallet " + body.toWalletId + holds +
-      ". Money moves only between wallets of the same currency.";
-  }
-  return problemMessage(result.data, result.headers, result.status);
+  return (
+    payeeRefusal(result, body.fromWalletId, body.toWalletId, currency) ||
+    problemMessage(result.data, result.headers, result.status)
+  );
 }
 
 /** The field a refusal is about, marked so a screen reader says it is invalid. */
 function markRefusedField(result) {
-  const problem = result.data && typeof result.data === "object" ? result.data : {};
+  const problem = problemOf(result);
   if (problem.code === "WALLET_NOT_FOUND" || problem.code === "CURRENCY_MISMATCH") {
     markInvalid(payeeField(), true);
   }

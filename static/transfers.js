@@ -47,7 +47,7 @@ function otherSide(operation, transfer, sign) {
 }
 
 /** A link to a wallet: opens it on this page (see onHistoryClick), or in a new tab by its address. */
-function walletLink(walletId) {
+export function walletLink(walletId) {
   const link = document.createElement("a");
   link.href = "#wallet=" + encodeURIComponent(walletId);
   link.className = "wallet-link";

@@ -4,6 +4,7 @@ import { idempotentPost } from "./api.js";
 import { currencyDigits } from "./catalogue.js";
 import { els, isBusy, setBusy } from "./elements.js";
 import { formatMoney } from "./format.js";
+import { resetHolds } from "./holds.js";
 import { resetOperations } from "./operations.js";
 import { state } from "./state.js";
 import { reportFailure, setStatus } from "./status.js";
@@ -31,6 +32,7 @@ export async function createWallet() {
     state.selectToken++; // a slower, older selection must not replace the new wallet
     renderWallet(wallet);
     resetOperations({ items: [], nextCursor: null });
+    resetHolds({ items: [], nextCursor: null });
     setStatus(
       "success",
       "Created wallet " + wallet.id + " — balance " + formatMoney(wallet.balance, wallet.currency)
@@ -108,7 +110,10 @@ export function onWalletListClick(event) {
   }
 }
 
-/** A wallet named in the history opens here; with a modifier key, where the browser opens links. */
+/**
+ * A wallet named in the history or on a hold opens here; with a modifier key, where the
+ * browser opens links.
+ */
 export function onHistoryClick(event) {
   const link = event.target.closest("a.wallet-link");
   if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) {

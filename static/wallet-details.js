@@ -5,6 +5,7 @@ import { api, walletPath } from "./api.js";
 import { currencyDigits } from "./catalogue.js";
 import { els } from "./elements.js";
 import { formatMoney, setTime } from "./format.js";
+import { holdsPath, resetHolds, showHeldAmounts } from "./holds.js";
 import { operationsPath, resetOperations } from "./operations.js";
 import { renderPayeeOptions } from "./payees.js";
 import { state } from "./state.js";
@@ -17,11 +18,13 @@ export function renderWallet(wallet) {
     state.selectedCurrency = wallet.currency;
     fitAmountToCurrency(els.amount, els.amountHint, wallet.currency);
     fitAmountToCurrency(els.transferAmount, els.transferAmountHint, wallet.currency);
+    fitAmountToCurrency(els.holdAmount, els.holdAmountHint, wallet.currency);
   }
   els.detailsEmpty.hidden = true;
   els.detailsBody.hidden = false;
   els.walletId.textContent = wallet.id;
   els.walletBalance.textContent = formatMoney(wallet.balance, wallet.currency);
+  showHeldAmounts(wallet);
   setTime(els.walletCreated, wallet.createdAt);
   setTime(els.walletUpdated, wallet.updatedAt);
   markSelectedInList();
@@ -49,20 +52,22 @@ export function walletIdFromAddress() {
   return match ? match[1] : null;
 }
 
-/** Load a wallet and its latest operations; keeps the current one on failure. */
+/** Load a wallet, its latest operations and holds; keeps the current one on failure. */
 export async function openWallet(walletId) {
   const token = ++state.selectToken;
   els.operations.setAttribute("aria-busy", "true");
+  els.holds.setAttribute("aria-busy", "true");
   const results = await Promise.all([
     api("GET", walletPath(walletId)),
     api("GET", operationsPath(walletId, null)),
+    api("GET", holdsPath(walletId, null)),
   ]);
   if (token !== state.selectToken) {
     return false; // another wallet was chosen meanwhile
   }
   els.operations.setAttribute("aria-busy", "false");
-  const walletResult = results[0];
-  const operationsResult = results[1];
+  els.holds.setAttribute("aria-busy", "false");
+  const [walletResult, operationsResult, holdsResult] = results;
   if (!walletResult.ok) {
     reportFailure(walletResult);
     return false;
@@ -74,15 +79,25 @@ export async function openWallet(walletId) {
     resetOperations({ items: [], nextCursor: null });
     reportFailure(operationsResult);
   }
+  if (holdsResult.ok) {
+    resetHolds(holdsResult.data);
+  } else {
+    resetHolds({ items: [], nextCursor: null });
+    reportFailure(holdsResult);
+  }
   return true;
 }
 
-/** Re-read the selected wallet so "Updated" and the balance come from the server. */
+/**
+ * Re-read the selected wallet so "Updated", the balance, held and available come from the
+ * server; the wallet as read, or null.
+ */
 export async function refreshWallet(walletId) {
   const result = await api("GET", walletPath(walletId));
   if (result.ok && state.selectedId === walletId) {
     renderWallet(result.data);
   }
+  return result.ok ? result.data : null;
 }
 
 export function scrollDetailsIntoViewOnPhones() {

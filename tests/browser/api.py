@@ -45,3 +45,25 @@ def operations(base_url: str, wallet_id: str) -> list[dict[str, Any]]:
     """The wallet's latest ledger entries, newest first."""
     items: list[dict[str, Any]] = get(f"{base_url}/api/v1/wallets/{wallet_id}/operations")["items"]
     return items
+
+
+def wallet(base_url: str, wallet_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = get(f"{base_url}/api/v1/wallets/{wallet_id}")
+    return found
+
+
+def place_hold(base_url: str, wallet_id: str, amount: str, **fields: Any) -> dict[str, Any]:
+    """Place a hold of ``amount`` on the wallet (``toWalletId=``, ``expiresIn=``, … as given)."""
+    hold: dict[str, Any] = post(
+        f"{base_url}/api/v1/wallets/{wallet_id}/holds", {"amount": amount, **fields}
+    )
+    return hold
+
+
+def hold(base_url: str, hold_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = get(f"{base_url}/api/v1/holds/{hold_id}")
+    return found
+
+
+def void_hold(base_url: str, hold_id: str) -> None:
+    post(f"{base_url}/api/v1/holds/{hold_id}/void")

@@ -21,7 +21,16 @@ from tests.integration.servers import ServiceProcess
 
 MINIMUM_TEXT_CONTRAST = 4.5  # WCAG 2.2 AA, 1.4.3, for text of any size
 
-LABELLED_FIELDS = ("Currency of a new wallet", "Open a wallet by id", "Amount", "API key")
+LABELLED_FIELDS = (
+    "Currency of a new wallet",
+    "Open a wallet by id",
+    "Amount",
+    "How much to hold",
+    "Payee's wallet id (optional)",
+    "Expires in seconds (optional)",
+    "Hold reference (optional)",
+    "API key",
+)
 NAMED_BUTTONS = (
     "Create wallet",
     "Open",
@@ -30,6 +39,7 @@ NAMED_BUTTONS = (
     "Copy wallet id",
     "Deposit",
     "Withdraw",
+    "Place hold",
     "Use this key",
 )
 
@@ -114,6 +124,7 @@ def test_every_field_has_a_label_and_every_button_a_name(wallet_page: WalletPage
     page = wallet_page.page
     wallet_page.create_wallet()
     wallet_page.deposit("1")
+    wallet_page.place_hold("0.50")  # its own amount field, Capture and Void
 
     for label in LABELLED_FIELDS:
         expect(page.get_by_label(label, exact=True)).to_have_count(1)

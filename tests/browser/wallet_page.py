@@ -19,6 +19,7 @@ PHONE = ViewportSize(width=390, height=844)
 DESKTOP = ViewportSize(width=1280, height=800)
 MAX_TAB_STOPS = 60
 WALLETS_PER_PAGE = 10  # WALLETS_PAGE_SIZE in static/wallet-list.js
+HOLD_POST = re.compile(r"/api/v1/(wallets/[^/]+/holds|holds/[^/]+/(capture|void))$")
 
 FOCUS_IS_VISIBLE = """() => {
   const element = document.activeElement;
@@ -34,6 +35,11 @@ def is_operation_post(response: Response) -> bool:
 
 def is_transfer_post(response: Response) -> bool:
     return response.request.method == "POST" and response.url.endswith("/api/v1/transfers")
+
+
+def is_hold_post(response: Response) -> bool:
+    """Placing a hold, capturing or voiding one."""
+    return response.request.method == "POST" and bool(HOLD_POST.search(response.url))
 
 
 class WalletPage:
@@ -61,6 +67,15 @@ class WalletPage:
         self.send_amount = page.get_by_label("How much to send", exact=True)
         self.reference = page.get_by_label("Reference (optional)", exact=True)
         self.send_button = page.get_by_role("button", name="Send", exact=True)
+        self.held = page.get_by_test_id("wallet-held")
+        self.available = page.get_by_test_id("wallet-available")
+        self.hold_form = page.get_by_role("form", name="Place a hold")
+        self.hold_amount = page.get_by_label("How much to hold", exact=True)
+        self.hold_payee = page.get_by_label("Payee's wallet id (optional)", exact=True)
+        self.hold_expires_in = page.get_by_label("Expires in seconds (optional)", exact=True)
+        self.hold_reference = page.get_by_label("Hold reference (optional)", exact=True)
+        self.place_hold_button = page.get_by_role("button", name="Place hold", exact=True)
+        self.holds = page.get_by_role("list", name="Holds on this wallet").get_by_role("listitem")
 
     def create_wallet(self, currency: str | None = None) -> str:
         """Click "Create wallet" (in ``currency`` if given, else in the one preselected) and
@@ -106,6 +121,42 @@ class WalletPage:
         with self.page.expect_response(is_transfer_post) as answer:
             self.send_button.click()
         expect(self.transfer_form).to_have_attribute("aria-busy", "false")
+        return answer.value
+
+    def place_hold(
+        self,
+        amount: str,
+        *,
+        payee: str | None = None,
+        expires_in: str | None = None,
+        reference: str | None = None,
+    ) -> Response:
+        """Fill the "Place a hold" form, press Place hold, wait until the page has shown the
+        answer; return the service's answer."""
+        self.hold_amount.fill(amount)
+        if payee is not None:
+            self.hold_payee.fill(payee)
+        if expires_in is not None:
+            self.hold_expires_in.fill(expires_in)
+        if reference is not None:
+            self.hold_reference.fill(reference)
+        with self.page.expect_response(is_hold_post) as answer:
+            self.place_hold_button.click()
+        expect(self.hold_form).to_have_attribute("aria-busy", "false")
+        return answer.value
+
+    def hold(self, hold_id: str) -> Locator:
+        """The item of the holds list that shows this hold."""
+        return self.holds.filter(has=self.page.get_by_title(hold_id, exact=True))
+
+    def hold_button(self, hold_id: str, action: Literal["Capture", "Void"]) -> Locator:
+        """Capture or Void on the hold's item, named with the hold it acts on."""
+        return self.hold(hold_id).get_by_role("button", name=f"{action} hold {hold_id[:8]}")
+
+    def act_on_hold(self, hold_id: str, action: Literal["Capture", "Void"]) -> Response:
+        """Press Capture or Void on the hold's item; return the service's answer."""
+        with self.page.expect_response(is_hold_post) as answer:
+            self.hold_button(hold_id, action).click()
         return answer.value
 
     def ledger(self) -> list[list[str]]:
