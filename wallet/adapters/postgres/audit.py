@@ -1,4 +1,5 @@
-"""The ledger audit: every wallet's balance and version against its operations, in SQL."""
+"""The ledger audit: every wallet's balance, version and holds against its operations and
+holds, in SQL."""
 
 from __future__ import annotations
 
@@ -62,16 +63,25 @@ CHECKS: dict[str, Check] = {
         """),
     ),
     "version": Check(
-        held="every version equals the number of its wallet's operations",
-        breach="wallet whose version differs from the number of its operations",
-        breaches="wallets whose version differs from the number of their operations",
+        held="every version counts its wallet's operations, holds placed, and holds voided or"
+        " marked expired",
+        breach="wallet whose version differs from its operations and hold changes",
+        breaches="wallets whose version differs from their operations and hold changes",
+        # A capture is counted by its entry (one on each wallet it moves).
         query="""
-            SELECT w.id AS wallet_id, w.version, coalesce(l.entries, 0) AS entries
+            SELECT w.id AS wallet_id, w.version, coalesce(l.entries, 0) AS entries,
+                   coalesce(h.placed, 0) AS holds, coalesce(h.released, 0) AS released
               FROM wallets w
               LEFT JOIN (
                   SELECT wallet_id, count(*) AS entries FROM operations GROUP BY wallet_id
               ) l ON l.wallet_id = w.id
-             WHERE w.version <> coalesce(l.entries, 0)
+              LEFT JOIN (
+                  SELECT wallet_id, count(*) AS placed,
+                         count(*) FILTER (WHERE status IN ('VOIDED', 'EXPIRED')) AS released
+                    FROM holds GROUP BY wallet_id
+              ) h ON h.wallet_id = w.id
+             WHERE w.version
+                   <> coalesce(l.entries, 0) + coalesce(h.placed, 0) + coalesce(h.released, 0)
              LIMIT $1
         """,
     ),
@@ -92,15 +102,22 @@ CHECKS: dict[str, Check] = {
         """),
     ),
     "idempotency": Check(
-        held="every idempotency record names its wallet and, once applied, a ledger entry of it",
-        breach="idempotency record that names no wallet, or no ledger entry of its wallet",
-        breaches="idempotency records that name no wallet, or no ledger entry of their wallet",
+        held="every idempotency record names its wallet and what it made there: an entry, a hold",
+        breach="idempotency record that names no wallet, or not the entry or hold it made there",
+        breaches="idempotency records that name no wallet, or not the entry or hold they made"
+        " there",
         query="""
-            SELECT k.key, k.outcome, k.wallet_id, k.operation_id
+            SELECT k.key, k.outcome, k.wallet_id, k.operation_id, k.hold_id
               FROM idempotency_keys k
               LEFT JOIN wallets w ON w.id = k.wallet_id
               LEFT JOIN operations o ON o.id = k.operation_id AND o.wallet_id = k.wallet_id
-             WHERE w.id IS NULL OR (k.outcome = 'APPLIED' AND o.id IS NULL)
+              LEFT JOIN holds h ON h.id = k.hold_id AND h.wallet_id = k.wallet_id
+             WHERE w.id IS NULL
+                OR (k.outcome IN ('APPLIED', 'CAPTURED') AND o.id IS NULL)
+                OR (k.outcome IN ('HELD', 'CAPTURED', 'VOIDED') AND h.id IS NULL)
+                OR (k.outcome = 'CAPTURED'
+                    AND (h.status <> 'CAPTURED' OR o.hold_id IS DISTINCT FROM k.hold_id))
+                OR (k.outcome = 'VOIDED' AND h.status <> 'VOIDED')
              LIMIT $1
         """,
     ),
@@ -135,7 +152,113 @@ CHECKS: dict[str, Check] = {
              LIMIT $1
         """,
     ),
+    "hold wallets": Check(
+        held="every hold names a wallet of its own currency, and so does its payee",
+        breach="hold that names no wallet, or a wallet of another currency",
+        breaches="holds that name no wallet, or a wallet of another currency",
+        query="""
+            SELECT h.id AS hold_id, h.wallet_id, h.to_wallet_id, h.currency,
+                   w.currency AS wallet_currency, p.currency AS payee_currency
+              FROM holds h
+              LEFT JOIN wallets w ON w.id = h.wallet_id
+              LEFT JOIN wallets p ON p.id = h.to_wallet_id
+             WHERE w.id IS NULL OR w.currency <> h.currency
+                OR (h.to_wallet_id IS NOT NULL AND (p.id IS NULL OR p.currency <> h.currency))
+             LIMIT $1
+        """,
+    ),
+    "held": Check(
+        held="every wallet's held amount is the sum of its holds marked HELD",
+        breach="wallet whose held amount differs from the sum of its holds marked HELD",
+        breaches="wallets whose held amount differs from the sum of their holds marked HELD",
+        query="""
+            SELECT w.id AS wallet_id, w.held, coalesce(h.total, 0) AS holds_marked_held
+              FROM wallets w
+              LEFT JOIN (
+                  SELECT wallet_id, sum(amount) AS total FROM holds
+                   WHERE status = 'HELD' GROUP BY wallet_id
+              ) h ON h.wallet_id = w.id
+             WHERE w.held <> coalesce(h.total, 0)
+             LIMIT $1
+        """,
+    ),
+    "held balance": Check(
+        held="every heldBalance (its HELD holds not expired) is from zero to its balance",
+        breach="wallet whose unexpired HELD holds reserve less than zero or more than its balance",
+        breaches="wallets whose unexpired HELD holds reserve less than zero or more than their"
+        " balance",
+        # As the service reads it, from the wallet's held amount (wallet_held_now), and as
+        # the holds add up: at the snapshot's moment, a hold from its expires_at on reserves
+        # nothing, marked expired or not.
+        query="""
+            SELECT w.id AS wallet_id, w.balance, w.held_now, coalesce(h.total, 0) AS unexpired
+              FROM (
+                  SELECT id, balance,
+                         CASE WHEN held = 0 THEN 0 ELSE wallet_held_now(id, held) END AS held_now
+                    FROM wallets
+              ) w
+              LEFT JOIN (
+                  SELECT wallet_id, sum(amount) AS total FROM holds
+                   WHERE status = 'HELD' AND expires_at > clock_timestamp()
+                   GROUP BY wallet_id
+              ) h ON h.wallet_id = w.id
+             WHERE coalesce(h.total, 0) > w.balance OR w.held_now < 0 OR w.held_now > w.balance
+             LIMIT $1
+        """,
+    ),
+    "captures": Check(
+        held="every captured hold is its entries: a WITHDRAW, or a transfer naming it, of what it"
+        " captured; every entry of a hold is its capture's",
+        breach="captured hold whose entries differ from it, or entry or transfer of a hold not so"
+        " captured",
+        breaches="captured holds whose entries differ from them, or entries or transfers of holds"
+        " not so captured",
+        # A captured hold without a payee: one WITHDRAW on its wallet of what it captured, in
+        # no transfer. With one: a TRANSFER_OUT on its wallet and a TRANSFER_IN on the payee's,
+        # both of what it captured, in one transfer from the one to the other that names the
+        # hold. Each entry naming it is one of these; an entry naming a hold names a captured
+        # one; and a transfer naming a hold is made of entries that name it.
+        query="""
+            SELECT h.id AS hold_id, NULL::uuid AS operation_id, coalesce(n.entries, 0) AS entries
+              FROM holds h
+              LEFT JOIN (
+                  SELECT hold_id, count(*) AS entries
+                    FROM operations WHERE hold_id IS NOT NULL GROUP BY hold_id
+              ) n ON n.hold_id = h.id
+              LEFT JOIN operations o
+                ON o.hold_id = h.id AND o.wallet_id = h.wallet_id
+               AND o.amount = h.captured_amount AND o.currency = h.currency
+               AND CASE WHEN h.to_wallet_id IS NULL
+                        THEN o.operation_type = 'WITHDRAW' AND o.transfer_id IS NULL
+                        ELSE o.operation_type = 'TRANSFER_OUT' END
+              LEFT JOIN operations i
+                ON i.hold_id = h.id AND i.wallet_id = h.to_wallet_id
+               AND i.operation_type = 'TRANSFER_IN' AND i.transfer_id = o.transfer_id
+               AND i.amount = h.captured_amount AND i.currency = h.currency
+              LEFT JOIN transfers t
+                ON t.id = o.transfer_id AND t.hold_id = h.id
+               AND t.from_wallet_id = h.wallet_id AND t.to_wallet_id = h.to_wallet_id
+               AND t.amount = h.captured_amount
+             WHERE h.status = 'CAPTURED'
+               AND (o.id IS NULL
+                    OR n.entries IS DISTINCT FROM 1 + (h.to_wallet_id IS NOT NULL)::integer
+                    OR (h.to_wallet_id IS NOT NULL AND (i.id IS NULL OR t.id IS NULL)))
+            UNION ALL
+            SELECT e.hold_id, e.id, NULL
+              FROM operations e
+              LEFT JOIN holds h ON h.id = e.hold_id
+             WHERE e.hold_id IS NOT NULL AND h.status IS DISTINCT FROM 'CAPTURED'
+            UNION ALL
+            SELECT t.hold_id, t.out_operation_id, NULL
+              FROM transfers t
+              LEFT JOIN operations o ON o.id = t.out_operation_id
+             WHERE t.hold_id IS NOT NULL AND o.hold_id IS DISTINCT FROM t.hold_id
+             LIMIT $1
+        """,
+    ),
     "conservation": Check(
+        # A capture without a payee is a WITHDRAW entry, counted here; a capture to a
+        # payee is a transfer, which moves money within the currency.
         held="in each currency the balances add up to its deposits less its withdrawals",
         breach="currency whose balances differ from its deposits less its withdrawals",
         breaches="currencies whose balances differ from their deposits less their withdrawals",
@@ -168,7 +291,8 @@ CHECKS: dict[str, Check] = {
 }
 
 COUNTS = (
-    "SELECT (SELECT count(*) FROM wallets) AS wallets, (SELECT count(*) FROM operations) AS ops"
+    "SELECT (SELECT count(*) FROM wallets) AS wallets, (SELECT count(*) FROM operations) AS ops,"
+    " (SELECT count(*) FROM holds) AS holds"
 )
 
 
@@ -184,6 +308,7 @@ class AuditReport:
     operations: int
     findings: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     examples: int = 20
+    holds: int = 0
 
     @property
     def clean(self) -> bool:
@@ -206,7 +331,7 @@ async def audit(dsn: str, examples: int = 20) -> AuditReport:
             }
     finally:
         await connection.close()
-    return AuditReport(counts["wallets"], counts["ops"], findings, examples)
+    return AuditReport(counts["wallets"], counts["ops"], findings, examples, counts["holds"])
 
 
 def _arguments(check: Check, limit: int) -> tuple[object, ...]:
@@ -220,7 +345,8 @@ def _arguments(check: Check, limit: int) -> tuple[object, ...]:
 def summary(report: AuditReport) -> list[str]:
     """The report as lines for people: each check named by what held, or by its breaches."""
     lines = [
-        f"audited {report.wallets} wallets and {report.operations} operations (amounts in cents)"
+        f"audited {report.wallets} wallets, {report.operations} operations and {report.holds}"
+        " holds (amounts in cents)"
     ]
     for name, check in CHECKS.items():
         rows = report.findings.get(name, [])

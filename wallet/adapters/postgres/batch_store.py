@@ -150,17 +150,14 @@ WITH runs AS (
     RETURNING w.id, s.balance AS start_balance, w.balance, w.currency, w.version,
               w.created_at, w.updated_at, w.metadata, s.applied, s.held_now, s.held_until
 )"""
-_SEEN = (
-    """, seen AS (
+_HELD_NOW_OF_W = HELD_NOW.format(wallet="w")
+_HELD_UNTIL_OF_W = HELD_UNTIL.format(wallet="w")
+_SEEN = f""", seen AS (
     SELECT r.*, coalesce(l.balance, w.balance) AS balance,
-           coalesce(l.held_now, """
-    + HELD_NOW.format(wallet="w")
-    + """) AS held_now,
-           CASE WHEN l.id IS NULL THEN """
-    + HELD_UNTIL.format(wallet="w")
-    + """
+           coalesce(l.held_now, {_HELD_NOW_OF_W}) AS held_now,
+           CASE WHEN l.id IS NULL THEN {_HELD_UNTIL_OF_W}
                 ELSE l.held_until END AS held_until,
-           l.id IS NOT NULL OR r.wallet_id <> ALL({to_lock}) AS reachable
+           l.id IS NOT NULL OR r.wallet_id <> ALL({{to_lock}}) AS reachable
       FROM runs r
       LEFT JOIN locked l ON l.id = r.wallet_id
       LEFT JOIN wallets w ON w.id = r.wallet_id
@@ -168,8 +165,7 @@ _SEEN = (
     SELECT component FROM seen GROUP BY component
     HAVING bool_and(reachable AND coalesce(balance BETWEEN lowest AND highest
                                            AND held_now = held, false))
-)"""
-)
+)"""  # nosec B608
 _IN_SETTLED_COMPONENT = "s.component IN (SELECT component FROM settled_components)"
 # When every run is a component of its own and accepts something, every wallet is one to
 # lock: its balance is the locked row's, and a run is settled when that lies in its range.
@@ -357,13 +353,14 @@ _EVERY_PART = {
 APPLY_BATCH = _statement(_Shape(skipping_locked=False, **_EVERY_PART)).sql
 APPLY_BATCH_SKIPPING_LOCKED = _statement(_Shape(skipping_locked=True, **_EVERY_PART)).sql
 
+LOCKED_PLANS = 3  # plans of a batch under its locks, should holds expire in between
 READ_BALANCES = f"""
 SELECT id, balance, {_HELD_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[])
-"""
+"""  # nosec B608
 LOCK_BALANCES = f"""
 SELECT id, balance, {_HELD_COLUMNS} FROM wallets
  WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
-"""
+"""  # nosec B608
 
 
 class PostgresBatchStore:
@@ -407,18 +404,34 @@ class PostgresBatchStore:
         ):
             try:
                 async with connection.transaction():
-                    locked = await connection.fetch(LOCK_BALANCES, list(wallet_ids))
-                    batch = plan(
-                        {row["id"]: row["balance"] for row in locked},
-                        {row["id"]: row["held_now"] for row in locked if row["held_now"]},
-                    )
-                    rows = []
-                    if batch is not None:
+                    for attempt in range(LOCKED_PLANS):
+                        locked = await connection.fetch(LOCK_BALANCES, list(wallet_ids))
+                        batch = plan(
+                            {row["id"]: row["balance"] for row in locked},
+                            {row["id"]: row["held_now"] for row in locked if row["held_now"]},
+                        )
+                        rows = []
+                        if batch is None:
+                            break
                         inputs = _batch_inputs(batch)
-                        rows = await _apply(connection, batch, inputs, skipping_locked=True)
+                        try:
+                            async with connection.transaction():  # a savepoint
+                                rows = await _apply(connection, batch, inputs, skipping_locked=True)
+                                if len(rows) < len(batch.plan.runs) and attempt + 1 < LOCKED_PLANS:
+                                    raise _HoldExpired()
+                        except _HoldExpired:
+                            continue  # undone: planned again with what holds reserve now
+                        break
+                    applied = [_run_applied(row) for row in rows if not row["busy"]]
+                    left = {run.wallet_id for run in applied}.symmetric_difference(
+                        batch.plan.runs if batch is not None else ()
+                    )
+                    found = await connection.fetch(READ_BALANCES, list(left)) if left else []
             except _KeysTaken as taken:
                 return BatchOutcome([], {}, taken.keys)
-        return BatchOutcome([_run_applied(row) for row in rows], {})
+        balances = {row["id"]: row["balance"] for row in found}
+        held = {row["id"]: row["held_now"] for row in found if row["held_now"]}
+        return BatchOutcome(applied, balances, held=held)
 
 
 async def _apply(
@@ -431,6 +444,11 @@ async def _apply(
     )
     _check_keys_recorded(batch, rows)
     return rows
+
+
+class _HoldExpired(Exception):
+    """A run planned under its wallet's lock was left: a hold expired meanwhile (nothing
+    else changes what a locked wallet's holds reserve)."""
 
 
 class _KeysTaken(Exception):

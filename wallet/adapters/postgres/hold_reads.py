@@ -27,7 +27,7 @@ HOLD_COLUMNS = f"""id, wallet_id, to_wallet_id, currency, amount, captured_amoun
        expires_at, reference, metadata, created_at,
        CASE WHEN {_EXPIRED_NOW} THEN expires_at ELSE updated_at END AS updated_at"""
 
-FIND_HOLD = f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1"
+FIND_HOLD = f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1"  # nosec B608
 CAPTURE_ENTRIES = """
 SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
        reference, metadata, transfer_id, hold_id

@@ -52,7 +52,7 @@ from wallet.domain.pagination import Position
 if TYPE_CHECKING:
     from wallet.adapters.postgres.pool import Connection
 
-READ_WALLETS = f"SELECT {WALLET_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[])"
+READ_WALLETS = f"SELECT {WALLET_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[])"  # nosec B608
 WALLET_EXISTS = "SELECT EXISTS (SELECT 1 FROM wallets WHERE id = $1)"
 
 # A wallet's holds, newest first, strictly before a position; with a status, only the
@@ -64,7 +64,7 @@ SELECT {HOLD_COLUMNS} FROM holds
    AND ($5::text IS NULL OR {HOLD_STATUS_NOW} = $5)
  ORDER BY created_at DESC, id DESC
  LIMIT $2
-"""
+"""  # nosec B608
 
 # The wallet locked, and when its available balance covers the amount, the hold stamped
 # now and its amount reserved on the wallet (a change: its version). Answered with the
@@ -94,7 +94,7 @@ WITH wallet AS (
 )
 SELECT w.id, w.balance, w.currency, w.held_now, w.held_until, c.* FROM wallet w
   LEFT JOIN changed c ON true
-"""
+"""  # nosec B608
 
 # The hold's wallets locked in id order, then the hold (the subquery on ``locked`` in its
 # WHERE runs first); it is captured when it is HELD now and a payee stays within its
@@ -150,7 +150,7 @@ SELECT (SELECT status FROM hold) AS hold_status,
        c.id, c.balance, c.currency, c.version, c.created_at, c.updated_at, c.metadata,
        {held_columns("c")}
   FROM (SELECT 1) AS answer LEFT JOIN changed c ON true
-"""
+"""  # nosec B608
 
 # The wallet locked, then the hold; when it is HELD now, its amount released (a change of
 # the wallet's version) and the hold marked voided then. Answered as CAPTURE is.
@@ -178,7 +178,7 @@ WITH locked AS (
 SELECT (SELECT status FROM hold) AS hold_status, c.id, c.balance, c.currency, c.version,
        c.created_at, c.updated_at, c.metadata, {held_columns("c")}
   FROM (SELECT 1) AS answer LEFT JOIN changed c ON true
-"""
+"""  # nosec B608
 
 # The job: the holds past their expiry of up to $1 wallets marked EXPIRED (as of the moment
 # they expired), and each wallet's reservation released, a change of its version per hold.

@@ -50,9 +50,10 @@ from wallet.domain.transfers import AppliedTransfer, Transfer, TransferRequest
 if TYPE_CHECKING:
     from wallet.adapters.postgres.pool import Connection
 
+TRANSFER_PLANS = 10  # tries of a transfer whose wallet's holds expire while it is decided
 LOCK_WALLET = f"""
 SELECT balance, {held_columns()} FROM wallets WHERE id = $1 FOR NO KEY UPDATE
-"""
+"""  # nosec B608
 
 # The guard in WHERE makes a refused operation change nothing (a debit may not take what
 # holds reserve); the ledger row is written by the same statement, so both commit or
@@ -81,7 +82,7 @@ WITH locked AS (
     SELECT $4, id, $5, $6, balance, currency, updated_at, $7, $8::text::jsonb FROM changed
 )
 SELECT * FROM changed
-"""
+"""  # nosec B608
 
 LIST_OPERATIONS_FIRST = """
 SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
@@ -214,14 +215,17 @@ class PostgresLedger:
                 if wallet_id not in balances:
                     raise WalletNotFound(wallet_id)
             planned.append(planned_batch([legs], balances, [idempotency], held))
-            return planned[0]
+            return planned[-1]
 
         wallet_ids = sorted({leg.wallet_id for leg in legs})
-        outcome = await self._batches.apply_batch_locked(wallet_ids, plan)
+        for _ in range(TRANSFER_PLANS):  # again, should a hold keep expiring meanwhile
+            outcome = await self._batches.apply_batch_locked(wallet_ids, plan)
+            if not outcome.balances:
+                break
         if outcome.taken:
             raise IdempotencyKeyTaken(f"the key {idempotency and idempotency.key!r} is recorded")
         applied = {run.wallet_id: run for run in outcome.applied}
-        out, into = movement_outcome(legs, planned[0].plan.decisions[0], applied)
+        out, into = movement_outcome(legs, planned[-1].plan.decisions[0], applied)
         transfer = request.made(transfer_id, (out.operation, into.operation))
         return AppliedTransfer(transfer, (out.wallet, into.wallet))
 

@@ -41,21 +41,21 @@ RETURNING id, balance, currency, version, created_at, updated_at, metadata
 GET_WALLET = f"""
 SELECT {WALLET_COLUMNS} FROM wallets
  WHERE id = $1
-"""
+"""  # nosec B608
 LOCK_WALLET_LIST = "SELECT pg_advisory_xact_lock($1)"
 
 LIST_WALLETS_FIRST = f"""
 SELECT {WALLET_COLUMNS} FROM wallets
 ORDER BY created_at, id
 LIMIT $1
-"""
+"""  # nosec B608
 
 LIST_WALLETS_AFTER = f"""
 SELECT {WALLET_COLUMNS} FROM wallets
 WHERE (created_at, id) > ($2, $3)
 ORDER BY created_at, id
 LIMIT $1
-"""
+"""  # nosec B608
 
 LOAD_SERVICE_KEY = "SELECT value FROM service_secrets WHERE name = $1"
 
