@@ -10,8 +10,8 @@ from wallet.domain.model import Operation, OperationType, Wallet
 from wallet.domain.money import Money
 from wallet.domain.transfers import Transfer
 
-# Statements interpolate only constant fragments such as these (so are marked
-# ``# nosec B608``); every value reaches PostgreSQL as a bind parameter.
+# Statements interpolate only constant fragments such as these, so bandit's B608 is
+# silenced where they do; every value reaches PostgreSQL as a bind parameter.
 
 # What a wallet's holds reserve now, and when the next of them expires: computed only for
 # a wallet whose holds reserve anything (most reserve nothing, and pay nothing for holds).
