@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -293,6 +294,35 @@ async def test_a_bug_in_the_store_reaches_every_caller_and_later_batches_still_r
 
     assert all(isinstance(result, RuntimeError) for result in results)
     assert later.operation.balance_after == Money(5)
+
+
+async def test_a_bug_in_handing_out_outcomes_reaches_its_callers_at_once(
+    repository: InMemoryDatabase,
+) -> None:
+    wallet = await repository.create(uuid.uuid4())
+    failures = iter([True])
+
+    class OnceTruncatingStore(InMemoryBatchStore):
+        """Answers its first batch with each run's entries cut to none."""
+
+        async def apply_batch(self, batch):  # type: ignore[no-untyped-def]
+            outcome = await super().apply_batch(batch)
+            if next(failures, False):
+                cut = [replace(run, entries=[]) for run in outcome.applied]
+                return replace(outcome, applied=cut)
+            return outcome
+
+    group = GroupCommitLedger(OnceTruncatingStore(repository), timeout=30.0, max_batch=256)
+    started = time.monotonic()
+    results = await asyncio.gather(
+        *(group.apply(wallet.id, op(DEPOSIT, 1)) for _ in range(3)), return_exceptions=True
+    )
+    failed_in = time.monotonic() - started
+    later = await group.apply(wallet.id, op(DEPOSIT, 5))
+
+    assert [type(result) for result in results] == [IndexError] * 3
+    assert failed_in < 5, "the callers waited for their timeout instead of the bug"
+    assert later.operation.balance_after == Money(8)  # the first three were committed
 
 
 def test_operation_ids_are_distinct_time_ordered_version_7_uuids() -> None:

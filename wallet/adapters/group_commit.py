@@ -380,6 +380,17 @@ class GroupCommitLedger:
         if outcome.taken:
             self._retry_without(batch, outcome.taken, requeue)
             return None
+        try:
+            self._hand_out(batch, outcome, requeue)
+        except Exception as error:  # a bug: its callers learn of it now, not at their timeout
+            log.error("handing out a batch's outcomes failed", exc_info=error)
+            self._fail(batch, error)
+            return error
+        return None
+
+    def _hand_out(self, batch: _Batch, outcome: BatchOutcome, requeue: deque[_Queued]) -> None:
+        """Give each movement of the applied batch its outcome, or queue it again."""
+        assert batch.planned is not None
         applied = {run.wallet_id: run for run in outcome.applied}
         for run in outcome.applied:
             self._remember(run.wallet_id, run.balance, run.held)
@@ -409,7 +420,6 @@ class GroupCommitLedger:
         for wallet_id, queued_there in busy.items():
             self._held_until[wallet_id] = held_until
             self._decide_under_lock(wallet_id, queued_there)
-        return None
 
     def _retry_without(self, batch: _Batch, taken: frozenset[str], requeue: deque[_Queued]) -> None:
         """Nothing was applied: refuse the movements whose key is taken, requeue the rest."""
