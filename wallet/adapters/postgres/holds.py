@@ -1,11 +1,13 @@
-"""Holds on PostgreSQL: placed, captured and voided each by one statement under its
-wallets' row locks, read with the status they have now, and marked expired by the job.
+"""Holds on PostgreSQL: placed, captured and voided under their wallets' row locks, read
+with the status they have now, and marked expired by the job. A change under a key, or a
+capture paying a wallet, is one statement of its own; the others on a wallet are made
+together (``hold_changes``), a batch per call.
 
 Every change to a hold locks its wallets first (the payer's, and a payee's, in id order, as
 transfers and batches do), then the hold: so no two of them ever wait for each other in a
 cycle, and what a wallet reserves (``wallets.held``) changes only beside its holds. One
-statement each, so a hot wallet's row is held for a statement and its commit, never across
-a round trip. The database's clock decides expiry: a hold past its ``expires_at`` is EXPIRED
+statement per change or batch, so a hot wallet's row is held for a statement and its
+commit, never across a round trip. The database's clock decides expiry: a hold past its ``expires_at`` is EXPIRED
 to every statement, whether or not the job has marked it yet.
 """
 
@@ -24,6 +26,7 @@ import asyncpg
 from wallet.adapters.ids import time_ordered_uuids
 from wallet.adapters.json_metadata import metadata_from_json, metadata_to_json
 from wallet.adapters.postgres.connections import bounded_connection, transaction_if
+from wallet.adapters.postgres.hold_changes import HoldChange, HoldChanges
 from wallet.adapters.postgres.hold_reads import (
     HOLD_COLUMNS,
     HOLD_STATUS_NOW,
@@ -221,10 +224,14 @@ class PostgresHolds:
         # This process's changes to one wallet's holds take turns (they would wait for its
         # row lock one after another anyway): a hot wallet has one waiter per process.
         self._turns: Turns[UUID] = Turns()
+        # Changes without a key are made together, a batch per wallet at a time.
+        self._changes = HoldChanges(pool, timeout)
 
     async def place(
         self, hold_id: UUID, request: HoldRequest, idempotency: Idempotency | None = None
     ) -> HoldChanged:
+        if idempotency is None:
+            return await self._place_together(hold_id, request)
         async with (
             self._changing(request.wallet_id) as connection,
             transaction_if(connection, idempotency is not None),
@@ -255,6 +262,8 @@ class PostgresHolds:
     async def capture(
         self, hold: Hold, amount: Money, idempotency: Idempotency | None = None
     ) -> HoldChanged:
+        if idempotency is None and hold.to_wallet_id is None:
+            return await self._capture_together(hold, amount)
         transfer_id = None if hold.to_wallet_id is None else time_ordered_uuids(1)[0]
         legs = hold.capture_legs(amount, transfer_id)
         entry_ids = time_ordered_uuids(len(legs))
@@ -307,6 +316,12 @@ class PostgresHolds:
         raise refused  # after the transaction: the refusal stays recorded
 
     async def void(self, hold: Hold, idempotency: Idempotency | None = None) -> HoldChanged:
+        if idempotency is None:
+            changed = await self._changes.make(hold.wallet_id, HoldChange("VOID", hold.id))
+            _check_settled(hold, _status_of(changed))
+            wallet = _wallet_after(hold.wallet_id, changed)
+            voided = replace(hold, status=HoldStatus.VOIDED, updated_at=wallet.updated_at)
+            return HoldChanged(voided, (wallet,))
         async with (
             self._changing(hold.wallet_id) as connection,
             transaction_if(connection, idempotency is not None),
@@ -320,6 +335,49 @@ class PostgresHolds:
                 connection, idempotency, Outcome.VOIDED, hold.wallet_id, hold_id=hold.id
             )
         return HoldChanged(voided, (wallet,))
+
+    async def _place_together(self, hold_id: UUID, request: HoldRequest) -> HoldChanged:
+        """``place`` without a key: beside the wallet's other hold changes of the moment."""
+        change = HoldChange(
+            "PLACE",
+            hold_id,
+            request.amount.minor,
+            request.to_wallet_id,
+            request.expires_in,
+            request.reference,
+            metadata_to_json(request.metadata),
+        )
+        row = await self._changes.make(request.wallet_id, change)
+        wallet = _wallet_after(request.wallet_id, row)
+        if row["change_outcome"] == "REFUSED":
+            raise InsufficientFunds(wallet.available, request.amount, wallet.held_minor)
+        placed_at = wallet.updated_at
+        hold = Hold(
+            hold_id,
+            request.wallet_id,
+            request.amount,
+            HoldStatus.HELD,
+            row["hold_expires_at"],
+            placed_at,
+            placed_at,
+            request.to_wallet_id,
+            None,
+            request.reference,
+            request.metadata,
+        )
+        return HoldChanged(hold, (wallet,))
+
+    async def _capture_together(self, hold: Hold, amount: Money) -> HoldChanged:
+        """``capture`` of a hold paying no wallet, without a key: beside the wallet's other
+        hold changes of the moment."""
+        entry_id = time_ordered_uuids(1)[0]
+        change = HoldChange("CAPTURE", hold.id, amount.minor, entry_id=entry_id)
+        row = await self._changes.make(hold.wallet_id, change)
+        _check_settled(hold, _status_of(row))
+        wallet = _wallet_after(hold.wallet_id, row)
+        legs = hold.capture_legs(amount, None)
+        captured = _captured(hold, amount, legs, [entry_id], {wallet.id: wallet})
+        return HoldChanged(captured.hold, (wallet,), captured)
 
     async def find_hold(self, hold_id: UUID) -> Hold | None:
         async with self._connection() as connection:
@@ -361,6 +419,26 @@ class PostgresHolds:
             bounded_connection(self._pool, deadline - loop.time()) as connection,
         ):
             yield connection
+
+
+def _status_of(row: asyncpg.Record) -> str | None:
+    """The status ``change_holds`` found the hold in (None: not found)."""
+    status: str | None = row["hold_status_found"]
+    return status
+
+
+def _wallet_after(wallet_id: UUID, row: asyncpg.Record) -> Wallet:
+    """The wallet as ``change_holds`` left it after the row's change (before, if refused)."""
+    return Wallet(
+        wallet_id,
+        Money(row["wallet_balance"], CURRENCIES[row["wallet_currency"]]),
+        row["wallet_version"],
+        row["wallet_created_at"],
+        row["wallet_updated_at"],
+        metadata_from_json(row["wallet_metadata"]),
+        row["wallet_held"],
+        row["wallet_held_until"],
+    )
 
 
 def _check_settled(hold: Hold, status: str | None) -> None:
