@@ -7,8 +7,8 @@ Every change to a hold locks its wallets first (the payer's, and a payee's, in i
 transfers and batches do), then the hold: so no two of them ever wait for each other in a
 cycle, and what a wallet reserves (``wallets.held``) changes only beside its holds. One
 statement per change or batch, so a hot wallet's row is held for a statement and its
-commit, never across a round trip. The database's clock decides expiry: a hold past its ``expires_at`` is EXPIRED
-to every statement, whether or not the job has marked it yet.
+commit, never across a round trip. The database's clock decides expiry: a hold past its
+``expires_at`` is EXPIRED to every statement, whether or not the job has marked it yet.
 """
 
 from __future__ import annotations
