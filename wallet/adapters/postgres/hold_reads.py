@@ -28,6 +28,7 @@ HOLD_COLUMNS = f"""id, wallet_id, to_wallet_id, currency, amount, captured_amoun
        CASE WHEN {_EXPIRED_NOW} THEN expires_at ELSE updated_at END AS updated_at"""
 
 FIND_HOLD = f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1"  # nosec B608
+FIND_HOLDS = f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = ANY($1::uuid[])"  # nosec B608
 CAPTURE_ENTRIES = """
 SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
        reference, metadata, transfer_id, hold_id
@@ -40,6 +41,12 @@ async def find_hold(connection: Connection, hold_id: UUID) -> Hold | None:
     """The hold as it is now, if there is one by that id."""
     row = await connection.fetchrow(FIND_HOLD, hold_id)
     return None if row is None else hold_from_row(row)
+
+
+async def find_holds(connection: Connection, hold_ids: list[UUID]) -> dict[UUID, Hold]:
+    """The holds as they are now, of those ids that name one."""
+    rows = await connection.fetch(FIND_HOLDS, hold_ids)
+    return {row["id"]: hold_from_row(row) for row in rows}
 
 
 async def find_capture(connection: Connection, hold: Hold) -> Captured:

@@ -23,6 +23,7 @@ from uuid import UUID
 
 import asyncpg
 
+from wallet.adapters.coalesce import Coalescer
 from wallet.adapters.ids import time_ordered_uuids
 from wallet.adapters.json_metadata import metadata_from_json, metadata_to_json
 from wallet.adapters.postgres.connections import bounded_connection, transaction_if
@@ -31,7 +32,7 @@ from wallet.adapters.postgres.hold_reads import (
     HOLD_COLUMNS,
     HOLD_STATUS_NOW,
     captured_transfer,
-    find_hold,
+    find_holds,
     hold_from_row,
 )
 from wallet.adapters.postgres.idempotency_records import record_outcome
@@ -44,6 +45,7 @@ from wallet.domain.errors import (
     HoldNotActive,
     HoldNotFound,
     InsufficientFunds,
+    StorageUnavailable,
     WalletNotFound,
 )
 from wallet.domain.holds import Captured, Hold, HoldChanged, HoldRequest, HoldStatus
@@ -226,6 +228,8 @@ class PostgresHolds:
         self._turns: Turns[UUID] = Turns()
         # Changes without a key are made together, a batch per wallet at a time.
         self._changes = HoldChanges(pool, timeout)
+        # Lookups queued while one runs share the next: a query never older than its asking.
+        self._finds: Coalescer[UUID, dict[UUID, Hold]] = Coalescer(self._find_holds)
 
     async def place(
         self, hold_id: UUID, request: HoldRequest, idempotency: Idempotency | None = None
@@ -380,8 +384,17 @@ class PostgresHolds:
         return HoldChanged(captured.hold, (wallet,), captured)
 
     async def find_hold(self, hold_id: UUID) -> Hold | None:
-        async with self._connection() as connection:
-            return await find_hold(connection, hold_id)
+        try:
+            async with asyncio.timeout(seconds_within(self._timeout)):
+                found = await self._finds.submit(hold_id)
+        except TimeoutError:
+            raise StorageUnavailable("the database did not answer in time") from None
+        return found.get(hold_id)
+
+    async def _find_holds(self, hold_ids: list[UUID]) -> dict[UUID, Hold]:
+        """The holds asked for while the previous lookup ran, read by one query."""
+        async with bounded_connection(self._pool, self._timeout) as connection:
+            return await find_holds(connection, hold_ids)
 
     async def list_holds(
         self, wallet_id: UUID, limit: int, before: Position | None, status: HoldStatus | None
