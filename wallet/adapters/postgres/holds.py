@@ -238,7 +238,7 @@ class PostgresHolds:
             return await self._place_together(hold_id, request)
         async with (
             self._changing(request.wallet_id) as connection,
-            transaction_if(connection, idempotency is not None),
+            connection.transaction(),  # the key is recorded beside the change
         ):
             row = await connection.fetchrow(
                 PLACE_HOLD,
@@ -328,7 +328,7 @@ class PostgresHolds:
             return HoldChanged(voided, (wallet,))
         async with (
             self._changing(hold.wallet_id) as connection,
-            transaction_if(connection, idempotency is not None),
+            connection.transaction(),  # the key is recorded beside the change
         ):
             row = await connection.fetchrow(VOID, hold.id, hold.wallet_id)
             assert row is not None, "the statement answers one row"
@@ -355,20 +355,7 @@ class PostgresHolds:
         wallet = _wallet_after(request.wallet_id, row)
         if row["change_outcome"] == "REFUSED":
             raise InsufficientFunds(wallet.available, request.amount, wallet.held_minor)
-        placed_at = wallet.updated_at
-        hold = Hold(
-            hold_id,
-            request.wallet_id,
-            request.amount,
-            HoldStatus.HELD,
-            row["hold_expires_at"],
-            placed_at,
-            placed_at,
-            request.to_wallet_id,
-            None,
-            request.reference,
-            request.metadata,
-        )
+        hold = _new_hold(hold_id, request, wallet.updated_at, row["hold_expires_at"])
         return HoldChanged(hold, (wallet,))
 
     async def _capture_together(self, hold: Hold, amount: Money) -> HoldChanged:
@@ -485,11 +472,11 @@ def _captured(
     return Captured(captured, tuple(entries), transfer)
 
 
-def _placed(hold_id: UUID, request: HoldRequest, row: asyncpg.Record) -> HoldChanged:
-    """The hold placed by ``PLACE_HOLD``, and its wallet after it: reserving the amount
-    more, until whichever expires first of its holds and this one."""
-    placed_at, expires_at = row["placed_at"], row["expires_at"]
-    hold = Hold(
+def _new_hold(
+    hold_id: UUID, request: HoldRequest, placed_at: datetime, expires_at: datetime
+) -> Hold:
+    """The hold ``request`` placed at ``placed_at``, held until ``expires_at``."""
+    return Hold(
         hold_id,
         request.wallet_id,
         request.amount,
@@ -502,6 +489,13 @@ def _placed(hold_id: UUID, request: HoldRequest, row: asyncpg.Record) -> HoldCha
         request.reference,
         request.metadata,
     )
+
+
+def _placed(hold_id: UUID, request: HoldRequest, row: asyncpg.Record) -> HoldChanged:
+    """The hold placed by ``PLACE_HOLD``, and its wallet after it: reserving the amount
+    more, until whichever expires first of its holds and this one."""
+    placed_at, expires_at = row["placed_at"], row["expires_at"]
+    hold = _new_hold(hold_id, request, placed_at, expires_at)
     until = row["held_until"]
     wallet = Wallet(
         request.wallet_id,
