@@ -71,24 +71,24 @@ function holdActions(hold) {
   amount.setAttribute("aria-label", "How much of hold " + name + " to capture");
   amount.setAttribute("aria-describedby", "holds-hint");
 
-  const capture = document.createElement("button");
-  capture.type = "button";
-  capture.className = "btn btn-small btn-primary";
-  capture.dataset.action = "capture";
-  capture.textContent = "Capture";
-  capture.setAttribute("aria-label", "Capture hold " + name);
-
-  const release = document.createElement("button");
-  release.type = "button";
-  release.className = "btn btn-small";
-  release.dataset.action = "void";
-  release.textContent = "Void";
-  release.setAttribute("aria-label", "Void hold " + name);
+  const capture = holdButton("capture", "Capture", name, "btn btn-small btn-primary");
+  const release = holdButton("void", "Void", name, "btn btn-small");
 
   const actions = document.createElement("div");
   actions.className = "hold-actions";
   actions.append(amount, capture, release);
   return actions;
+}
+
+// A button of a hold's row: its action for the click handler, its label read aloud.
+function holdButton(action, text, name, className) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = className;
+  button.dataset.action = action;
+  button.textContent = text;
+  button.setAttribute("aria-label", text + " hold " + name);
+  return button;
 }
 
 function holdItem(hold) {
