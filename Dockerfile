@@ -49,7 +49,7 @@ CMD ["python", "-m", "wallet", "serve", "--host", "0.0.0.0", "--port", "5000"]
 FROM deps AS test
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends redis-server postgresql chromium \
+    && apt-get install -y --no-install-recommends redis-server postgresql chromium nats-server \
     && rm -rf /var/lib/apt/lists/*
 RUN python -c "import configparser; c = configparser.ConfigParser(interpolation=None); c.read('setup.cfg'); \
 print(c['options.extras_require']['dev'])" > /tmp/requirements-dev.txt \

@@ -37,6 +37,15 @@ $(WRK):
 		|| { echo "the benchmark needs wrk at $(WRK); install it" >&2; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 
+# The relay's tests (tests/integration/test_relay.py) start nats-servers of their own:
+# Debian's, installed here when missing, on a machine with apt.
+NATS_SERVER := /usr/sbin/nats-server
+
+$(NATS_SERVER):
+	@command -v apt-get >/dev/null \
+		|| { echo "the relay tests need nats-server at $(NATS_SERVER); install it" >&2; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+
 # Where a docker CLI exists, the compose test also runs compose's own parser on the file
 # (no engine needed): Debian's docker-compose is installed when no compose answers.
 .PHONY: compose-cli
@@ -46,19 +55,19 @@ compose-cli:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; \
 	fi
 
-test: $(INSTALLED) $(CHROMIUM) $(WRK) compose-cli ## every test: unit, integration (PostgreSQL, Redis), the page in chromium
+test: $(INSTALLED) $(CHROMIUM) $(WRK) $(NATS_SERVER) compose-cli ## every test: unit, integration (PostgreSQL, Redis, NATS), the page in chromium
 	$(PY) -m pytest
 
 test-unit: $(INSTALLED) $(WRK)
 	$(PY) -m pytest tests/unit
 
-test-integration: $(INSTALLED)
+test-integration: $(INSTALLED) $(NATS_SERVER)
 	$(PY) -m pytest tests/integration
 
 test-browser: $(INSTALLED) $(CHROMIUM) ## the page in headless Debian chromium; screenshots in artifacts/screenshots/
 	$(PY) -m pytest tests/browser
 
-test-faults: $(INSTALLED)
+test-faults: $(INSTALLED) $(NATS_SERVER)
 	$(PY) -m pytest -m faults
 
 lint: $(INSTALLED)

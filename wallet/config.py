@@ -50,6 +50,11 @@ class Settings:
     idempotency_ttl_hours: float = 24.0
     idempotency_cleanup_interval: float = 600.0
     hold_expiry_interval: float = 10.0  # seconds between runs of the job that marks expired holds
+    events_retention_days: float = 30.0  # how long the event feed keeps an event
+    events_cleanup_interval: float = 600.0  # seconds between runs of the job that drops old events
+    nats_url: str | None = None  # where the event relay publishes; unset: no relay
+    relay_interval: float = 0.05  # seconds the relay waits when it found nothing to publish
+    relay_batch: int = 500  # events the relay reads and publishes at a time
     group_commit: bool = True
     batch_max_size: int = 256
     migrate_on_start: bool = True
@@ -102,6 +107,17 @@ class Settings:
             hold_expiry_interval=read.number(
                 "WALLET_HOLD_EXPIRY_INTERVAL", float, default.hold_expiry_interval, 0.1, 60
             ),
+            events_retention_days=read.number(
+                "WALLET_EVENTS_RETENTION_DAYS", float, default.events_retention_days, 0.001
+            ),
+            events_cleanup_interval=read.number(
+                "WALLET_EVENTS_CLEANUP_INTERVAL", float, default.events_cleanup_interval, 0.1
+            ),
+            nats_url=read.optional("WALLET_NATS_URL"),
+            relay_interval=read.number(
+                "WALLET_RELAY_INTERVAL", float, default.relay_interval, 0.001, 60
+            ),
+            relay_batch=read.number("WALLET_RELAY_BATCH", int, default.relay_batch, 1, 1000),
             group_commit=read.flag("WALLET_GROUP_COMMIT", default.group_commit),
             batch_max_size=read.number(
                 "WALLET_BATCH_MAX_SIZE", int, default.batch_max_size, 1, 10_000

@@ -10,19 +10,25 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from wallet.adapters.group_commit import GroupCommitLedger
+from wallet.adapters.nats_stream import STREAM, open_event_stream
 from wallet.adapters.no_cache import NoCache
 from wallet.adapters.postgres.batch_store import PostgresBatchStore
 from wallet.adapters.postgres.cache_fences import PostgresFences, listen_for_fences
 from wallet.adapters.postgres.connections import PostgresHealth
+from wallet.adapters.postgres.events import PostgresEventFeed
 from wallet.adapters.postgres.holds import PostgresHolds
 from wallet.adapters.postgres.idempotency_records import PostgresIdempotencyRecords
 from wallet.adapters.postgres.ledger import PostgresHistory, PostgresLedger
 from wallet.adapters.postgres.pool import open_pool
+from wallet.adapters.postgres.relay import PostgresRelayLeases
 from wallet.adapters.postgres.wallets import PostgresWallets
 from wallet.adapters.redis_cache import RedisBalanceCache, open_redis
 from wallet.config import Settings
 from wallet.domain.pagination import CursorCodec
+from wallet.domain.relay import Relay
 from wallet.domain.services import WalletService
+from wallet.entrypoints.http.render import event_body
+from wallet.metrics import RelayMetrics
 
 CURSOR_KEY_NAME = "cursor"
 
@@ -77,6 +83,8 @@ class Container(containers.DeclarativeContainer):
         PostgresIdempotencyRecords, pool=db_pool, timeout=db_timeout
     )
     health = providers.Singleton(PostgresHealth, pool=db_pool, timeout=db_timeout)
+    # Every change's event, read back in commit order.
+    event_feed = providers.Singleton(PostgresEventFeed, pool=db_pool, timeout=db_timeout)
     # Holds change under their wallets' row locks, beside the batches (not in them).
     holds = providers.Singleton(PostgresHolds, pool=db_pool, timeout=db_timeout)
     # The one write port; group commit (the default) batches it, and only it.
@@ -121,5 +129,32 @@ class Container(containers.DeclarativeContainer):
         holds=holds,
         hold_book=holds,
         hold_expiry=holds,
+        events=event_feed,
         default_currency=settings.provided.default_currency,
+    )
+
+    # The event relay, run when WALLET_NATS_URL is set: JetStream (connected when first
+    # used), the lease on a session of its own (straight to PostgreSQL, as LISTEN is), and
+    # the loop. The stream keeps events as long as the feed does.
+    event_stream = providers.Resource(
+        open_event_stream,
+        url=settings.provided.nats_url,
+        body=providers.Object(event_body),
+        max_age=providers.Callable(lambda s: s.events_retention_days * 86400, settings),
+    )
+    relay_leases = providers.Singleton(
+        PostgresRelayLeases,
+        dsn=providers.Callable(lambda s: s.db_listen_url or s.database_url, settings),
+        stream=STREAM,
+        timeout=db_timeout,
+    )
+    relay_meter = providers.Singleton(RelayMetrics)
+    event_relay = providers.Singleton(
+        Relay,
+        feed=event_feed,
+        stream=event_stream,
+        leases=relay_leases,
+        meter=relay_meter,
+        batch=settings.provided.relay_batch,
+        idle_wait=settings.provided.relay_interval,
     )

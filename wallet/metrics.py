@@ -26,6 +26,8 @@ from prometheus_client import (
 )
 from prometheus_client.metrics import MetricWrapperBase
 
+from wallet.domain.relay import Backlog, RelayOutcome
+
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # A client may send any token as a method; the rest are counted as OTHER, so that no
 # client can grow the number of series without bound.
@@ -87,6 +89,38 @@ DB_POOL_WAITING = Gauge(
     "Requests waiting for a database connection.",
     multiprocess_mode="livesum",
 )
+# The event relay. One process at a time relays (the lease's holder): the gauges are its
+# own, 0 in every other process, so "livemax" reads the holder's (and drops a dead one's).
+EVENTS_PUBLISHED = Counter(
+    "wallet_events_published_total",
+    "Events the stream acknowledged to the relay (a batch stored without an answer is not"
+    " counted: the relay then goes on after it).",
+)
+EVENTS_PUBLISH_FAILURES = Counter(
+    "wallet_events_publish_failures_total",
+    "Relay attempts that left events unpublished (NATS unreachable, a refusal, no"
+    " acknowledgement in time); those events go again.",
+)
+EVENTS_SKIPPED = Counter(
+    "wallet_events_relay_skips_total",
+    "Times the retention dropped events before the relay published them; it went on after.",
+)
+EVENTS_LAG = Gauge(
+    "wallet_events_relay_lag_events",
+    "Events not yet acknowledged by the stream: the newest committed id less the last"
+    " acknowledged (an id a rolled-back change took counts too).",
+    multiprocess_mode="livemax",
+)
+EVENTS_LAG_SECONDS = Gauge(
+    "wallet_events_relay_lag_seconds",
+    "Age of the oldest event not yet acknowledged by the stream; 0 when caught up.",
+    multiprocess_mode="livemax",
+)
+EVENTS_RELAY_LEADER = Gauge(
+    "wallet_events_relay_leader",
+    "1 in the process that holds the relay's lease and publishes, else 0.",
+    multiprocess_mode="livesum",
+)
 
 
 class Tally:
@@ -143,6 +177,29 @@ def count_hold(outcome: str, times: int = 1) -> None:
     child = series(HOLDS, outcome)
     for _ in range(times):
         TALLY.inc(child)
+
+
+class RelayMetrics:
+    """The relay's reports as metrics (a few writes a second: no tally needed)."""
+
+    COUNTERS = {
+        RelayOutcome.PUBLISHED: EVENTS_PUBLISHED,
+        RelayOutcome.FAILED: EVENTS_PUBLISH_FAILURES,
+        RelayOutcome.SKIPPED: EVENTS_SKIPPED,
+    }
+
+    def count(self, outcome: RelayOutcome, times: int = 1) -> None:
+        self.COUNTERS[outcome].inc(times)
+
+    def behind(self, backlog: Backlog) -> None:
+        EVENTS_LAG.set(backlog.events)
+        EVENTS_LAG_SECONDS.set(backlog.seconds)
+
+    def leading(self, held: bool) -> None:
+        EVENTS_RELAY_LEADER.set(1 if held else 0)
+        if not held:  # the next holder reports the backlog from now on
+            EVENTS_LAG.set(0)
+            EVENTS_LAG_SECONDS.set(0)
 
 
 @contextmanager

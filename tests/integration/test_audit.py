@@ -94,6 +94,8 @@ async def test_a_sound_ledger_passes(ledger_url: str) -> None:
         " it captured; every entry of a hold is its capture's",
         "ok    in each currency the balances add up to its deposits less its withdrawals",
         "ok    no two operations of a wallet share a time: the ledger's order is unambiguous",
+        "ok    every event names a change of its wallet and type, and no change has two",
+        "ok    every change since the oldest event kept has its event",
     ]
 
 
@@ -125,6 +127,24 @@ OVERDRAWN_BY_A_HOLD = (
 )
 # By the check that finds it: each damage, and the line that names the breach.
 DAMAGE = {
+    "event of no change": (
+        "events",
+        "INSERT INTO events (type, wallet_id, subject_id, created_at)"
+        f" SELECT 'operation.applied', {FIRST_WALLET}, gen_random_uuid(), clock_timestamp()",
+        "FAIL  1 event that names no such change, or a change with several events",
+    ),
+    "a change announced twice": (
+        "events",
+        "INSERT INTO events (type, wallet_id, subject_id, created_at)"
+        " SELECT type, wallet_id, subject_id, created_at FROM events"
+        " WHERE type = 'hold.voided'",
+        "FAIL  1 event that names no such change, or a change with several events",
+    ),
+    "a change without its event": (
+        "announced",
+        "DELETE FROM events WHERE type = 'transfer.completed'",
+        "FAIL  2 changes since the oldest event kept that have no event",
+    ),
     "entry of no wallet": (
         "wallet",
         "INSERT INTO operations"

@@ -42,6 +42,7 @@ def in_memory_service(
         holds=database,
         hold_book=database,
         hold_expiry=database,
+        events=database,
         new_id=new_id,
     )
 
@@ -56,6 +57,7 @@ def serve_from(container: Container, database: object, batched: bool = True) -> 
         container.health,
         container.single_ledger,
         container.holds,
+        container.event_feed,
     ):
         port.override(providers.Object(database))
     if batched:

@@ -105,8 +105,8 @@ def test_compose_spec_file_without_version_key(compose: dict[str, Any]) -> None:
     assert "version" not in compose
 
 
-def test_the_five_services_exist(services: dict[str, Any]) -> None:
-    assert {"postgres", "redis", "app", "tests", "locust"} <= services.keys()
+def test_the_services_exist(services: dict[str, Any]) -> None:
+    assert {"postgres", "redis", "nats", "app", "tests", "locust"} <= services.keys()
 
 
 @pytest.mark.parametrize(("name", "target"), [("app", "runtime"), ("tests", "test")])
@@ -134,7 +134,7 @@ def test_waits_for_healthy_postgres_and_redis(services: dict[str, Any], name: st
         assert depends_on[dependency]["condition"] == "service_healthy"
 
 
-@pytest.mark.parametrize("name", ["postgres", "redis", "app"])
+@pytest.mark.parametrize("name", ["postgres", "redis", "nats", "app"])
 def test_has_a_healthcheck(services: dict[str, Any], name: str) -> None:
     healthcheck = services[name].get("healthcheck", {})
     assert healthcheck.get("test"), f"{name} has no healthcheck"
@@ -161,6 +161,24 @@ def test_environment_points_at_the_stack(
     assert database.hostname == "postgres"
     assert cache.scheme == "redis"
     assert cache.hostname == "redis"
+
+
+def test_the_app_relays_events_to_the_stacks_nats(services: dict[str, Any]) -> None:
+    nats = urlsplit(environment(services["app"])["WALLET_NATS_URL"])
+    assert (nats.scheme, nats.hostname, nats.port) == ("nats", "nats", 4222)
+    # Started, not healthy: the app serves with NATS down, and its relay catches up later.
+    assert services["app"]["depends_on"]["nats"]["condition"] == "service_started"
+
+
+def test_nats_runs_jetstream_on_a_volume(compose: dict[str, Any]) -> None:
+    """The stream WALLET_EVENTS outlives the container: its store is a named volume."""
+    nats = compose["services"]["nats"]
+    args = command_args(nats)
+    assert "-js" in args
+    volume = bind_mounts(nats).get(option(args, "-sd"))
+    assert volume in compose["volumes"], f"{option(args, '-sd')} is not on a named volume"
+    assert re.fullmatch(r"nats:2(\.\d+)*(-\w+)?", nats["image"]), nats["image"]
+    assert "/healthz" in " ".join(nats["healthcheck"]["test"])
 
 
 def test_locust_mounts_perf_and_its_locustfile_exists(services: dict[str, Any]) -> None:
@@ -203,7 +221,7 @@ def version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split("."))
 
 
-@pytest.mark.parametrize("name", ["postgres", "redis", "locust"])
+@pytest.mark.parametrize("name", ["postgres", "redis", "nats", "locust"])
 def test_every_image_is_pinned_to_a_tag(services: dict[str, Any], name: str) -> None:
     assert image_tag(services[name]["image"]) not in {"", "latest"}
 
@@ -313,8 +331,9 @@ def postgres_setting(service: dict[str, Any], name: str) -> int | None:
     return None
 
 
-# Connections per worker beyond its pool: one for LISTEN, one migrating at start.
-CONNECTIONS_OUTSIDE_THE_POOL = 2
+# Connections per worker beyond its pool: one for LISTEN, one for the event relay's lease
+# (held, or waited for), one migrating at start.
+CONNECTIONS_OUTSIDE_THE_POOL = 3
 # What the tests service and a psql or two may hold beside the app.
 CONNECTIONS_LEFT_FOR_OTHERS = 20
 SUPERUSER_RESERVED = 3  # PostgreSQL's default superuser_reserved_connections

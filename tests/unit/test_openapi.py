@@ -80,6 +80,7 @@ HOLDS = "/api/v1/wallets/{walletId}/holds"
 HOLD = "/api/v1/holds/{holdId}"
 CAPTURE = "/api/v1/holds/{holdId}/capture"
 VOID = "/api/v1/holds/{holdId}/void"
+EVENTS = "/api/v1/events"
 
 # What {walletId} and the cursors in a case become; see arrange().
 EXISTING = "{wallet}"
@@ -96,6 +97,7 @@ PAYING_FULL = "{payingFull}"
 DATABASE_DOWN = "database down"
 CACHE_DOWN = "cache down"
 EXPIRED = "holds expired"
+EVENTS_FORGOTTEN = "the oldest events forgotten"
 
 # Documented statuses no request can provoke in this app, and why.
 UNREACHABLE = {
@@ -1044,6 +1046,83 @@ CASES = [
         given=frozenset({DATABASE_DOWN}),
     ),
     Case("delete ready", "DELETE", READY, 405, "METHOD_NOT_ALLOWED"),
+    # GET /api/v1/events
+    Case("read the events", "GET", EVENTS, 200),
+    Case(
+        "read a page of events after one",
+        "GET",
+        EVENTS,
+        200,
+        params=(("after", "2"), ("limit", "3")),
+    ),
+    Case("read events after all", "GET", EVENTS, 200, params=(("after", "9223372036854775807"),)),
+    Case("read a wallet's events", "GET", EVENTS, 200, params=(("walletId", "{wallet_upper}"),)),
+    Case(
+        "read events after a negative id",
+        "GET",
+        EVENTS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("after", "-1"),),
+    ),
+    Case(
+        "read events after an id of 20 digits",
+        "GET",
+        EVENTS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("after", "1" * 20),),
+    ),
+    Case(
+        "read events after an id past the largest",
+        "GET",
+        EVENTS,
+        200,
+        params=(("after", "9223372036854775808"),),
+    ),
+    Case(
+        "read events after two ids",
+        "GET",
+        EVENTS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("after", "1"), ("after", "2")),
+    ),
+    Case("read 0 events", "GET", EVENTS, 400, "VALIDATION_ERROR", params=(("limit", "0"),)),
+    Case(
+        "read the events of a malformed wallet id",
+        "GET",
+        EVENTS,
+        400,
+        "VALIDATION_ERROR",
+        params=(("walletId", "wallet-1"),),
+    ),
+    Case(
+        "read the events of an unknown wallet",
+        "GET",
+        EVENTS,
+        404,
+        "WALLET_NOT_FOUND",
+        params=(("walletId", UNKNOWN),),
+    ),
+    Case(
+        "read events after forgotten ones",
+        "GET",
+        EVENTS,
+        410,
+        "EVENTS_EXPIRED",
+        params=(("after", "0"),),
+        given=frozenset({EVENTS_FORGOTTEN}),
+    ),
+    Case(
+        "read the events with the database down",
+        "GET",
+        EVENTS,
+        503,
+        "SERVICE_UNAVAILABLE",
+        given=frozenset({DATABASE_DOWN}),
+    ),
+    Case("post an event", "POST", EVENTS, 405, "METHOD_NOT_ALLOWED", body=b"{}"),
     Case("the document", "GET", OPENAPI, 200),
     Case("post the document", "POST", OPENAPI, 405, "METHOD_NOT_ALLOWED", body=b"{}"),
     # paths the app does not know
@@ -1071,6 +1150,7 @@ KEYED_CASES = [
         ("GET", HOLD, None),
         ("POST", CAPTURE, None),
         ("POST", VOID, None),
+        ("GET", EVENTS, None),
     ]
 ]
 
@@ -1103,6 +1183,7 @@ BROKEN_CASES = [
     Case("get a hold", "GET", HOLD, 500, "INTERNAL_ERROR", hold=UNKNOWN),
     Case("capture a hold", "POST", CAPTURE, 500, "INTERNAL_ERROR", hold=UNKNOWN),
     Case("void a hold", "POST", VOID, 500, "INTERNAL_ERROR", hold=UNKNOWN),
+    Case("read the events", "GET", EVENTS, 500, "INTERNAL_ERROR"),
     Case("ready", "GET", READY, 500, "INTERNAL_ERROR"),
 ]
 
@@ -1328,6 +1409,9 @@ async def arrange(
         await use_hold_keys(client, ids)
     if EXPIRED in case.given:
         repository.clock = functools.partial(later, timedelta(seconds=DEFAULT_EXPIRES_IN + 1))
+    if EVENTS_FORGOTTEN in case.given:
+        repository.clock = functools.partial(later, timedelta(days=31))
+        assert await repository.forget_events_older_than(timedelta(days=30))
     repository.available = DATABASE_DOWN not in case.given
     cache.available = CACHE_DOWN not in case.given
     return ids

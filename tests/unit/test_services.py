@@ -499,6 +499,7 @@ def timed(repository: InMemoryDatabase, cache: InMemoryBalanceCache, clock: Cloc
         holds=repository,
         hold_book=repository,
         hold_expiry=repository,
+        events=repository,
         clock=clock,
     )
 
@@ -661,6 +662,7 @@ async def test_a_replayed_placement_answers_the_hold_as_placed_whatever_became_o
         holds=repository,
         hold_book=repository,
         hold_expiry=repository,
+        events=repository,
     )
     wallet = await new_wallet_with(service, "100")
     command = hold_command(wallet, "30")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -20,12 +21,14 @@ from wallet.adapters.group_commit import (
 from wallet.domain.currency import USD, Currency
 from wallet.domain.errors import (
     BalanceLimitExceeded,
+    EventsExpired,
     HoldNotFound,
     IdempotencyKeyTaken,
     InsufficientFunds,
     StorageUnavailable,
     WalletNotFound,
 )
+from wallet.domain.events import Event, EventSubject, EventType
 from wallet.domain.holds import Captured, Hold, HoldChanged, HoldRequest, HoldStatus
 from wallet.domain.idempotency import (
     Idempotency,
@@ -53,8 +56,9 @@ _TICK = timedelta(microseconds=1)
 
 class InMemoryDatabase:
     """The system of record in dictionaries: Wallets, Ledger (one operation at a time),
-    History, Holds, HoldBook, HoldExpiry, IdempotencyRecords and Health; ``available =
-    False`` plays an outage, and ``clock`` is the store's clock, which decides expiry."""
+    History, Holds, HoldBook, HoldExpiry, IdempotencyRecords, EventFeed and Health;
+    ``available = False`` plays an outage, and ``clock`` is the store's clock, which
+    decides expiry and the events' age."""
 
     def __init__(self) -> None:
         self.clock: Callable[[], datetime] = functools.partial(datetime.now, UTC)
@@ -64,6 +68,9 @@ class InMemoryDatabase:
         self._last_time = datetime(2000, 1, 1, tzinfo=UTC)
         self._recorded: dict[str, tuple[Recorded, datetime]] = {}
         self._transfers: dict[UUID, Transfer] = {}
+        self._events: list[Event] = []  # ascending ids; the retention drops a prefix
+        self._event_ids = itertools.count(1)
+        self._forgotten_through = 0  # the id of the last event the retention dropped
         self.available = True
 
     async def create(
@@ -81,6 +88,7 @@ class InMemoryDatabase:
         self._wallets[wallet_id] = wallet
         self._ledger[wallet_id] = []
         self._record(idempotency, Outcome.CREATED, wallet=wallet)
+        self._emit(EventType.WALLET_CREATED, wallet_id, now, wallet)
         return wallet
 
     async def get(self, wallet_id: UUID) -> Wallet:
@@ -121,6 +129,7 @@ class InMemoryDatabase:
             raise
         operation = self._write(wallet_id, request)
         self._record(idempotency, Outcome.APPLIED, operation=operation)
+        self._emit(EventType.OPERATION_APPLIED, wallet_id, operation.created_at, operation)
         return AppliedOperation(self.wallet_now(wallet_id), operation)
 
     def _write(self, wallet_id: UUID, request: OperationRequest) -> Operation:
@@ -175,6 +184,7 @@ class InMemoryDatabase:
         self._holds[hold_id] = hold
         self._changed(request.wallet_id, now)
         self._record(idempotency, Outcome.HELD, hold=hold)
+        self._emit(EventType.HOLD_CREATED, request.wallet_id, now, hold)
         return HoldChanged(hold, (self.wallet_now(request.wallet_id),))
 
     async def capture(
@@ -209,6 +219,7 @@ class InMemoryDatabase:
             self._transfers[transfer_id] = transfer
         captured = Captured(captured_hold, entries, transfer)
         self._record(idempotency, Outcome.CAPTURED, operation=entries[0], captured=captured)
+        self._emit(EventType.HOLD_CAPTURED, hold.wallet_id, captured_hold.updated_at, captured)
         wallets = tuple(self.wallet_now(wallet_id) for wallet_id, _ in legs)
         return HoldChanged(captured_hold, wallets, captured)
 
@@ -223,6 +234,7 @@ class InMemoryDatabase:
         self._holds[hold_id] = voided
         self._changed(hold.wallet_id, now)
         self._record(idempotency, Outcome.VOIDED, hold=voided)
+        self._emit(EventType.HOLD_VOIDED, hold.wallet_id, now, voided)
         return HoldChanged(voided, (self.wallet_now(hold.wallet_id),))
 
     async def find_hold(self, hold_id: UUID) -> Hold | None:
@@ -262,8 +274,11 @@ class InMemoryDatabase:
                 continue
             if hold.wallet_id not in changed:
                 changed.append(hold.wallet_id)
-            self._holds[hold.id] = _as_now(hold, now)
-            self._changed(hold.wallet_id, self._now())
+            marked = self._holds[hold.id] = _as_now(hold, now)
+            at = self._now()
+            self._changed(hold.wallet_id, at)
+            # Stamped, as in PostgreSQL, with the moment the hold expired: its updatedAt.
+            self._emit(EventType.HOLD_EXPIRED, hold.wallet_id, marked.updated_at, marked)
         expired = sum(1 for hold in due if hold.wallet_id in changed)
         return expired, [self.wallet_now(wallet_id) for wallet_id in changed]
 
@@ -299,8 +314,37 @@ class InMemoryDatabase:
         made = request.made(transfer_id, (out, into))
         self._transfers[transfer_id] = made
         self._record(idempotency, Outcome.APPLIED, operation=out, transfer=made)
+        self._emit(EventType.TRANSFER_COMPLETED, made.from_wallet_id, made.created_at, made)
         payer, payee = (self.wallet_now(leg.wallet_id) for leg in legs)
         return AppliedTransfer(made, (payer, payee))
+
+    async def read_events(
+        self, after: int | None, limit: int, wallet_id: UUID | None
+    ) -> list[Event]:
+        self._check_available()
+        if after is not None and after < self._forgotten_through:
+            raise EventsExpired(after, self._forgotten_through)
+        newer = (event for event in self._events if event.id > (after or 0))
+        found = (e for e in newer if wallet_id is None or _concerns(e, wallet_id))
+        return list(itertools.islice(found, limit))
+
+    async def forget_events_older_than(self, age: timedelta) -> int:
+        """Drop the oldest events up to the first one younger than ``age`` by the store's
+        clock: what is kept is always every event after some id."""
+        self._check_available()
+        cutoff = self.clock() - age
+        dropped = 0
+        while dropped < len(self._events) and self._events[dropped].created_at < cutoff:
+            dropped += 1
+        if dropped:
+            self._forgotten_through = self._events[dropped - 1].id
+            del self._events[:dropped]
+        return dropped
+
+    def _emit(self, kind: EventType, wallet_id: UUID, at: datetime, subject: EventSubject) -> None:
+        """The event of a change just committed, in the same step: ids 1, 2, 3 … in commit
+        order, so per wallet in ledger order too."""
+        self._events.append(Event(next(self._event_ids), kind, wallet_id, at, subject))
 
     async def find_recorded(self, key: str) -> Recorded | None:
         self._check_available()
@@ -528,6 +572,11 @@ class InMemoryBatchStore:
                 transfer = _transfer_of(transfer_id, legs, (out, into))
                 repository._transfers[transfer_id] = transfer
             repository._record(key, Outcome.APPLIED, operation=written[0], transfer=transfer)
+            payer, applied = legs[0].wallet_id, written[0]
+            if transfer is None:
+                repository._emit(EventType.OPERATION_APPLIED, payer, applied.created_at, applied)
+            else:
+                repository._emit(EventType.TRANSFER_COMPLETED, payer, transfer.created_at, transfer)
         return [self._settled(starts[w], entries[w]) for w in settled]
 
     def _settled(self, wallet: Wallet, entries: list[EntryWritten]) -> RunApplied:
@@ -612,6 +661,17 @@ class InMemoryBalanceCache:
 
     async def state(self) -> CacheState:
         return "ok" if self.available else "down"
+
+
+def _concerns(event: Event, wallet_id: UUID) -> bool:
+    """Whether a reader of ``wallet_id``'s events gets this one: the wallet's own, and the
+    transfers and captures that pay it."""
+    if event.wallet_id == wallet_id:
+        return True
+    subject = event.subject
+    if isinstance(subject, Captured):
+        return subject.hold.to_wallet_id == wallet_id
+    return isinstance(subject, Transfer) and subject.to_wallet_id == wallet_id
 
 
 def _position(item: Wallet | Operation | Hold) -> Position:

@@ -90,6 +90,22 @@ class HoldNotActive(WalletError):
         self.hold_status = status
 
 
+class EventsExpired(WalletError):
+    """A feed read after an event older than the retention: events after it are gone."""
+
+    code = "EVENTS_EXPIRED"
+    status = 410
+    title = "Events expired"
+
+    def __init__(self, after: int, oldest_kept_after: int) -> None:
+        super().__init__(
+            f"Events after {after} are no longer kept; read from after={oldest_kept_after} "
+            "(or without after) to go on from the oldest kept"
+        )
+        self.after = after
+        self.oldest_kept_after = oldest_kept_after
+
+
 class CurrencyMismatch(WalletError):
     """Money moved between wallets of different currencies; nothing changed."""
 

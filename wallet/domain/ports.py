@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 from uuid import UUID
 
 from wallet.domain.currency import USD, Currency
+from wallet.domain.events import Event
 from wallet.domain.holds import Hold, HoldChanged, HoldRequest, HoldStatus
 from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.model import AppliedOperation, Operation, OperationRequest, Wallet
 from wallet.domain.money import Money
 from wallet.domain.pagination import Position
 from wallet.domain.references import NO_METADATA, Metadata
+from wallet.domain.relay import Backlog, RelayOutcome
 from wallet.domain.transfers import AppliedTransfer, Transfer, TransferRequest
 
 CacheState = Literal["ok", "down", "disabled"]
@@ -152,6 +155,26 @@ class HoldExpiry(Protocol):
         """How many holds reserve money now (held, and not expired)."""
 
 
+class EventFeed(Protocol):
+    """Every committed change as an event, in commit order. Each event is written in the
+    transaction of its change, so it exists exactly when the change committed."""
+
+    async def read_events(
+        self, after: int | None, limit: int, wallet_id: UUID | None
+    ) -> list[Event]:
+        """Up to ``limit`` events with ids greater than ``after`` (from the oldest kept when
+        None), ascending; with ``wallet_id``, its own events and the transfers and captures
+        that pay it. Only events no later commit can precede: a reader paging by the last
+        id it was given never later finds a smaller one.
+
+        Raises EventsExpired when events after ``after`` were dropped by the retention,
+        StorageUnavailable when the store cannot answer in time.
+        """
+
+    async def forget_events_older_than(self, age: timedelta) -> int:
+        """Drop the events older than ``age``, a few at a time; how many went."""
+
+
 class IdempotencyRecords(Protocol):
     """The answers recorded under idempotency keys (written by the write ports, beside
     their effect)."""
@@ -195,3 +218,61 @@ class BalanceCache(Protocol):
 
     async def state(self) -> CacheState:
         """How the cache is doing, for readiness reports."""
+
+
+class EventStream(Protocol):
+    """Where the relay delivers events: a stream that keeps them in the order given.
+
+    Every method raises StreamUnavailable when the stream cannot be reached in time.
+    """
+
+    async def resume(self) -> int | None:
+        """The id of the newest event the stream holds (None when it holds none it can
+        name), making sure the stream exists; the next ``publish`` follows that event."""
+
+    async def publish(self, events: list[Event]) -> int:
+        """Publish ``events`` (ascending ids) after what the stream held at ``resume``
+        or the last full publish; how many of them, from the first, it acknowledged.
+
+        The stream stores an event only right after the one before it, so a later event
+        is never stored ahead of an earlier one that failed; after fewer than all,
+        ``resume`` before publishing again.
+        """
+
+
+class RelayLease(Protocol):
+    """The right to relay, held by one relay at a time across processes and hosts, and
+    the position it guards. Every method raises LeaseLost when the lease's store does not
+    answer in time: the relay can no longer show that it holds it."""
+
+    @property
+    def held(self) -> bool:
+        """False once the lease is known to be lost (without asking the store)."""
+
+    async def position(self) -> int:
+        """The id of the last event the stream acknowledged, as recorded (0: none yet)."""
+
+    async def advance(self, through: int) -> None:
+        """Record ``through`` as acknowledged; a position never moves back."""
+
+    async def backlog(self, after: int) -> Backlog:
+        """How far the newest committed event is past ``after``, by id and by age."""
+
+
+class RelayLeases(Protocol):
+    def hold(self) -> AbstractAsyncContextManager[RelayLease]:
+        """Wait until this relay holds the lease; it is let go when the block ends, or
+        when its holder dies (so another relay takes over)."""
+
+
+class RelayMeter(Protocol):
+    """What the relay reports of itself, for monitoring."""
+
+    def count(self, outcome: RelayOutcome, times: int = 1) -> None:
+        """Events published, attempts failed, or retention skips."""
+
+    def behind(self, backlog: Backlog) -> None:
+        """The backlog as last measured by the relay holding the lease."""
+
+    def leading(self, held: bool) -> None:
+        """Whether this process holds the lease now."""

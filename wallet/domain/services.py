@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 
 from wallet.domain.currency import USD, Currency
 from wallet.domain.errors import HoldNotFound, TransferNotFound, ValidationFailed
+from wallet.domain.events import Event
 from wallet.domain.holds import CaptureCommand, Captured, Hold, HoldCommand, HoldStatus
 from wallet.domain.idempotency import Idempotency, Recorded
 from wallet.domain.idempotent import Answer, IdempotentCommands
@@ -26,6 +27,7 @@ from wallet.domain.pagination import CursorCodec, InvalidCursor, Position
 from wallet.domain.ports import (
     BalanceCache,
     CacheState,
+    EventFeed,
     Health,
     History,
     HoldBook,
@@ -82,6 +84,7 @@ class WalletService:
         holds: Holds,
         hold_book: HoldBook,
         hold_expiry: HoldExpiry,
+        events: EventFeed,
         new_id: Callable[[], UUID] = uuid4,
         default_currency: Currency = USD,
         clock: Callable[[], datetime] = utc_now,
@@ -96,6 +99,7 @@ class WalletService:
         self._holds = holds
         self._hold_book = hold_book
         self._hold_expiry = hold_expiry
+        self._events = events
         self._new_id = new_id
         self._clock = clock  # the server's time now, aware, for balances at a moment
         self.default_currency = default_currency  # of a wallet created without one
@@ -356,6 +360,24 @@ class WalletService:
         before = self._decode(scope, cursor)
         operations = await self._history.list_operations(wallet_id, limit + 1, before, reference)
         return self._page(scope, operations, limit)
+
+    async def read_events(
+        self, after: int | None, limit: int, wallet_id: UUID | None = None
+    ) -> list[Event]:
+        """Up to ``limit`` committed changes after the event ``after``, in commit order;
+        with ``wallet_id``, that wallet's and those paying it. EventsExpired when the
+        retention dropped events after ``after``.
+
+        An unknown ``wallet_id`` is WalletNotFound, as for every read of one wallet: its
+        currency is looked up once and kept, since wallets are never deleted, so a
+        reader polling a wallet's feed costs no more than the feed's own query."""
+        if wallet_id is not None:
+            await self._currency_of(wallet_id)
+        return await self._events.read_events(after, limit, wallet_id)
+
+    async def forget_expired_events(self, age: timedelta) -> int:
+        """Drop events older than ``age`` (WALLET_EVENTS_RETENTION_DAYS)."""
+        return await self._events.forget_events_older_than(age)
 
     async def forget_expired_keys(self, age: timedelta) -> int:
         """Drop idempotency records older than ``age`` (the contract keeps them 24 h)."""

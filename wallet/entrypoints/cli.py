@@ -1,4 +1,4 @@
-"""The command line: ``serve``, ``migrate`` and ``audit``."""
+"""The command line: ``serve``, ``migrate``, ``audit`` and ``relay``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from wallet.adapters.postgres.embedded import (
 )
 from wallet.adapters.postgres.migrate import prepare_database
 from wallet.config import Settings, SettingsError
+from wallet.container import Container, resolved
 from wallet.entrypoints.logs import configure_logging
 from wallet.entrypoints.serving import PortInUse, ensure_port_free, run_worker, run_workers
 
@@ -30,7 +32,8 @@ EMBEDDED_DATA_DIR = Path("var") / "postgres"
 LOCAL_REDIS_PORT = 6379
 LOCAL_REDIS_URL = f"redis://{LOCAL_HOST}:{LOCAL_REDIS_PORT}/0"
 DESCRIPTION = (
-    "The wallet service: serve its HTTP API and page, migrate its database, audit its ledger."
+    "The wallet service: serve its HTTP API and page, migrate its database, audit its ledger,"
+    " relay its events to NATS."
 )
 
 
@@ -73,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
         "audit", help="check every balance against its ledger; exit 1 on any discrepancy"
     )
     audit_command.set_defaults(run=_audit)
+
+    relay_command = commands.add_parser(
+        "relay",
+        help="only publish events to NATS JetStream (WALLET_NATS_URL), beside or instead of"
+        " serve's relay: one relay at a time publishes, the others wait for the lease",
+    )
+    relay_command.set_defaults(run=_relay)
     return parser
 
 
@@ -122,6 +132,31 @@ def _audit(args: argparse.Namespace, settings: Settings) -> None:
     print("\n".join(summary(report)))
     if not report.clean:
         sys.exit(1)
+
+
+def _relay(args: argparse.Namespace, settings: Settings) -> None:
+    nats_url = settings.nats_url
+    if not nats_url:
+        sys.exit("wallet: relay needs WALLET_NATS_URL, the NATS server to publish events to")
+    settings = _resolved(settings)
+    servers = ", ".join(location(server) for server in nats_url.split(","))
+    log.info("relaying events to NATS at %s", servers)
+    asyncio.run(_relay_until_stopped(settings))
+
+
+async def _relay_until_stopped(settings: Settings) -> None:
+    """Relay until SIGTERM or SIGINT; the lease goes with the process, however it ends."""
+    loop = asyncio.get_running_loop()
+    container = Container(settings=settings)
+    try:
+        relay = asyncio.create_task((await resolved(container.event_relay())).run())
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, relay.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+    finally:
+        await resolved(container.shutdown_resources())
+    log.info("relay stopped")
 
 
 def _resolved(settings: Settings) -> Settings:

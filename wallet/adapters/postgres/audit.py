@@ -288,6 +288,72 @@ CHECKS: dict[str, Check] = {
              LIMIT $1
         """,
     ),
+    "events": Check(
+        held="every event names a change of its wallet and type, and no change has two",
+        breach="event that names no such change, or a change with several events",
+        breaches="events that name no such change, or changes with several events",
+        query="""
+            SELECT e.id AS event_id, e.type, e.wallet_id, e.subject_id
+              FROM events e
+              LEFT JOIN wallets w
+                ON e.type = 'wallet.created' AND w.id = e.subject_id AND w.id = e.wallet_id
+               AND e.payee_id IS NULL
+              LEFT JOIN operations o
+                ON e.type = 'operation.applied' AND o.id = e.subject_id
+               AND o.wallet_id = e.wallet_id AND o.hold_id IS NULL AND e.payee_id IS NULL
+               AND o.operation_type IN ('DEPOSIT', 'WITHDRAW')
+              LEFT JOIN transfers t
+                ON e.type = 'transfer.completed' AND t.id = e.subject_id
+               AND t.from_wallet_id = e.wallet_id AND t.to_wallet_id = e.payee_id
+               AND t.hold_id IS NULL
+              LEFT JOIN holds h
+                ON h.id = e.subject_id AND h.wallet_id = e.wallet_id
+               AND (e.type = 'hold.created' AND e.payee_id IS NULL
+                    OR e.type = 'hold.captured' AND h.status = 'CAPTURED'
+                       AND e.payee_id IS NOT DISTINCT FROM h.to_wallet_id
+                    OR e.type = 'hold.voided' AND h.status = 'VOIDED' AND e.payee_id IS NULL
+                    OR e.type = 'hold.expired' AND h.status = 'EXPIRED' AND e.payee_id IS NULL)
+             WHERE w.id IS NULL AND o.id IS NULL AND t.id IS NULL AND h.id IS NULL
+            UNION ALL
+            SELECT max(id), type, NULL, subject_id FROM events
+             GROUP BY type, subject_id HAVING count(*) > 1
+             LIMIT $1
+        """,
+    ),
+    # Changes made before the feed began have none, nor those whose events the retention
+    # dropped: once it has, the check covers the changes made after the oldest event kept,
+    # less a margin for an expiry marked late (stamped with the moment the hold expired).
+    "announced": Check(
+        held="every change since the oldest event kept has its event",
+        breach="change since the oldest event kept that has no event",
+        breaches="changes since the oldest event kept that have no event",
+        query="""
+            WITH since AS (
+                SELECT CASE WHEN f.dropped_through = 0 THEN f.began_at
+                            ELSE greatest(f.began_at, (SELECT min(created_at) FROM events)
+                                                      + interval '2 minutes') END AS at
+                  FROM event_feed f
+            ),
+            changes AS (
+                SELECT 'wallet.created' AS type, id, created_at FROM wallets
+                UNION ALL
+                SELECT 'operation.applied', id, created_at FROM operations
+                 WHERE hold_id IS NULL AND operation_type IN ('DEPOSIT', 'WITHDRAW')
+                UNION ALL
+                SELECT 'transfer.completed', id, created_at FROM transfers WHERE hold_id IS NULL
+                UNION ALL
+                SELECT 'hold.created', id, created_at FROM holds
+                UNION ALL
+                SELECT 'hold.' || lower(status), id, updated_at FROM holds WHERE status <> 'HELD'
+            )
+            SELECT c.type, c.id AS subject_id, c.created_at
+              FROM changes c
+              JOIN since ON c.created_at > since.at
+              LEFT JOIN events e ON e.type = c.type AND e.subject_id = c.id
+             WHERE e.id IS NULL
+             LIMIT $1
+        """,
+    ),
 }
 
 COUNTS = (

@@ -61,6 +61,7 @@ class _AcceptedRow(NamedTuple):
     amount: Bigint
     offset_after: Bigint
     position: Integer
+    arrival: Integer  # its place in the batch, in the order the movements were decided
 
 
 class _LabelRow(NamedTuple):
@@ -187,7 +188,7 @@ _BUSY = """, busy AS (
 )"""
 _WRITTEN = """, written AS (
     SELECT accepted.id, accepted.wallet_id, accepted.operation_type, accepted.amount,
-           accepted.position, {label_columns},
+           accepted.position, accepted.arrival, {label_columns},
            c.start_balance + accepted.offset_after AS balance_after,
            c.updated_at - (c.applied - 1 - accepted.position) * interval '1 microsecond'
                AS created_at,
@@ -201,6 +202,22 @@ _WRITTEN = """, written AS (
     SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
            reference, metadata, transfer_id
       FROM written
+)"""
+# Each movement's event, in the order the movements were decided (so each wallet's events
+# follow its entries): a DEPOSIT's or WITHDRAW's entry, or a transfer by its payer's entry.
+_ANNOUNCED_ENTRIES = """, announced AS (
+    INSERT INTO events (type, wallet_id, subject_id, created_at)
+    SELECT 'operation.applied', wallet_id, id, created_at FROM written ORDER BY arrival
+)"""
+_ANNOUNCED_MOVEMENTS = """, announced AS (
+    INSERT INTO events (type, wallet_id, payee_id, subject_id, created_at)
+    SELECT CASE WHEN o.transfer_id IS NULL THEN 'operation.applied'
+                ELSE 'transfer.completed' END,
+           o.wallet_id, i.wallet_id, coalesce(o.transfer_id, o.id), o.created_at
+      FROM written o
+      LEFT JOIN written i ON i.transfer_id = o.transfer_id AND i.operation_type = 'TRANSFER_IN'
+     WHERE o.operation_type <> 'TRANSFER_IN'
+     ORDER BY o.arrival
 )"""
 _LABELS = (
     "labels.reference, coalesce(labels.metadata::jsonb, jsonb_build_object()) AS metadata, "
@@ -326,7 +343,9 @@ def _statement(shape: _Shape) -> _Statement:
         sql += _WRITTEN.replace("{label_columns}", _NO_LABELS).replace("{labels_join}", "")
     if shape.transferring:
         reads.add("new_transfers")
-        sql += _MOVED
+        sql += _MOVED + _ANNOUNCED_MOVEMENTS
+    else:
+        sql += _ANNOUNCED_ENTRIES
     if shape.keyed:
         reads.add("keys")
         union = "\n    UNION ALL\n    "
@@ -540,6 +559,7 @@ def _batch_inputs(batch: PlannedBatch) -> _BatchInputs:
                     request.amount.minor,
                     offsets_before[index] + request.delta_minor,  # Decision.offset_after
                     positions[index],
+                    len(accepted),
                 )
             )
             if request.reference is not None or request.metadata or request.transfer_id:

@@ -29,11 +29,12 @@ HOLD_COLUMNS = f"""id, wallet_id, to_wallet_id, currency, amount, captured_amoun
 
 FIND_HOLD = f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1"  # nosec B608
 FIND_HOLDS = f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = ANY($1::uuid[])"  # nosec B608
+# The entries of captured holds, each hold's together, its TRANSFER_OUT before its IN.
 CAPTURE_ENTRIES = """
 SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
        reference, metadata, transfer_id, hold_id
-  FROM operations WHERE hold_id = $1
- ORDER BY operation_type = 'TRANSFER_IN'
+  FROM operations WHERE hold_id = ANY($1::uuid[])
+ ORDER BY hold_id, operation_type = 'TRANSFER_IN'
 """
 
 
@@ -51,8 +52,19 @@ async def find_holds(connection: Connection, hold_ids: list[UUID]) -> dict[UUID,
 
 async def find_capture(connection: Connection, hold: Hold) -> Captured:
     """A captured hold with the entries its capture wrote (and their transfer)."""
-    rows = await connection.fetch(CAPTURE_ENTRIES, hold.id)
-    entries = tuple(operation_from_row(row) for row in rows)
+    return (await find_captures(connection, [hold]))[hold.id]
+
+
+async def find_captures(connection: Connection, holds: list[Hold]) -> dict[UUID, Captured]:
+    """Captured holds with their captures' entries, in one statement, by hold id."""
+    entries: dict[UUID, list[Operation]] = {hold.id: [] for hold in holds}
+    for row in await connection.fetch(CAPTURE_ENTRIES, list(entries)):
+        entries[row["hold_id"]].append(operation_from_row(row))
+    return {hold.id: _captured(hold, tuple(entries[hold.id])) for hold in holds}
+
+
+def _captured(hold: Hold, entries: tuple[Operation, ...]) -> Captured:
+    """The capture's answer from its entries: a transfer too, when it paid a wallet."""
     transfer = None
     if len(entries) == 2 and hold.captured_amount is not None:
         out, into = entries

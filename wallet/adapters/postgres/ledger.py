@@ -80,6 +80,9 @@ WITH locked AS (
            (id, wallet_id, operation_type, amount, balance_after, currency, created_at,
             reference, metadata)
     SELECT $4, id, $5, $6, balance, currency, updated_at, $7, $8::text::jsonb FROM changed
+), announced AS (
+    INSERT INTO events (type, wallet_id, subject_id, created_at)
+    SELECT 'operation.applied', id, $4, updated_at FROM changed
 )
 SELECT * FROM changed
 """  # nosec B608

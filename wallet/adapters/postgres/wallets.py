@@ -32,10 +32,15 @@ WITH locked AS (
     SELECT pg_advisory_xact_lock_shared($2)
 ), stamped AS (
     SELECT clock_timestamp() AS at FROM locked
+), created AS (
+    INSERT INTO wallets (id, currency, minor_digits, created_at, updated_at, metadata)
+    SELECT $1, $3, $4, at, at, $5::text::jsonb FROM stamped
+    RETURNING id, balance, currency, version, created_at, updated_at, metadata
+), announced AS (
+    INSERT INTO events (type, wallet_id, subject_id, created_at)
+    SELECT 'wallet.created', id, id, created_at FROM created
 )
-INSERT INTO wallets (id, currency, minor_digits, created_at, updated_at, metadata)
-SELECT $1, $3, $4, at, at, $5::text::jsonb FROM stamped
-RETURNING id, balance, currency, version, created_at, updated_at, metadata
+SELECT * FROM created
 """
 
 GET_WALLET = f"""

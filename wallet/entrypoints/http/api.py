@@ -10,6 +10,7 @@ from wallet.entrypoints.http.keys import SERVICES
 from wallet.entrypoints.http.parsing import (
     parse_capture,
     parse_empty,
+    parse_event_query,
     parse_hold,
     parse_hold_id,
     parse_hold_status,
@@ -29,6 +30,7 @@ from wallet.entrypoints.http.render import (
     render_applied,
     render_balance_at,
     render_captured,
+    render_event_page,
     render_hold,
     render_hold_page,
     render_operation_page,
@@ -175,3 +177,10 @@ async def list_wallets(request: web.Request) -> web.Response:
     limit, cursor = parse_page(request)
     page = await request.app[SERVICES].list_wallets(limit, cursor)
     return json_response(render_wallet_page(page))
+
+
+@routes.get("/api/v1/events")
+async def list_events(request: web.Request) -> web.Response:
+    after, limit, wallet_id = parse_event_query(request)
+    events = await request.app[SERVICES].read_events(after, limit, wallet_id)
+    return json_response(render_event_page(events))

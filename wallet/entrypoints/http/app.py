@@ -11,7 +11,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from wallet.config import Settings
 from wallet.container import Container, resolved
 from wallet.deadlines import request_budget
 from wallet.domain.errors import Replayed, StorageUnavailable, WalletError
+from wallet.domain.relay import Relay
 from wallet.entrypoints.http import api, docs, health, openapi, pages
 from wallet.entrypoints.http.headers import stamp
 from wallet.entrypoints.http.keys import CONTAINER, SERVICES, SETTINGS
@@ -61,6 +62,7 @@ TEMPLATES_PACKAGE = "wallet.templates"
 STATIC_PACKAGE = "wallet.static"
 POOL_WATCH_INTERVAL = 1.0
 METRICS_FLUSH_INTERVAL = 1.0  # how far behind one worker's samples may be in a scrape
+RELAY_RESTART = 5.0  # seconds before a relay that failed is started again
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
 
 
@@ -109,9 +111,13 @@ async def _container_resources(app: web.Application) -> AsyncIterator[None]:
         app[SERVICES] = await resolved(container.wallet_service())
         housekeeping = [
             asyncio.create_task(_forget_expired_keys(app)),
+            asyncio.create_task(_forget_expired_events(app)),
             asyncio.create_task(_expire_holds(app)),
             asyncio.create_task(flush_tally_every(METRICS_FLUSH_INTERVAL)),
         ]
+        if app[SETTINGS].nats_url:  # beside the requests: none of them waits for NATS
+            relay = await resolved(container.event_relay())
+            housekeeping.append(asyncio.create_task(_relay_events(relay)))
         pool = await resolved(container.db_pool())
         if pool is not None:
             housekeeping.append(asyncio.create_task(_watch_pool(pool)))
@@ -141,15 +147,43 @@ async def _forget_expired_keys(app: web.Application) -> None:
     """Expire idempotency records now and then, a batch at a time, beside the requests."""
     settings = app[SETTINGS]
     age = timedelta(hours=settings.idempotency_ttl_hours)
+    forget = app[SERVICES].forget_expired_keys
+    await _forget_every(settings.idempotency_cleanup_interval, "idempotency keys", forget, age)
+
+
+async def _forget_expired_events(app: web.Application) -> None:
+    """Drop the events past the retention now and then, a batch at a time."""
+    settings = app[SETTINGS]
+    age = timedelta(days=settings.events_retention_days)
+    forget = app[SERVICES].forget_expired_events
+    await _forget_every(settings.events_cleanup_interval, "events", forget, age)
+
+
+async def _forget_every(
+    interval: float, what: str, forget: Callable[[timedelta], Awaitable[int]], age: timedelta
+) -> None:
+    """Forget what is older than ``age`` every ``interval`` seconds; an outage of the
+    database only puts it off."""
     while True:
         try:
-            forgotten = await app[SERVICES].forget_expired_keys(age)
+            forgotten = await forget(age)
         except StorageUnavailable:
-            log.warning("could not expire idempotency keys now; trying again later")
+            log.warning("could not forget %s now; trying again later", what)
         else:
             if forgotten:
-                log.info("expired %d idempotency keys older than %s", forgotten, age)
-        await asyncio.sleep(settings.idempotency_cleanup_interval)
+                log.info("forgot %d %s older than %s", forgotten, what, age)
+        await asyncio.sleep(interval)
+
+
+async def _relay_events(relay: Relay) -> None:
+    """Run the relay for the app's lifetime; should it ever fail, say so loudly and start
+    it again (its lease went with it, so another relay may have taken over meanwhile)."""
+    while True:
+        try:
+            await relay.run()
+        except Exception:
+            log.exception("the event relay failed; starting it again in %.0f s", RELAY_RESTART)
+        await asyncio.sleep(RELAY_RESTART)
 
 
 async def _expire_holds(app: web.Application) -> None:

@@ -15,8 +15,10 @@ from typing import Any
 
 from aiohttp import web
 
+from wallet.config import Settings
 from wallet.domain import errors
 from wallet.domain.currency import CURRENCIES, MAX_AMOUNT_MAJOR, MAX_BALANCE_MAJOR
+from wallet.domain.events import EventType
 from wallet.domain.holds import DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, MIN_EXPIRES_IN, HoldStatus
 from wallet.domain.model import MAX_BALANCE, REQUESTABLE, OperationType
 from wallet.domain.money import MAX_AMOUNT_MINOR, MAX_DECIMALS, MAX_LITERAL_LENGTH, Money
@@ -30,6 +32,7 @@ from wallet.domain.references import (
 from wallet.entrypoints.http.parsing import (
     DEFAULT_PAGE_SIZE,
     MAX_BODY_BYTES,
+    MAX_EVENT_ID,
     MAX_JSON_DEPTH,
     MAX_PAGE_SIZE,
 )
@@ -72,6 +75,10 @@ ZERO_STRING_PATTERN = rf"^0+(\.0{{1,{MAX_DECIMALS}}})?$"
 REFERENCE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 METADATA_VALUE_PATTERN = r"^[^\u0000]*$"
 TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$"
+_EVENT_ID_DIGITS = len(str(MAX_EVENT_ID))
+EVENT_ID_PATTERN = rf"^[1-9][0-9]{{0,{_EVENT_ID_DIGITS - 1}}}$"
+AFTER_PATTERN = rf"^[0-9]{{1,{_EVENT_ID_DIGITS}}}$"
+RETENTION_DAYS = f"{Settings().events_retention_days:g}"  # the default
 
 INSUFFICIENT_FUNDS = kind_of(errors.InsufficientFunds)
 BALANCE_LIMIT = kind_of(errors.BalanceLimitExceeded)
@@ -79,6 +86,7 @@ WALLET_NOT_FOUND = kind_of(errors.WalletNotFound)
 TRANSFER_NOT_FOUND = kind_of(errors.TransferNotFound)
 HOLD_NOT_FOUND = kind_of(errors.HoldNotFound)
 HOLD_NOT_ACTIVE = kind_of(errors.HoldNotActive)
+EVENTS_EXPIRED = kind_of(errors.EventsExpired)
 CURRENCY_MISMATCH = kind_of(errors.CurrencyMismatch)
 IDEMPOTENCY_KEY_IN_USE = kind_of(errors.IdempotencyKeyInUse)
 IDEMPOTENCY_KEY_REUSED = kind_of(errors.IdempotencyKeyReused)
@@ -119,6 +127,14 @@ transfer to the hold's `toWalletId`; its entries carry the `holdId`. A void rele
 From `expiresAt` on, a hold still held reads `EXPIRED` and reserves nothing. Placing or
 voiding a hold writes no ledger entry; a capture or void of a hold no longer held is \
 {HOLD_NOT_ACTIVE.status}.
+
+**Events.** Every change is also an event, read from `/api/v1/events` in the order it
+committed: `wallet.created`, `operation.applied` (a deposit or a withdrawal),
+`transfer.completed` (under its payer), `hold.created`, `hold.captured` (the capture's
+answer; it makes no transfer or operation event of its own), `hold.voided` and
+`hold.expired`. An event's `data` is the changed thing as the API answered it. Events are
+kept `WALLET_EVENTS_RETENTION_DAYS` days ({RETENTION_DAYS} by default); an `after` older
+than that is {EVENTS_EXPIRED.status}.
 
 **Paging.** Lists take `limit` (1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}) and
 `cursor`, the opaque `nextCursor` of the previous page (`null` on the last page). Lists are
@@ -208,6 +224,28 @@ def _page(item: str, order: str) -> Json:
         f"One page of {item.lower()}s, {order}.",
     )
 
+
+def _narrowed(schema: str, **properties: Json) -> Json:
+    """``schema``, with ``properties`` held to the values they can have there."""
+    return {"allOf": [_schema(schema), {"properties": properties}]}
+
+
+NO_ID = {"type": "null"}
+# What each type of event carries as ``data``: the answer the API gave the change.
+EVENT_DATA: dict[EventType, Json] = {
+    EventType.WALLET_CREATED: _schema("Wallet"),
+    EventType.OPERATION_APPLIED: _narrowed(
+        "Operation",
+        operationType={"enum": [kind.value for kind in REQUESTABLE]},
+        transferId=NO_ID,
+        holdId=NO_ID,
+    ),
+    EventType.TRANSFER_COMPLETED: _narrowed("Transfer", holdId=NO_ID),
+    EventType.HOLD_CREATED: _narrowed("Hold", status={"const": HoldStatus.HELD.value}),
+    EventType.HOLD_CAPTURED: _schema("HoldCaptured"),
+    EventType.HOLD_VOIDED: _narrowed("Hold", status={"const": HoldStatus.VOIDED.value}),
+    EventType.HOLD_EXPIRED: _narrowed("Hold", status={"const": HoldStatus.EXPIRED.value}),
+}
 
 # -- schemas -------------------------------------------------------------------------------
 
@@ -550,6 +588,78 @@ SCHEMAS: dict[str, Json] = {
     "WalletPage": _page("Wallet", "oldest first"),
     "OperationPage": _page("Operation", "newest first"),
     "HoldPage": _page("Hold", "newest first"),
+    "EventId": {
+        "type": "string",
+        "pattern": EVENT_ID_PATTERN,
+        "description": "An event's id: a decimal string of a positive integer; later commits "
+        "have larger ones.",
+        "examples": ["1042"],
+    },
+    "EventType": {
+        "type": "string",
+        "enum": [kind.value for kind in EventType],
+        "description": "What changed; it says which schema the event's `data` has.",
+    },
+    "Event": {
+        **_object(
+            {
+                "id": _schema("EventId"),
+                "type": _schema("EventType"),
+                "walletId": {
+                    "allOf": [_schema("Id")],
+                    "description": "Whose change it is: the wallet created or operated on, "
+                    "a transfer's payer, a hold's wallet.",
+                },
+                "createdAt": _schema("Timestamp"),
+                "data": {
+                    "oneOf": [
+                        _schema(name)
+                        for name in ("Wallet", "Operation", "Transfer", "Hold", "HoldCaptured")
+                    ],
+                    "description": "The changed thing as the API answered the change: the "
+                    "schema `type` names (see `allOf`).",
+                },
+            },
+            "One committed change.",
+        ),
+        "allOf": [
+            {
+                "if": {"properties": {"type": {"const": kind.value}}},
+                "then": {"properties": {"data": data}},
+            }
+            for kind, data in EVENT_DATA.items()
+        ],
+        "examples": [
+            {
+                "id": "1042",
+                "type": EventType.WALLET_CREATED.value,
+                "walletId": "3f1c2d4e-5b6a-4c8d-9e0f-1a2b3c4d5e6f",
+                "createdAt": "2026-11-27T16:03:02.123456Z",
+                "data": {
+                    "id": "3f1c2d4e-5b6a-4c8d-9e0f-1a2b3c4d5e6f",
+                    "currency": "USD",
+                    "balance": "0.00",
+                    "heldBalance": "0.00",
+                    "availableBalance": "0.00",
+                    "metadata": {},
+                    "createdAt": "2026-11-27T16:03:02.123456Z",
+                    "updatedAt": "2026-11-27T16:03:02.123456Z",
+                },
+            }
+        ],
+    },
+    "EventPage": _object(
+        {
+            "items": {"type": "array", "maxItems": MAX_PAGE_SIZE, "items": _schema("Event")},
+            "lastEventId": {
+                "oneOf": [_schema("EventId"), {"type": "null"}],
+                "description": "The id of the page's last event, to pass as `after` for the "
+                "next page; `null` when the page is empty (then read again with the same "
+                "`after`).",
+            },
+        },
+        "One page of events, in commit order (ids ascending).",
+    ),
     "FieldError": _object(
         {
             "field": {"type": "string", "description": "The field, parameter or `body`."},
@@ -776,6 +886,29 @@ PARAMETERS: dict[str, Json] = {
         ),
         "schema": {"type": "string", **CURSOR_TEXT},
     },
+    "After": {
+        "name": "after",
+        "in": "query",
+        "required": False,
+        "description": (
+            "Only events with a larger id: the `lastEventId` of the previous page. An id is "
+            "a decimal string of at most 19 digits; give it at most once. Without it, from "
+            f"the oldest event kept. Ids never pass {MAX_EVENT_ID}: a larger `after` reads "
+            "an empty page."
+        ),
+        "schema": {"type": "string", "pattern": AFTER_PATTERN},
+        "examples": {"next page": {"value": "1042"}},
+    },
+    "EventsOfWallet": {
+        "name": "walletId",
+        "in": "query",
+        "required": False,
+        "description": (
+            "Only this wallet's own events and the transfers and captures that pay it; give "
+            f"it at most once. 8-4-4-4-12 hex digits in either case; else {VALIDATION.status}."
+        ),
+        "schema": {"type": "string", "format": "uuid", "pattern": UUID_ANY_CASE_PATTERN},
+    },
     "RequestId": {
         "name": "X-Request-ID",
         "in": "header",
@@ -849,7 +982,8 @@ def _problem(
 
 PROBLEM_RESPONSES = {
     "ValidationError": _problem(
-        "The request is malformed: body, id, `limit`, `cursor`, `reference` or `status`, or "
+        "The request is malformed: body, id, `limit`, `cursor`, `reference`, `status`, "
+        "`after` or `walletId`, or "
         "(with API keys configured) more than one `Authorization` header. `errors` lists each "
         "field.",
         VALIDATION,
@@ -946,6 +1080,12 @@ PROBLEM_RESPONSES = {
     "IdempotencyKeyReused": _problem(
         "This `Idempotency-Key` was used before for a different request; nothing ran.",
         IDEMPOTENCY_KEY_REUSED,
+    ),
+    "EventsExpired": _problem(
+        "Events after `after` are no longer kept (`WALLET_EVENTS_RETENTION_DAYS`): some the "
+        "reader has not seen are gone. The detail names the `after` to go on from; without "
+        "`after` the feed starts at the oldest event kept.",
+        EVENTS_EXPIRED,
     ),
     "InternalError": _problem(
         "A bug. The body holds no details; its `requestId` finds them in the log.",
@@ -1321,6 +1461,29 @@ PATHS: dict[str, Json] = {
             },
         ),
     },
+    "/api/v1/events": {
+        "get": _operation(
+            "listEvents",
+            "events",
+            "Read the event feed",
+            "Every committed change as an event, in commit order: ids ascending, each larger "
+            "than `after`. Paging with `after` = the previous page's `lastEventId` gives every "
+            "event exactly once, in id order, and never later a smaller id than one already "
+            "given: an event is listed only once no commit still running can take a smaller "
+            "one. Per wallet, events follow ledger order. With `walletId`, only that wallet's "
+            "own events and the transfers and captures that pay it; an unknown wallet is "
+            f"{WALLET_NOT_FOUND.status}, as for every read of one wallet. Other query "
+            "parameters are ignored, as on every list.",
+            {
+                "200": _json("A page of events.", "EventPage"),
+                **VALIDATED,
+                **FINDS_WALLET,
+                **_answers("EventsExpired"),
+                **WITH_DATABASE,
+            },
+            parameters=("After", "Limit", "EventsOfWallet"),
+        ),
+    },
     "/health/live": {
         "get": _operation(
             "live",
@@ -1372,6 +1535,7 @@ TAGS = [
     {"name": "operations", "description": "Move money and read the ledger."},
     {"name": "transfers", "description": "Move money between wallets."},
     {"name": "holds", "description": "Reserve money now, capture or void it later."},
+    {"name": "events", "description": "Every change, in the order it committed."},
     {"name": "health", "description": "Probes for orchestrators and load balancers."},
     {"name": "meta", "description": "The API's own description."},
 ]

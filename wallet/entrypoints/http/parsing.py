@@ -54,9 +54,11 @@ MAX_BODY_BYTES = 65_536
 MAX_JSON_DEPTH = 32
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+MAX_EVENT_ID = 2**63 - 1  # the largest id the feed's bigint sequence can give
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _LIMIT = re.compile(r"[0-9]{1,4}", re.ASCII)
+_EVENT_ID = re.compile(r"[0-9]{1,19}", re.ASCII)
 _RFC3339 = re.compile(  # date T time, a fraction of up to nine digits, then the offset
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
     r"([Zz]|[+ -][0-9]{2}:[0-9]{2})"  # a space: a "+" sent unescaped in the query
@@ -127,24 +129,72 @@ def parse_hold_status(request: web.Request) -> HoldStatus | None:
 
 def parse_page(request: web.Request) -> tuple[int, str | None]:
     """The ``limit`` and ``cursor`` query parameters, each given at most once."""
-    errors = []
-    limit = DEFAULT_PAGE_SIZE
-    limits = request.query.getall("limit", [])
-    if len(limits) > 1:
-        errors.append(FieldError("limit", "must be given at most once"))
-    elif limits:
-        if _LIMIT.fullmatch(limits[0]) and 1 <= int(limits[0]) <= MAX_PAGE_SIZE:
-            limit = int(limits[0])
-        else:
-            errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_PAGE_SIZE}"))
+    errors: list[FieldError] = []
+    limit = _limit(request, errors)
     cursors = request.query.getall("cursor", [])
     if len(cursors) > 1:
         errors.append(FieldError("cursor", "must be given at most once"))
     elif cursors and not cursors[0]:
         errors.append(FieldError("cursor", "must not be empty"))
     if errors:
-        raise ValidationFailed(errors, "; ".join(f"{e.field}: {e.message}" for e in errors))
+        raise ValidationFailed(errors, _summary(errors))
     return limit, cursors[0] if cursors else None
+
+
+def parse_event_query(request: web.Request) -> tuple[int | None, int, UUID | None]:
+    """The feed's ``after`` (None without it: from the oldest event kept), ``limit`` and
+    ``walletId`` query parameters, each given at most once; every error at once."""
+    errors: list[FieldError] = []
+    after = _after(request, errors)
+    limit = _limit(request, errors)
+    wallet_id = _wallet_filter(request, errors)
+    if errors:
+        raise ValidationFailed(errors, _summary(errors))
+    return after, limit, wallet_id
+
+
+def _after(request: web.Request, errors: list[FieldError]) -> int | None:
+    """The event id ``after``: up to 19 decimal digits. One past the feed's largest id
+    reads as that id: no event comes after either."""
+    given = _given_once(request, "after", errors)
+    if given is None:
+        return None
+    if _EVENT_ID.fullmatch(given):
+        return min(int(given), MAX_EVENT_ID)
+    message = "must be an event id: a whole number of at most 19 digits, digits only"
+    errors.append(FieldError("after", message))
+    return None
+
+
+def _wallet_filter(request: web.Request, errors: list[FieldError]) -> UUID | None:
+    """The ``walletId`` a list is filtered by, if any."""
+    given = _given_once(request, "walletId", errors)
+    if given is None:
+        return None
+    if _UUID.fullmatch(given):
+        return parse_uuid(given)
+    errors.append(FieldError("walletId", "must be a wallet id (a UUID)"))
+    return None
+
+
+def _limit(request: web.Request, errors: list[FieldError]) -> int:
+    """The ``limit`` of a page (the default without one); what is wrong goes to ``errors``."""
+    given = _given_once(request, "limit", errors)
+    if given is None:
+        return DEFAULT_PAGE_SIZE
+    if _LIMIT.fullmatch(given) and 1 <= int(given) <= MAX_PAGE_SIZE:
+        return int(given)
+    errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_PAGE_SIZE}"))
+    return DEFAULT_PAGE_SIZE
+
+
+def _given_once(request: web.Request, name: str, errors: list[FieldError]) -> str | None:
+    """The query parameter ``name``; given more than once, an error in ``errors`` and None."""
+    given = request.query.getall(name, [])
+    if len(given) > 1:
+        errors.append(FieldError(name, "must be given at most once"))
+        return None
+    return given[0] if given else None
 
 
 def parse_idempotency(request: web.Request, meaning: Callable[[], str]) -> Idempotency | None:

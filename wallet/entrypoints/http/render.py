@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from wallet.domain.events import Event
 from wallet.domain.holds import Captured, Hold
 from wallet.domain.model import BalanceAt, Operation, Page, Wallet
 from wallet.domain.transfers import Transfer
@@ -153,3 +154,40 @@ def render_wallet_page(page: Page[Wallet]) -> JsonObject:
 
 def render_operation_page(page: Page[Operation]) -> JsonObject:
     return {"items": [render_operation(o) for o in page.items], "nextCursor": page.next_cursor}
+
+
+def render_subject(subject: Wallet | Operation | Transfer | Hold | Captured) -> JsonObject:
+    """An event's ``data``: the changed thing as the API renders it anywhere else."""
+    if isinstance(subject, Wallet):
+        return render_wallet(subject)
+    if isinstance(subject, Operation):
+        return render_operation(subject)
+    if isinstance(subject, Transfer):
+        return render_transfer(subject)
+    if isinstance(subject, Hold):
+        return render_hold(subject)
+    return render_captured(subject)
+
+
+def render_event(event: Event) -> JsonObject:
+    """One event, as the feed lists it and the stream carries it (ids are decimal strings)."""
+    return {
+        "id": str(event.id),
+        "type": event.type.value,
+        "walletId": str(event.wallet_id),
+        "createdAt": timestamp(event.created_at),
+        "data": render_subject(event.subject),
+    }
+
+
+def event_body(event: Event) -> bytes:
+    """The event's JSON as bytes: the body of its message on the stream."""
+    return orjson.dumps(render_event(event))
+
+
+def render_event_page(events: list[Event]) -> JsonObject:
+    """A page of the feed; ``lastEventId`` is the page's last id, to read on ``after`` it."""
+    return {
+        "items": [render_event(e) for e in events],
+        "lastEventId": str(events[-1].id) if events else None,
+    }
