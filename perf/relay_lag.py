@@ -3,6 +3,7 @@
     .venv/bin/python perf/relay_lag.py                      # hot deposits, 2 workers, 20 s
     .venv/bin/python perf/relay_lag.py --scenario mixed --duration 30
     .venv/bin/python perf/relay_lag.py --baseline-rev 24c12ca --rounds 3  # rps side by side
+    .venv/bin/python perf/relay_lag.py --nats-after-load    # NATS down during the load
 
 Starts, all of its own and all stopped at the end: a ``nats-server -js`` on a free port
 (its store in a temporary directory), a redis-server, a database, and the service with
@@ -101,11 +102,10 @@ async def stored_ids(url: str) -> list[int]:
         await connection.close()
 
 
-def start_nats(run: bench.Run, stack: contextlib.ExitStack) -> str:
+def start_nats(run: bench.Run, stack: contextlib.ExitStack, port: int) -> str:
     server = shutil.which("nats-server") or "/usr/sbin/nats-server"
     store = Path(tempfile.mkdtemp(prefix="wallet-bench-nats-"))
     stack.callback(shutil.rmtree, store, True)
-    port = bench.free_port()
     cmd = [server, "-js", "-a", bench.HOST, "-p", str(port), "-sd", str(store)]
     server_process = bench.launch("nats", cmd, {}, port, run, stack)
     for _ in range(100):
@@ -116,7 +116,10 @@ def start_nats(run: bench.Run, stack: contextlib.ExitStack) -> str:
 
 
 def measure(args: argparse.Namespace, run: bench.Run, stack: contextlib.ExitStack) -> int:
-    nats_url = start_nats(run, stack)
+    nats_port = bench.free_port()
+    nats_url = f"nats://{bench.HOST}:{nats_port}"
+    if not args.nats_after_load:
+        start_nats(run, stack, nats_port)
     redis_url = args.redis_url = bench.own_redis(run, stack)
     baseline = bench.start_baseline(args, run, stack) if args.baseline else None
     database = bench.own_database(run, args.pg, stack, "relay")
@@ -131,17 +134,23 @@ def measure(args: argparse.Namespace, run: bench.Run, stack: contextlib.ExitStac
     server = bench.launch("ours+nats", cmd, env, port, run, stack)
     bench.wait_ready(server, "/health/ready", want_200=True, timeout=120)
     consumer = Consumer(nats_url)
-    consumer.start()
-    stack.callback(consumer.stop)
+    if not args.nats_after_load:
+        consumer.start()
     ours, theirs = [], []
     for _ in range(args.rounds):
         if baseline is not None:
             theirs.append(bench.run_load(args, run, baseline, args.scenario).get("rps") or 0.0)
         ours.append(bench.run_load(args, run, server, args.scenario))
     expected = asyncio.run(stored_ids(args.pg.url(database)))
+    outage_over = time.monotonic()
+    if args.nats_after_load:  # the load ran while NATS was down: the backlog goes now
+        start_nats(run, stack, nats_port)
+        consumer.start()
+    stack.callback(consumer.stop)
     deadline = time.monotonic() + CATCH_UP_SECONDS
     while len({i for i, _, _ in consumer.arrived}) < len(expected) and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.05)
+    caught_up = time.monotonic() - outage_over
     time.sleep(1)  # anything sent twice arrives by now
     ids = [i for i, _, _ in consumer.arrived]
     lags = [arrival - created for _, created, arrival in consumer.arrived]
@@ -168,6 +177,10 @@ def measure(args: argparse.Namespace, run: bench.Run, stack: contextlib.ExitStac
         "lag_p99_s": round(percentile(lags, 0.99), 4) if lags else None,
         "lag_max_s": round(max(lags), 4) if lags else None,
     }
+    if args.nats_after_load and consumer.arrived:  # lags measure the outage, not the relay
+        arrivals = [arrival for _, _, arrival in consumer.arrived]
+        row["catch_up_s"] = round(caught_up, 2)  # with the relay's wait before it retried
+        row["backlog_events_per_s"] = round(len(arrivals) / (max(arrivals) - min(arrivals)))
     with run.jsonl.open("a") as out:
         out.write(json.dumps(row) + "\n")
     print(json.dumps(row, indent=2))
@@ -184,6 +197,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--baseline-rev", dest="baseline", metavar="REV")
+    parser.add_argument(
+        "--nats-after-load",
+        action="store_true",
+        help="start NATS only after the load: time the relay's catch-up from the backlog",
+    )
     parser.add_argument("--pg", default=f"postgresql://postgres@{bench.HOST}:5432")
     parser.add_argument("--out", default=str(bench.REPO / "artifacts" / "relay"))
     args = parser.parse_args()

@@ -105,7 +105,7 @@ class Settings:
                 1,
             ),
             hold_expiry_interval=read.number(
-                "WALLET_HOLD_EXPIRY_INTERVAL", float, default.hold_expiry_interval, 0.1, 60
+                "WALLET_HOLD_EXPIRY_INTERVAL", float, default.hold_expiry_interval, 0.1, 30
             ),
             events_retention_days=read.number(
                 "WALLET_EVENTS_RETENTION_DAYS", float, default.events_retention_days, 0.001
