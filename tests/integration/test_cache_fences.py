@@ -26,6 +26,7 @@ from wallet.domain.money import Money
 
 CONTRACT_DELAY = 0.1  # a reader may lag a writer cut from Redis by this much, no more
 WATCH_FOR = 1.0
+RECACHED_WITHIN = 5.0  # seconds: twice the retry interval and a generation's move, and more
 
 
 @pytest.fixture
@@ -81,11 +82,25 @@ async def test_a_writer_cut_from_redis_stops_other_replicas_serving_the_old_bala
     answered_at = time.monotonic()
 
     await assert_reader_catches_up(reader, wallet_id, answered_at)
-    cache = await cache_of(reader)
-    hits = cache.hits
-    assert await balance(reader, wallet_id) == "15.00"
-    assert cache.hits == hits + 1, "the reader should cache the new balance again"
+    await assert_served_from_the_cache_again(reader, wallet_id, "15.00")
     assert (await cache_of(writer)).errors > 0
+
+
+async def assert_served_from_the_cache_again(reader: Client, wallet_id: str, value: str) -> None:
+    """The fence is settled: the reader serves the wallet from Redis again, the new balance.
+
+    Soon, not at once: a lookup of the reader's own that outlived its 50 ms budget on this
+    busy machine suspends its cache for the retry interval, then moves it to a new, empty
+    generation, and the next read is a miss that stores the balance again."""
+    cache = await cache_of(reader)
+    deadline = time.monotonic() + RECACHED_WITHIN
+    while time.monotonic() < deadline:
+        hits = cache.hits
+        assert await balance(reader, wallet_id) == value
+        if cache.hits == hits + 1:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"the reader did not serve {value} from the cache again within {RECACHED_WITHIN} s")
 
 
 async def test_a_lost_listener_bypasses_the_cache_and_moves_the_generation_when_back(

@@ -1217,3 +1217,38 @@ async def test_holds_beside_withdrawals_on_one_hot_wallet_never_overdraw_it(
     await service.assert_audit_clean()
     if wrong_answers:  # every cent is where the right answers put it, but these were wrong
         raise ExpiryRaceBug(f"{len(wrong_answers)} wrong answers, e.g. {wrong_answers[0]}")
+
+
+async def test_a_hold_past_its_expiry_and_not_yet_marked_ends_the_wallets_trust_at_once(
+    migrated_url: str,
+) -> None:
+    """What a wallet reserves and until when are read with two clock readings; a hold that
+    expires between them must not leave the wallet read as holding it with no end. So the
+    moment returned is the earliest expiry of the holds still marked HELD, even one passed:
+    a reader then goes back to the database until the job marks it."""
+    connection = await asyncpg.connect(migrated_url)
+    try:
+        wallet_id = uuid.uuid4()
+        await connection.execute(
+            "INSERT INTO wallets (id, currency, minor_digits, created_at, updated_at, balance,"
+            " held) VALUES ($1, 'USD', 2, now() - interval '1 hour', now(), 500, 300)",
+            wallet_id,
+        )
+        for amount, expires_in in ((100, timedelta(seconds=-1)), (200, timedelta(hours=1))):
+            await connection.execute(
+                "INSERT INTO holds (id, wallet_id, currency, amount, expires_at, created_at,"
+                " updated_at) VALUES ($1, $2, 'USD', $3, now() + $4,"
+                " now() - interval '1 minute', now() - interval '1 minute')",
+                uuid.uuid4(),
+                wallet_id,
+                amount,
+                expires_in,
+            )
+        held_now, held_until, passed = await connection.fetchrow(
+            "SELECT wallet_held_now(id, held), wallet_held_until(id, held),"
+            " wallet_held_until(id, held) <= clock_timestamp() FROM wallets WHERE id = $1",
+            wallet_id,
+        )
+    finally:
+        await connection.close()
+    assert (held_now, passed) == (200, True), held_until
