@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from dependency_injector import providers
@@ -65,3 +66,17 @@ def serve_from(container: Container, database: object, batched: bool = True) -> 
         container.batch_store.override(providers.Object(InMemoryBatchStore(database)))
     else:
         container.ledger.override(providers.Object(database))
+
+
+class Clock:
+    """The time now, moved on by tests: for the store and the service alike."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+        self.fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed if self.fixed is not None else datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)

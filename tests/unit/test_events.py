@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from tests.unit.fakes import serve_from
+from tests.unit.fakes import Clock, serve_from
 from wallet.adapters.memory import InMemoryDatabase
 from wallet.container import Container
 from wallet.entrypoints.http import openapi
@@ -42,17 +42,6 @@ EVENT_PAGE = Draft202012Validator(
     registry=Registry().with_resource(DOC_URI, DRAFT202012.create_resource(DOC)),
     format_checker=Draft202012Validator.FORMAT_CHECKER,
 )
-
-
-class Clock:
-    """The time now, moved on by tests: for the store and the service alike."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-        self.fixed: datetime | None = None
-
-    def __call__(self) -> datetime:
-        return self.fixed if self.fixed is not None else datetime.now(UTC) + self.offset
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
+from tests.unit.fakes import Clock
 from wallet.adapters.memory import InMemoryBalanceCache, InMemoryDatabase
 from wallet.container import Container
 from wallet.domain.currency import CURRENCIES, USD, Currency
@@ -264,20 +265,6 @@ def test_a_capture_means_its_amounts_value_or_all() -> None:
 
 
 # --- HTTP: helpers --------------------------------------------------------------------
-
-
-class Clock:
-    """The time now, moved on by tests: for the store and the service alike."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-        self.fixed: datetime | None = None
-
-    def __call__(self) -> datetime:
-        return self.fixed if self.fixed is not None else datetime.now(UTC) + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
 
 
 @pytest.fixture(autouse=True)
