@@ -25,6 +25,7 @@ import asyncpg
 from wallet.adapters.postgres.connections import bounded_connection
 from wallet.adapters.postgres.hold_reads import find_captures, hold_from_row
 from wallet.adapters.postgres.rows import (
+    OPERATION_COLUMNS,
     WALLET_COLUMNS,
     operation_from_row,
     transfer_from_rows,
@@ -75,11 +76,7 @@ SELECT {_EVENT_COLUMNS} FROM (
  ORDER BY id LIMIT $3
 """  # nosec B608
 READ_WALLETS = f"SELECT {WALLET_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[])"  # nosec B608
-READ_OPERATIONS = """
-SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
-       reference, metadata, transfer_id, hold_id
-  FROM operations WHERE id = ANY($1::uuid[])
-"""
+READ_OPERATIONS = f"SELECT {OPERATION_COLUMNS} FROM operations WHERE id = ANY($1::uuid[])"  # nosec B608
 # Holds as marked: a hold's events are read after it settled (or as placed, from its row).
 READ_HOLDS = """
 SELECT id, wallet_id, to_wallet_id, currency, amount, captured_amount, status, expires_at,
@@ -89,7 +86,10 @@ SELECT id, wallet_id, to_wallet_id, currency, amount, captured_amount, status, e
 
 # The oldest events first, a bounded number per statement; only a run of them from the
 # oldest is dropped, so the feed never has a hole below events it still keeps.
-OLDEST_EVENTS = "SELECT id, created_at FROM events ORDER BY id LIMIT $1"
+OLDEST_EVENTS = """
+SELECT id, created_at < clock_timestamp() - $2::interval AS old
+  FROM events ORDER BY id LIMIT $1
+"""
 DROP_EVENTS = """
 WITH gone AS (DELETE FROM events WHERE id <= $1 RETURNING id)
 UPDATE event_feed SET dropped_through = greatest(dropped_through, $1)
@@ -138,11 +138,10 @@ class PostgresEventFeed:
 
     async def _drop_oldest(self, age: timedelta) -> int:
         async with self._connection() as connection:
-            oldest = await connection.fetch(OLDEST_EVENTS, EVENTS_DROPPED_PER_STATEMENT)
-            cutoff = await connection.fetchval("SELECT clock_timestamp() - $1::interval", age)
+            oldest = await connection.fetch(OLDEST_EVENTS, EVENTS_DROPPED_PER_STATEMENT, age)
             through = None
             for row in oldest:
-                if row["created_at"] >= cutoff:
+                if not row["old"]:
                     break
                 through = row["id"]
             if through is None:

@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from wallet.adapters.json_metadata import metadata_from_json
-from wallet.adapters.postgres.rows import operation_from_row
+from wallet.adapters.postgres.rows import OPERATION_COLUMNS, operation_from_row
 from wallet.domain.currency import CURRENCIES
 from wallet.domain.holds import Captured, Hold, HoldStatus
 from wallet.domain.model import Operation
@@ -30,12 +30,10 @@ HOLD_COLUMNS = f"""id, wallet_id, to_wallet_id, currency, amount, captured_amoun
 FIND_HOLD = f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1"  # nosec B608
 FIND_HOLDS = f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = ANY($1::uuid[])"  # nosec B608
 # The entries of captured holds, each hold's together, its TRANSFER_OUT before its IN.
-CAPTURE_ENTRIES = """
-SELECT id, wallet_id, operation_type, amount, balance_after, currency, created_at,
-       reference, metadata, transfer_id, hold_id
-  FROM operations WHERE hold_id = ANY($1::uuid[])
+CAPTURE_ENTRIES = f"""
+SELECT {OPERATION_COLUMNS} FROM operations WHERE hold_id = ANY($1::uuid[])
  ORDER BY hold_id, operation_type = 'TRANSFER_IN'
-"""
+"""  # nosec B608
 
 
 async def find_hold(connection: Connection, hold_id: UUID) -> Hold | None:

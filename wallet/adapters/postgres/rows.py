@@ -39,6 +39,13 @@ WALLET_COLUMNS = "id, balance, currency, version, created_at, updated_at, metada
 )
 
 
+# A ledger entry as ``operation_from_row`` reads it, from the table ``operations``.
+OPERATION_COLUMNS = (
+    "id, wallet_id, operation_type, amount, balance_after, currency, created_at, "
+    "reference, metadata, transfer_id, hold_id"
+)
+
+
 def wallet_from_row(row: asyncpg.Record) -> Wallet:
     return Wallet(
         id=row["id"],
